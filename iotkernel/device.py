@@ -1,0 +1,548 @@
+"""Device: one REPL engine joined to one transport.
+
+Owns deadlines (an idle timeout while the device owes us an answer, and an
+overall deadline per operation), resynchronisation (entering the raw REPL
+from any state), interrupt delivery, soft reset, identity, the device-side
+helpers used by `eval`, and turning device tracebacks into typed errors.
+
+Never parses protocol bytes itself (the engine does) and never formats
+untrusted text into device code (values go through `repr()`).
+Thread model: one thread runs operations; `interrupt()` may be called from any
+other thread while an operation runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from .errors import (
+    DeviceException,
+    DeviceKeyboardInterrupt,
+    DeviceOSError,
+    DeviceProtocolError,
+    DeviceTimeoutError,
+    ProtocolError,
+    TransportClosedError,
+)
+from .protocol import (
+    NEED_DATA,
+    Event,
+    ExecMode,
+    ExecutionFinished,
+    ExecutionStarted,
+    OutputReceived,
+    RawPasteRefused,
+    RawReplEntered,
+    ReplEngine,
+    SoftResetCompleted,
+    State,
+    Stream,
+    UnsolicitedOutput,
+)
+from .transport import Transport, open_transport
+
+log = logging.getLogger(__name__)
+wire_log = logging.getLogger("iotkernel.wire")
+
+OutputCallback = Callable[[bytes, Stream], None]
+
+READ_SIZE = 65536
+# Unsolicited output (what a board prints between our commands) kept for the
+# caller to show; older bytes are dropped past this.
+UNSOLICITED_LIMIT = 256 * 1024
+# Quiet periods tried, in turn, while draining a busy board before Ctrl-A.
+_QUIET_PERIODS = (0.03, 0.2, 0.5, 1.0)
+_RESULT_MARK = b"\x1e"
+_BYTES_TAG = "__iotk_bytes__"
+_MAX_REPLY = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """Who a board is: `uid` is hex (None when the board has no unique id)."""
+
+    uid: str | None
+    platform: str
+    implementation: str
+    version: str
+    machine: str
+
+
+def _helper_source() -> str:
+    return resources.files("iotkernel.board").joinpath("helpers.py").read_text()
+
+
+class Device:
+    """A MicroPython board reached through a transport.
+
+    `idle_timeout`: how long the device may stay silent while it owes an answer
+    (a prompt, an acknowledgement). `deadline`: the default overall time limit
+    of internal operations (connect, eval, soft reset). Code run by `exec`
+    has no limit unless its `timeout` is given.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        idle_timeout: float = 5.0,
+        deadline: float = 20.0,
+        on_unsolicited: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.url = transport.url
+        self.idle_timeout = idle_timeout
+        self.deadline = deadline
+        self.on_unsolicited = on_unsolicited
+        self._engine = ReplEngine()
+        self._lock = threading.RLock()
+        self._unsolicited = bytearray()
+        self._interrupt_pending = False
+        self._helpers_ready = False
+        self._identity: DeviceIdentity | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, url: str, *, connect: bool = True, **options: Any) -> Device:
+        """Open the transport `url` names and enter the raw REPL.
+
+        `options` go to the transport, except `idle_timeout` and `deadline`.
+        """
+        device_options = {k: options.pop(k) for k in ("idle_timeout", "deadline") if k in options}
+        transport = open_transport(url, **options)
+        device = cls(transport, **device_options)
+        if connect:
+            try:
+                device.connect()
+            except BaseException:
+                device.close()
+                raise
+        return device
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Leave the board as it is (raw REPL) and release the transport."""
+        self._closed = True
+        self.transport.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def state(self) -> State:
+        """The protocol engine's state (for diagnostics)."""
+        return self._engine.state
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _flush(self) -> None:
+        data = self._engine.data_to_send()
+        if data:
+            if wire_log.isEnabledFor(logging.DEBUG):
+                wire_log.debug("%s <- %r", self.url, data[:200])
+            self.transport.write(data)
+
+    def _read(self, timeout: float) -> bytes:
+        data = self.transport.read(READ_SIZE, timeout)
+        if data and wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("%s -> %r", self.url, data[:200])
+        return data
+
+    def _note_unsolicited(self, data: bytes) -> None:
+        self._unsolicited += data
+        if len(self._unsolicited) > UNSOLICITED_LIMIT:
+            del self._unsolicited[: len(self._unsolicited) - UNSOLICITED_LIMIT]
+        if self.on_unsolicited is not None:
+            self.on_unsolicited(data)
+
+    def take_unsolicited(self) -> bytes:
+        """What the board printed on its own since the last call (e.g. a program's prints)."""
+        with self._lock:
+            self._poll_unsolicited()
+            data = bytes(self._unsolicited)
+            self._unsolicited.clear()
+            return data
+
+    def _poll_unsolicited(self) -> None:
+        """Read whatever is waiting without blocking (only while idle)."""
+        if self._engine.state not in (State.RAW_IDLE, State.FRIENDLY, State.UNSYNCED):
+            return
+        while True:
+            data = self._read(0)
+            if not data:
+                return
+            self._engine.receive_data(data)
+            self._dispatch_pending(None, None)
+
+    def _dispatch_pending(
+        self, on_output: OutputCallback | None, stderr: bytearray | None
+    ) -> Event | None:
+        """Handle queued events; return the first that is not output."""
+        while True:
+            event = self._engine.next_event()
+            if event is NEED_DATA:
+                return None
+            if isinstance(event, OutputReceived):
+                if event.stream is Stream.STDERR and stderr is not None:
+                    stderr += event.data
+                if on_output is not None:
+                    on_output(event.data, event.stream)
+                continue
+            if isinstance(event, UnsolicitedOutput):
+                self._note_unsolicited(event.data)
+                continue
+            if isinstance(event, RawPasteRefused):
+                log.info("%s: raw-paste refused (%r); using classic raw REPL", self.url, event.answer)
+                self._flush()
+                continue
+            assert not isinstance(event, type(NEED_DATA))
+            return event
+
+    def _drive(
+        self,
+        done: Callable[[Event], bool],
+        *,
+        deadline: float | None,
+        what: str,
+        on_output: OutputCallback | None = None,
+        stderr: bytearray | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        """Exchange bytes until an event satisfies `done`.
+
+        The idle timeout applies only while the engine awaits a reply; the
+        deadline (absolute, monotonic) applies throughout. On expiry of the
+        deadline while code runs, the code is interrupted first.
+        """
+        idle = self.idle_timeout if idle_timeout is None else idle_timeout
+        last_progress = time.monotonic()
+        received_tail = b""
+        while True:
+            with self._lock:
+                self._flush()
+                event = self._dispatch_pending(on_output, stderr)
+                if event is not None:
+                    if isinstance(event, ExecutionStarted) and self._interrupt_pending:
+                        self._deliver_interrupt()
+                    if done(event):
+                        return
+                    continue
+                awaiting = self._engine.awaiting_reply
+            now = time.monotonic()
+            waits = [0.25]
+            if deadline is not None:
+                waits.append(deadline - now)
+            if awaiting:
+                waits.append(last_progress + idle - now)
+            wait = min(waits)
+            if wait <= 0:
+                if deadline is not None and now >= deadline:
+                    self._on_deadline(what, received_tail)
+                if awaiting and now >= last_progress + idle:
+                    state = self._engine.state.value
+                    self._engine.mark_unsynced()  # the next operation resyncs
+                    raise DeviceTimeoutError(
+                        f"{self.url}: no answer within {idle} s while {what} "
+                        f"(state {state})",
+                        state=state,
+                        received=received_tail,
+                    )
+                if not awaiting:
+                    last_progress = now
+                continue
+            try:
+                data = self._read(wait)
+            except TransportClosedError:
+                self._engine.mark_unsynced()
+                raise
+            if data:
+                last_progress = time.monotonic()
+                received_tail = (received_tail + data)[-200:]
+                with self._lock:
+                    self._engine.receive_data(data)
+
+    def _on_deadline(self, what: str, received: bytes) -> None:
+        state = self._engine.state.value
+        if self._engine.executing:
+            # Stop the code so the board is usable, then report the timeout.
+            with self._lock:
+                self._deliver_interrupt()
+            try:
+                self._drive(
+                    lambda e: isinstance(e, ExecutionFinished),
+                    deadline=time.monotonic() + 2.0,
+                    what="stopping code after a timeout",
+                    stderr=bytearray(),
+                )
+            except (DeviceTimeoutError, ProtocolError):
+                self._engine.mark_unsynced()
+        else:
+            self._engine.mark_unsynced()
+        raise DeviceTimeoutError(
+            f"{self.url}: deadline passed while {what} (state {state})",
+            state=state,
+            received=received,
+        )
+
+    # ------------------------------------------------------------------ sync
+
+    def connect(self, *, timeout: float | None = None) -> None:
+        """Enter the raw REPL from any state: stop a running program, drain
+        boot output until the line is quiet, then ask for the raw REPL.
+
+        Raises `DeviceTimeoutError` (with what was received) if the banner
+        does not come within `timeout` (default: the device's deadline).
+        """
+        deadline = time.monotonic() + (self.deadline if timeout is None else timeout)
+        last_error: Exception | None = None
+        for quiet in _QUIET_PERIODS:
+            if time.monotonic() >= deadline:
+                break
+            try:
+                self._enter_raw(quiet, deadline)
+                self._helpers_ready = False
+                return
+            except DeviceTimeoutError as exc:
+                last_error = exc
+            except DeviceProtocolError as exc:
+                last_error = exc
+        raise DeviceTimeoutError(
+            f"{self.url}: could not enter the raw REPL ({last_error})",
+            state=self._engine.state.value,
+        ) from last_error
+
+    def _enter_raw(self, quiet: float, deadline: float) -> None:
+        with self._lock:
+            self._engine.interrupt_program()
+            self._flush()
+        # Drain until the line stays quiet for `quiet` seconds.
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceTimeoutError(f"{self.url}: the board never went quiet")
+            data = self._read(min(quiet, remaining))
+            if not data:
+                break
+            with self._lock:
+                self._engine.receive_data(data)
+                self._dispatch_pending(None, None)
+        with self._lock:
+            self._engine.request_raw_repl()
+        self._drive(
+            lambda e: isinstance(e, RawReplEntered),
+            deadline=deadline,
+            what="entering the raw REPL",
+            idle_timeout=min(self.idle_timeout, max(quiet * 4, 0.5)),
+        )
+
+    def ensure_raw_repl(self) -> None:
+        """Resynchronise if a previous operation left the conversation unknown."""
+        if self._closed:
+            raise TransportClosedError(f"{self.url}: device is closed")
+        if self._engine.state is not State.RAW_IDLE:
+            self.connect()
+
+    # ------------------------------------------------------------------ running code
+
+    def exec(
+        self,
+        code: str | bytes,
+        on_output: OutputCallback | None = None,
+        *,
+        timeout: float | None = None,
+        mode: ExecMode = ExecMode.AUTO,
+    ) -> bytes:
+        """Run `code` on the device.
+
+        Output streams to `on_output(data, stream)` as it arrives; without a
+        callback, stdout is collected and returned. Code may run forever unless
+        `timeout` (seconds) is given or `interrupt()` is called.
+
+        Raises `DeviceException` (or `DeviceOSError`, `DeviceKeyboardInterrupt`)
+        when the code raised; `DeviceTimeoutError`; `TransportError`;
+        `DeviceProtocolError` for a malformed conversation.
+        """
+        source = code.encode() if isinstance(code, str) else code
+        collected = bytearray()
+        if on_output is None:
+
+            def collect(data: bytes, stream: Stream) -> None:
+                if stream is Stream.STDOUT:
+                    collected.extend(data)
+
+            on_output = collect
+        stderr = bytearray()
+        self.ensure_raw_repl()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._poll_unsolicited()
+            self._interrupt_pending = False
+            self._engine.execute(source, mode)
+        self._drive(
+            lambda e: isinstance(e, ExecutionFinished),
+            deadline=deadline,
+            what="running code",
+            on_output=on_output,
+            stderr=stderr,
+        )
+        if stderr:
+            raise _device_exception(bytes(stderr))
+        return bytes(collected)
+
+    def interrupt(self) -> None:
+        """Stop the code that runs now (KeyboardInterrupt on the device).
+
+        Safe from another thread; a no-op when nothing runs. The running
+        `exec` then raises `DeviceKeyboardInterrupt`.
+        """
+        with self._lock:
+            if self._engine.executing:
+                self._deliver_interrupt()
+            elif self._engine.state in (
+                State.PASTE_NEGOTIATING,
+                State.PASTE_SENDING,
+                State.PASTE_AWAITING_ACK,
+                State.CLASSIC_AWAITING_OK,
+            ):
+                self._interrupt_pending = True  # delivered when execution starts
+
+    def _deliver_interrupt(self) -> None:
+        self._interrupt_pending = False
+        if self.transport.supports("interrupt"):
+            self.transport.interrupt()  # type: ignore[attr-defined]
+        else:
+            self._engine.send_interrupt()
+            self._flush()
+
+    def send_input(self, data: bytes) -> None:
+        """Send bytes to the running code's stdin (answers `input()`)."""
+        with self._lock:
+            self._engine.send_stdin(data)
+            self._flush()
+
+    def eval(self, expression: str, *, timeout: float | None = None) -> Any:
+        """Evaluate a MicroPython expression on the device and return its value.
+
+        The value crosses as JSON (bytes, tuples and nested containers are
+        supported; nothing is ever evaluated on the host). Raises
+        `DeviceException` if evaluation fails, including a `TypeError` for a
+        value JSON cannot carry.
+        """
+        return self.call_helper("put", expression, timeout=timeout)
+
+    def call_helper(self, name: str, args_source: str = "", *, timeout: float | None = None) -> Any:
+        """Call a device-side helper with `args_source` (MicroPython source of
+        the arguments, built with repr()) and return its JSON reply."""
+        prefix = ""
+        if not self._helpers_ready:
+            prefix = (
+                f"exec({_helper_source()!r}, __import__('sys').modules.setdefault('__iotk', {{}}))\n"
+            )
+        code = f"{prefix}__import__('sys').modules['__iotk'][{name!r}]({args_source})\n"
+        out = self.exec(code, timeout=self.deadline if timeout is None else timeout)
+        self._helpers_ready = True
+        return _decode_reply(out, self.url)
+
+    # ------------------------------------------------------------------ resets and identity
+
+    def soft_reset(self, *, timeout: float | None = None) -> None:
+        """Give the board a fresh interpreter without running `main.py`.
+
+        On a transport that owns the process (unix port), that means a new
+        process on the same board directory.
+        """
+        deadline = time.monotonic() + (self.deadline if timeout is None else timeout)
+        self._helpers_ready = False
+        if self.transport.supports("restart"):
+            with self._lock:
+                self.transport.restart()  # type: ignore[attr-defined]
+                self._engine = ReplEngine(raw_paste_supported=self._engine.raw_paste_supported)
+            self.connect(timeout=deadline - time.monotonic())
+            return
+        self.ensure_raw_repl()
+        with self._lock:
+            self._engine.soft_reset()
+        self._drive(
+            lambda e: isinstance(e, SoftResetCompleted), deadline=deadline, what="soft-resetting"
+        )
+
+    def identity(self, *, refresh: bool = False) -> DeviceIdentity:
+        """The board's uid, platform, implementation name and version (cached)."""
+        if self._identity is None or refresh:
+            info = self.call_helper("ident")
+            if not isinstance(info, dict):
+                raise DeviceProtocolError("identity", "a JSON object", repr(info).encode())
+            self._identity = DeviceIdentity(
+                uid=info.get("uid"),
+                platform=str(info.get("platform", "")),
+                implementation=str(info.get("implementation", "")),
+                version=str(info.get("version", "")),
+                machine=str(info.get("machine", "")),
+            )
+        return self._identity
+
+
+# ---------------------------------------------------------------------- replies
+
+
+def _decode_reply(out: bytes, url: str) -> Any:
+    index = out.rfind(_RESULT_MARK)
+    if index < 0:
+        raise DeviceProtocolError("reply", "a JSON reply after \\x1e", out[-200:])
+    payload = out[index + 1 :].strip()
+    if len(payload) > _MAX_REPLY:
+        raise DeviceProtocolError("reply", f"a reply under {_MAX_REPLY} bytes", payload[:200])
+    try:
+        return json.loads(payload, object_hook=_decode_tags)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DeviceProtocolError("reply", "valid JSON", payload[:200]) from exc
+
+
+def _decode_tags(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and _BYTES_TAG in obj:
+        import binascii
+
+        return binascii.a2b_base64(obj[_BYTES_TAG])
+    return obj
+
+
+# ---------------------------------------------------------------------- tracebacks
+
+_LAST_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
+_ERRNO = re.compile(r"^\[Errno (-?\d+)\]\s*(.*)$|^(-?\d+)$")
+
+
+def _device_exception(stderr: bytes) -> DeviceException:
+    """Turn a device traceback into a typed exception."""
+    text = stderr.decode("utf-8", "replace")
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    last = lines[-1] if lines else ""
+    match = _LAST_LINE.match(last.strip())
+    if not match:
+        return DeviceException("Error", last.strip(), text)
+    exc_type, message = match.group(1), (match.group(2) or "")
+    if exc_type == "KeyboardInterrupt":
+        return DeviceKeyboardInterrupt(exc_type, message, text)
+    if exc_type == "OSError":
+        m = _ERRNO.match(message.strip())
+        errno = None
+        if m:
+            errno = int(m.group(1) or m.group(3))
+        return DeviceOSError(errno, message, text)
+    return DeviceException(exc_type, message, text)

@@ -1,0 +1,125 @@
+"""The exception tree of IoT Kernel.
+
+Owns every exception type the library raises. One root (`IotKernelError`) so a
+caller can catch everything of ours; below it a small tree by *kind* of
+failure, so callers branch on types, never on message text. Third-party
+exceptions are translated where they happen (`raise ... from exc`).
+
+Imports nothing of the package: every layer may import this module.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+
+
+class IotKernelError(Exception):
+    """Root of every error raised by IoT Kernel."""
+
+
+# --- transports -------------------------------------------------------------
+
+
+class TransportError(IotKernelError):
+    """Moving bytes to or from a board failed."""
+
+
+class TransportClosedError(TransportError):
+    """The link is gone: the process exited, the port vanished, the socket closed."""
+
+
+class PortBusyError(TransportError):
+    """Another program holds the port open."""
+
+    def __init__(self, port: str) -> None:
+        super().__init__(f"port {port} is in use by another program")
+        self.port = port
+
+
+class AuthenticationError(TransportError):
+    """The board refused our credentials (e.g. a wrong WebREPL password)."""
+
+
+class UnsupportedUrlError(TransportError, ValueError):
+    """A device URL whose scheme no transport handles, or that is malformed."""
+
+
+# --- protocol ---------------------------------------------------------------
+
+
+class ProtocolError(IotKernelError):
+    """The REPL conversation went wrong."""
+
+
+class ProtocolUsageError(ProtocolError):
+    """The host asked the protocol engine for something its state does not allow."""
+
+
+class DeviceProtocolError(ProtocolError):
+    """The device sent bytes the protocol does not allow in the current state.
+
+    Carries the engine state, a description of what was awaited, and the last
+    bytes seen, so a report says what was expected and what came instead.
+    """
+
+    def __init__(self, state: str, expected: str, received: bytes) -> None:
+        shown = received[-80:]
+        super().__init__(
+            f"unexpected reply from device in state {state}: expected {expected}, got {shown!r}"
+        )
+        self.state = state
+        self.expected = expected
+        self.received = received
+
+
+# --- timeouts ---------------------------------------------------------------
+
+
+class DeviceTimeoutError(IotKernelError, TimeoutError):
+    """The device did not answer in time (idle timeout or overall deadline)."""
+
+    def __init__(self, message: str, *, state: str = "", received: bytes = b"") -> None:
+        if received:
+            message = f"{message} (last bytes received: {received[-80:]!r})"
+        super().__init__(message)
+        self.state = state
+        self.received = received
+
+
+# --- device-side exceptions ---------------------------------------------------
+
+
+class DeviceException(IotKernelError):
+    """Code on the device raised an exception.
+
+    `exc_type` is the device exception's class name (e.g. ``"ValueError"``),
+    `message` its text, `traceback` the full text the device printed.
+    """
+
+    def __init__(self, exc_type: str, message: str, traceback: str) -> None:
+        super().__init__(f"{exc_type}: {message}" if message else exc_type)
+        self.exc_type = exc_type
+        self.message = message
+        self.traceback = traceback
+
+
+class DeviceOSError(DeviceException, OSError):
+    """An `OSError` on the device; `errno` is the device's error number."""
+
+    def __init__(self, errno: int | None, message: str, traceback: str) -> None:
+        DeviceException.__init__(self, "OSError", message, traceback)
+        # OSError's own attributes, so `except FileNotFoundError` style checks on
+        # errno work the same as for host errors.
+        self.errno = errno
+        self.strerror = _errno.errorcode.get(errno, message) if errno is not None else message
+
+
+class DeviceKeyboardInterrupt(DeviceException):
+    """The code on the device was interrupted (Ctrl-C / SIGINT)."""
+
+
+# --- user input -------------------------------------------------------------
+
+
+class UsageError(IotKernelError, ValueError):
+    """A magic or API call was used wrongly; the message says how to use it."""

