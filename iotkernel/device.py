@@ -223,6 +223,7 @@ class Device:
         on_output: OutputCallback | None = None,
         stderr: bytearray | None = None,
         idle_timeout: float | None = None,
+        stop_code_on_deadline: bool = True,
     ) -> None:
         """Exchange bytes until an event satisfies `done`.
 
@@ -253,7 +254,7 @@ class Device:
             wait = min(waits)
             if wait <= 0:
                 if deadline is not None and now >= deadline:
-                    self._on_deadline(what, received_tail)
+                    self._on_deadline(what, received_tail, stop_code_on_deadline)
                 if awaiting and now >= last_progress + idle:
                     state = self._engine.state.value
                     self._engine.mark_unsynced()  # the next operation resyncs
@@ -277,9 +278,9 @@ class Device:
                 with self._lock:
                     self._engine.receive_data(data)
 
-    def _on_deadline(self, what: str, received: bytes) -> None:
+    def _on_deadline(self, what: str, received: bytes, stop_code: bool) -> None:
         state = self._engine.state.value
-        if self._engine.executing:
+        if stop_code and self._engine.executing:
             # Stop the code so the board is usable, then report the timeout.
             with self._lock:
                 self._deliver_interrupt()
@@ -289,6 +290,7 @@ class Device:
                     deadline=time.monotonic() + 2.0,
                     what="stopping code after a timeout",
                     stderr=bytearray(),
+                    stop_code_on_deadline=False,
                 )
             except (DeviceTimeoutError, ProtocolError):
                 self._engine.mark_unsynced()

@@ -1,0 +1,91 @@
+"""FakeTransport: the host's link to a `FakeBoard`, and the `fake://` URL scheme.
+
+Owns the byte link to an in-process fake board, with an optional seeded
+random split of every read (so the host sees output in arbitrary chunks).
+Registered as the `fake` scheme through the `iotkernel.transports` entry point.
+
+URL: `fake://[NAME]?raw_paste=supported|unsupported|legacy&window=128&split=SEED
+&uid=HEX&boot_noise=TEXT&paste_abort_after=N`. Boards with the same NAME in
+one process share their filesystem (like a board keeping its flash).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from iotkernel.errors import TransportClosedError, UnsupportedUrlError
+
+from .fake_board import FakeBoard
+from .fake_filesystem import FakeFilesystem
+
+_FILESYSTEMS: dict[str, FakeFilesystem] = {}
+
+
+class FakeTransport:
+    """Bytes to and from a FakeBoard in this process."""
+
+    def __init__(self, board: FakeBoard, *, url: str = "fake://", split_seed: int | None = None):
+        self.url = url
+        self.board = board
+        self._rng = random.Random(split_seed) if split_seed is not None else None
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            raise TransportClosedError(f"{self.url}: closed")
+        try:
+            self.board.feed(data)
+        except OSError as exc:
+            raise TransportClosedError(f"{self.url}: the board is gone") from exc
+
+    def read(self, max_bytes: int, timeout: float) -> bytes:
+        if self._closed:
+            raise TransportClosedError(f"{self.url}: closed")
+        if self._rng is not None:
+            max_bytes = self._rng.randint(1, max(1, min(max_bytes, 64)))
+        try:
+            return self.board.read(max_bytes, timeout)
+        except OSError as exc:
+            raise TransportClosedError(f"{self.url}: the board is gone") from exc
+
+    def close(self) -> None:
+        self._closed = True
+
+    def supports(self, capability: str) -> bool:
+        return False
+
+    def kill(self) -> None:
+        """Make the board vanish, as if unplugged."""
+        self.board.vanish()
+
+
+def open_fake_transport(url: str, **options: Any) -> FakeTransport:
+    """Open a `fake://` URL (see the module docstring for its parameters)."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    try:
+        board_options: dict[str, Any] = {}
+        if "raw_paste" in query:
+            board_options["raw_paste"] = query["raw_paste"]
+        if "window" in query:
+            board_options["window"] = int(query["window"])
+        if "uid" in query:
+            board_options["uid"] = bytes.fromhex(query["uid"])
+        if "boot_noise" in query:
+            board_options["boot_noise"] = query["boot_noise"].encode()
+        if "paste_abort_after" in query:
+            board_options["paste_abort_after"] = int(query["paste_abort_after"])
+        split = int(query["split"]) if "split" in query else None
+    except ValueError as exc:
+        raise UnsupportedUrlError(f"{url!r}: {exc}") from exc
+    board_options.update(options)
+    name = parts.netloc
+    if name and "filesystem" not in board_options:
+        board_options["filesystem"] = _FILESYSTEMS.setdefault(name, FakeFilesystem())
+    try:
+        board = FakeBoard(**board_options)
+    except (TypeError, ValueError) as exc:
+        raise UnsupportedUrlError(f"{url!r}: {exc}") from exc
+    return FakeTransport(board, url=url, split_seed=split)
