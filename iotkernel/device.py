@@ -236,8 +236,8 @@ class Device:
         received_tail = b""
         while True:
             with self._lock:
-                self._flush()
                 event = self._dispatch_pending(on_output, stderr)
+                self._flush()  # what the events made the engine queue (e.g. raw-paste data)
                 if event is not None:
                     if isinstance(event, ExecutionStarted) and self._interrupt_pending:
                         self._deliver_interrupt()

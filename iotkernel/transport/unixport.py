@@ -63,7 +63,7 @@ del _iotk_boot
 
 def _child_tty_setup() -> None:
     """In the child, before exec: make the pty behave like a board's UART."""
-    fd = sys.stdin.fileno()
+    fd = 0  # the pty slave (sys.stdin may be replaced, e.g. under pytest)
     attrs = termios.tcgetattr(fd)
     iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attrs
     iflag &= ~(

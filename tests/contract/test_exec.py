@@ -1,0 +1,223 @@
+"""Backend-agnostic behaviour of Device: the same tests on every backend.
+
+Assertions are on structure (exception types, streams, values), never on
+CPython-vs-MicroPython message wording. Line endings differ by backend
+(`\\n` on the unix port, `\\r\\n` on boards), so text is compared normalised.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from iotkernel.device import Device
+from iotkernel.errors import (
+    DeviceException,
+    DeviceKeyboardInterrupt,
+    DeviceOSError,
+    DeviceTimeoutError,
+    TransportError,
+)
+from iotkernel.protocol import ExecMode, Stream
+
+
+def lines(data: bytes) -> list[str]:
+    return data.decode().replace("\r\n", "\n").splitlines()
+
+
+def test_exec_returns_stdout(device: Device) -> None:
+    assert lines(device.exec("print('hello'); print(6 * 7)")) == ["hello", "42"]
+
+
+def test_variables_persist_between_execs(device: Device) -> None:
+    device.exec("counter = 41")
+    device.exec("counter += 1")
+    assert device.eval("counter") == 42
+
+
+def test_output_order_and_streams(device: Device) -> None:
+    chunks: list[tuple[Stream, bytes]] = []
+    with pytest.raises(DeviceException):
+        device.exec(
+            "for i in range(3): print('line', i)\nraise ValueError('boom')",
+            lambda data, stream: chunks.append((stream, data)),
+        )
+    stdout = b"".join(d for s, d in chunks if s is Stream.STDOUT)
+    stderr = b"".join(d for s, d in chunks if s is Stream.STDERR)
+    assert lines(stdout) == ["line 0", "line 1", "line 2"]
+    assert b"ValueError" in stderr
+    # stdout all came before stderr
+    kinds = [s for s, _ in chunks]
+    assert kinds == sorted(kinds, key=lambda s: s is Stream.STDERR)
+
+
+def test_output_streams_before_the_code_ends(device: Device) -> None:
+    seen: list[float] = []
+    start = time.monotonic()
+
+    def on_output(data: bytes, stream: Stream) -> None:
+        if b"first" in data and not seen:
+            seen.append(time.monotonic() - start)
+
+    device.exec("import time\nprint('first')\ntime.sleep(0.8)\nprint('last')", on_output)
+    total = time.monotonic() - start
+    assert seen, "the first line never arrived"
+    assert seen[0] < total - 0.5, f"first line came at {seen[0]:.2f}s of {total:.2f}s"
+
+
+def test_one_megabyte_of_output(device: Device) -> None:
+    received = bytearray()
+    device.exec(
+        "line = 'x' * 1023\nfor i in range(1024): print(line)",
+        lambda data, stream: received.extend(data),
+    )
+    text = received.replace(b"\r\n", b"\n")
+    assert len(text) == 1024 * 1024
+    assert set(text) == {ord("x"), ord("\n")}
+
+
+def test_utf8_output_survives(device: Device) -> None:
+    out = device.exec("print('λ→€😀' * 50)")
+    assert lines(out) == ["λ→€😀" * 50]
+
+
+def test_raw_bytes_output(device: Device) -> None:
+    # Every byte but \x04, which ends the stdout frame of the raw REPL.
+    payload = bytes(b for b in range(256) if b != 4)
+    out = device.exec("import sys\nsys.stdout.buffer.write(bytes(b for b in range(256) if b != 4))")
+    assert out == payload
+
+
+def test_exception_carries_type_and_traceback(device: Device) -> None:
+    with pytest.raises(DeviceException) as info:
+        device.exec("x = 1\n\ndef f():\n    return 1 / 0\n\nf()")
+    err = info.value
+    assert err.exc_type == "ZeroDivisionError"
+    assert "line 4" in err.traceback and "line 6" in err.traceback
+    # the board is still usable
+    assert device.eval("x") == 1
+
+
+def test_oserror_maps_to_host_oserror_with_errno(device: Device) -> None:
+    with pytest.raises(DeviceOSError) as info:
+        device.exec("import os\nos.stat('/no/such/file')")
+    assert isinstance(info.value, OSError)
+    assert info.value.errno == 2
+
+
+def test_syntax_error(device: Device) -> None:
+    with pytest.raises(DeviceException) as info:
+        device.exec("def broken(:\n    pass")
+    assert info.value.exc_type == "SyntaxError"
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["while True: pass", "import time\ntime.sleep(100)"],
+    ids=["busy-loop", "sleep"],
+)
+@pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
+def test_interrupt_stops_code_within_one_second(
+    device: Device, code: str, mode: ExecMode
+) -> None:
+    device.exec("alive = 'yes'")
+    timer = threading.Timer(0.3, device.interrupt)
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(DeviceKeyboardInterrupt):
+            device.exec(code, mode=mode, timeout=10)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 1.3
+    assert device.eval("alive") == "yes"
+
+
+def test_interrupt_while_flooding_output(device: Device) -> None:
+    timer = threading.Timer(0.3, device.interrupt)
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(DeviceKeyboardInterrupt):
+        device.exec("while True: print('flood' * 10)", lambda d, s: None, timeout=10)
+    assert time.monotonic() - start < 1.3
+    assert device.eval("1 + 1") == 2
+
+
+def test_timeout_interrupts_and_raises(device: Device) -> None:
+    start = time.monotonic()
+    with pytest.raises(DeviceTimeoutError):
+        device.exec("while True: pass", timeout=0.5)
+    assert time.monotonic() - start < 3
+    assert device.eval("2 + 2") == 4
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("42", 42),
+        ("-7 * 3", -21),
+        ("1.5", 1.5),
+        ("'héllo'", "héllo"),
+        ("[1, 'a', None, True]", [1, "a", None, True]),
+        ("(1, 2)", [1, 2]),
+        ("{'k': [1, {'n': 2}]}", {"k": [1, {"n": 2}]}),
+        ("bytes(range(256))", bytes(range(256))),
+        ("[b'', bytearray(b'ab')]", [b"", b"ab"]),
+    ],
+)
+def test_eval_values(device: Device, expression: str, value: object) -> None:
+    assert device.eval(expression) == value
+
+
+def test_eval_of_a_value_json_cannot_carry(device: Device) -> None:
+    with pytest.raises(DeviceException) as info:
+        device.eval("object()")
+    assert info.value.exc_type == "TypeError"
+
+
+def test_eval_does_not_touch_user_globals(device: Device) -> None:
+    before = device.eval("sorted(globals().keys())")
+    device.eval("1")
+    device.identity(refresh=True)
+    assert device.eval("sorted(globals().keys())") == before
+
+
+def test_identity(device: Device) -> None:
+    ident = device.identity()
+    assert ident.implementation == "micropython"
+    assert ident.uid and all(c in "0123456789abcdef" for c in ident.uid)
+    assert ident.platform
+    assert ident.version.count(".") == 2
+
+
+def test_soft_reset_clears_variables(device: Device) -> None:
+    device.exec("forgotten = 1")
+    device.soft_reset()
+    with pytest.raises(DeviceException) as info:
+        device.exec("forgotten")
+    assert info.value.exc_type == "NameError"
+    assert device.eval("3 * 3") == 9
+
+
+def test_large_source_through_raw_paste(device: Device) -> None:
+    body = "".join(f"v{i} = {i}\n" for i in range(2000))
+    device.exec(body + "total = sum([" + ", ".join(f"v{i}" for i in range(2000)) + "])")
+    assert device.eval("total") == sum(range(2000))
+
+
+@pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
+def test_both_exec_modes(device: Device, mode: ExecMode) -> None:
+    assert lines(device.exec("print('mode ok')", mode=mode)) == ["mode ok"]
+
+
+def test_vanished_backend_is_a_typed_error_within_the_deadline(device: Device) -> None:
+    kill = getattr(device.transport, "kill", None)
+    if kill is None:
+        pytest.skip("this backend cannot be made to vanish")
+    threading.Timer(0.2, kill).start()
+    start = time.monotonic()
+    with pytest.raises((TransportError, DeviceTimeoutError)):
+        device.exec("import time\ntime.sleep(30)", timeout=5)
+    assert time.monotonic() - start < 5.5
