@@ -84,10 +84,12 @@ def test_soft_reset_keeps_files_and_runs_no_main() -> None:
 def test_stdin_reaches_input() -> None:
     device, _ = open_board()
     chunks: list[bytes] = []
+    answered: list[bool] = []
 
     def on_output(data: bytes, stream: object) -> None:
         chunks.append(data)
-        if b"name? " in b"".join(chunks):
+        if b"name? " in b"".join(chunks) and not answered:
+            answered.append(True)
             device.send_input(b"Ada\r")
 
     device.exec("n = input('name? ')\nprint('hi', n)", on_output)
