@@ -30,7 +30,10 @@ from typing import Any
 from .fake_filesystem import EPOCH_2000, FakeFilesystem
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
-FRIENDLY_BANNER = b"MicroPython v1.24.0 on 2024-10-25; fake board with fakeMCU\r\nType \"help()\" for more information.\r\n"
+FRIENDLY_BANNER = (
+    b"MicroPython v1.24.0 on 2024-10-25; fake board with fakeMCU\r\n"
+    b'Type "help()" for more information.\r\n'
+)
 
 RAW_PASTE_MODES = ("supported", "unsupported", "legacy")
 
@@ -179,9 +182,8 @@ class FakeBoard:
             self._on_raw(byte)
         elif mode == "paste":
             self._on_paste(byte)
-        elif mode == "paste-discard":
-            if byte in (3, 4):
-                self._finish_paste_abort()
+        elif mode == "paste-discard" and byte in (3, 4):
+            self._finish_paste_abort()
 
     def _on_friendly(self, byte: int) -> None:
         if byte == 1:  # Ctrl-A
@@ -357,7 +359,8 @@ class FakeBoard:
             except SyntaxError:
                 code = None
             if code is not None:
-                value = self._traced(lambda: eval(code, self._globals))
+                expression = code
+                value = self._traced(lambda: eval(expression, self._globals))
                 if value is not None:
                     stdout.write(repr(value) + "\n")
                 return
@@ -589,7 +592,7 @@ def _time_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
         ticks_diff=ticks_diff,
         ticks_add=lambda a, b: (a + b) & 0x3FFFFFFF,
         time=board_time,
-        time_ns=lambda: (board_time() * 1_000_000_000),
+        time_ns=lambda: board_time() * 1_000_000_000,
         localtime=localtime,
         gmtime=localtime,
     )
@@ -632,9 +635,7 @@ def _micropython_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
 
 
 def _gc_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
-    return _module(
-        "gc", collect=lambda: None, mem_free=lambda: 100_000, mem_alloc=lambda: 20_000
-    )
+    return _module("gc", collect=lambda: None, mem_free=lambda: 100_000, mem_alloc=lambda: 20_000)
 
 
 _MODULES: dict[str, Callable[[FakeBoard, _BoardStdout], Any]] = {

@@ -33,11 +33,11 @@ from .errors import (
     TransportClosedError,
 )
 from .protocol import (
-    NEED_DATA,
     Event,
     ExecMode,
     ExecutionFinished,
     ExecutionStarted,
+    NeedData,
     OutputReceived,
     RawPasteRefused,
     RawReplEntered,
@@ -196,7 +196,7 @@ class Device:
         """Handle queued events; return the first that is not output."""
         while True:
             event = self._engine.next_event()
-            if event is NEED_DATA:
+            if isinstance(event, NeedData):
                 return None
             if isinstance(event, OutputReceived):
                 if event.stream is Stream.STDERR and stderr is not None:
@@ -208,10 +208,11 @@ class Device:
                 self._note_unsolicited(event.data)
                 continue
             if isinstance(event, RawPasteRefused):
-                log.info("%s: raw-paste refused (%r); using classic raw REPL", self.url, event.answer)
+                log.info(
+                    "%s: raw-paste refused (%r); using classic raw REPL", self.url, event.answer
+                )
                 self._flush()
                 continue
-            assert not isinstance(event, type(NEED_DATA))
             return event
 
     def _drive(
@@ -259,8 +260,7 @@ class Device:
                     state = self._engine.state.value
                     self._engine.mark_unsynced()  # the next operation resyncs
                     raise DeviceTimeoutError(
-                        f"{self.url}: no answer within {idle} s while {what} "
-                        f"(state {state})",
+                        f"{self.url}: no answer within {idle} s while {what} (state {state})",
                         state=state,
                         received=received_tail,
                     )
@@ -453,9 +453,8 @@ class Device:
         the arguments, built with repr()) and return its JSON reply."""
         prefix = ""
         if not self._helpers_ready:
-            prefix = (
-                f"exec({_helper_source()!r}, __import__('sys').modules.setdefault('__iotk', {{}}))\n"
-            )
+            namespace = "__import__('sys').modules.setdefault('__iotk', {})"
+            prefix = f"exec({_helper_source()!r}, {namespace})\n"
         code = f"{prefix}__import__('sys').modules['__iotk'][{name!r}]({args_source})\n"
         out = self.exec(code, timeout=self.deadline if timeout is None else timeout)
         self._helpers_ready = True

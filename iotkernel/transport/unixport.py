@@ -67,7 +67,12 @@ def _child_tty_setup() -> None:
     attrs = termios.tcgetattr(fd)
     iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attrs
     iflag &= ~(
-        termios.ICRNL | termios.INLCR | termios.IGNCR | termios.IXON | termios.IXOFF | termios.ISTRIP
+        termios.ICRNL
+        | termios.INLCR
+        | termios.IGNCR
+        | termios.IXON
+        | termios.IXOFF
+        | termios.ISTRIP
     )
     oflag &= ~termios.OPOST
     lflag &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
@@ -237,8 +242,8 @@ def open_unix_transport(url: str, **options: Any) -> UnixPortTransport:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     command = [parts.path] if parts.path not in ("", "/") else None
-    board_dir = options.pop("board_dir", None) or (query.get("dir") or [None])[0]
-    uid_hex = (query.get("uid") or [None])[0]
+    board_dir = options.pop("board_dir", None) or next(iter(query.get("dir", [])), None)
+    uid_hex = next(iter(query.get("uid", [])), None)
     uid = options.pop("uid", None)
     if uid is None and uid_hex is not None:
         try:

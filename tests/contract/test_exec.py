@@ -119,9 +119,7 @@ def test_syntax_error(device: Device) -> None:
     ids=["busy-loop", "sleep"],
 )
 @pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
-def test_interrupt_stops_code_within_one_second(
-    device: Device, code: str, mode: ExecMode
-) -> None:
+def test_interrupt_stops_code_within_one_second(device: Device, code: str, mode: ExecMode) -> None:
     device.exec("alive = 'yes'")
     timer = threading.Timer(0.3, device.interrupt)
     timer.start()

@@ -31,7 +31,10 @@ from iotkernel.protocol import (
     UnsolicitedOutput,
 )
 
-FRIENDLY_BANNER = b'MicroPython v1.24.0 on 2024-10-25; RPi Pico with RP2040\r\nType "help()" for more information.\r\n>>> '
+FRIENDLY_BANNER = (
+    b"MicroPython v1.24.0 on 2024-10-25; RPi Pico with RP2040\r\n"
+    b'Type "help()" for more information.\r\n>>> '
+)
 
 
 def drain(engine: ReplEngine) -> list[Event]:
@@ -49,10 +52,13 @@ def merged(events: list[Event]) -> list[Event]:
     out: list[Event] = []
     for event in events:
         last = out[-1] if out else None
-        if isinstance(event, OutputReceived) and isinstance(last, OutputReceived):
-            if event.stream is last.stream:
-                out[-1] = OutputReceived(last.data + event.data, event.stream)
-                continue
+        if (
+            isinstance(event, OutputReceived)
+            and isinstance(last, OutputReceived)
+            and event.stream is last.stream
+        ):
+            out[-1] = OutputReceived(last.data + event.data, event.stream)
+            continue
         if isinstance(event, UnsolicitedOutput) and isinstance(last, UnsolicitedOutput):
             out[-1] = UnsolicitedOutput(last.data + event.data)
             continue
@@ -120,7 +126,11 @@ def test_classic_raw_execution_transcript() -> None:
 def test_traceback_arrives_on_stderr() -> None:
     engine = raw_idle_engine()
     engine.execute(b"1/0")
-    tb = b'Traceback (most recent call last):\r\n  File "<stdin>", line 1, in <module>\r\nZeroDivisionError: divide by zero\r\n'
+    tb = (
+        b"Traceback (most recent call last):\r\n"
+        b'  File "<stdin>", line 1, in <module>\r\n'
+        b"ZeroDivisionError: divide by zero\r\n"
+    )
     events = feed(engine, b"OK\x04" + tb + b"\x04>")
     assert events == [
         ExecutionStarted(raw_paste=False),
@@ -389,7 +399,9 @@ def test_states_where_anything_goes_report_unsolicited_output() -> None:
     assert feed(engine, b"timer says hi\r\n") == [UnsolicitedOutput(b"timer says hi\r\n")]
 
 
-@pytest.mark.parametrize("state", [s for s in State if s is not State.RAW_IDLE], ids=lambda s: s.value)
+@pytest.mark.parametrize(
+    "state", [s for s in State if s is not State.RAW_IDLE], ids=lambda s: s.value
+)
 def test_commands_in_the_wrong_state_are_usage_errors(state: State) -> None:
     engine = ReplEngine()
     engine.state = state
