@@ -18,6 +18,7 @@ import logging
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -61,6 +62,7 @@ UNSOLICITED_LIMIT = 256 * 1024
 # Quiet periods tried, in turn, while draining a busy board before Ctrl-A.
 _QUIET_PERIODS = (0.03, 0.2, 0.5, 1.0)
 _RESULT_MARK = b"\x1e"
+_CHECK_MARK = b"\x1f"
 _BYTES_TAG = "__iotk_bytes__"
 _MAX_REPLY = 16 * 1024 * 1024
 
@@ -446,19 +448,34 @@ class Device:
         `DeviceException` if evaluation fails, including a `TypeError` for a
         value JSON cannot carry.
         """
-        return self.call_helper("put", expression, timeout=timeout)
+        return self._verified_eval(expression, user=True, timeout=timeout)
 
-    def call_helper(self, name: str, args_source: str = "", *, timeout: float | None = None) -> Any:
-        """Call a device-side helper with `args_source` (MicroPython source of
-        the arguments, built with repr()) and return its JSON reply."""
+    def call_helper(self, call_source: str, *, timeout: float | None = None) -> Any:
+        """Evaluate `call_source` (e.g. ``"ident()"``, arguments built with
+        repr()) among the device-side helpers and return its JSON reply."""
+        return self._verified_eval(call_source, user=False, timeout=timeout)
+
+    def _verified_eval(self, source: str, *, user: bool, timeout: float | None) -> Any:
+        """Evaluate on the device with integrity checks both ways.
+
+        The expression travels as a string with its CRC-32, checked on the
+        device before evaluation; the reply carries the CRC-32 of its JSON and
+        the request's CRC. A corrupted request, a corrupted reply, or a stale
+        reply to another request is a `DeviceProtocolError`, never a value.
+        """
+        request_crc = zlib.crc32(source.encode())
         prefix = ""
         if not self._helpers_ready:
             namespace = "__import__('sys').modules.setdefault('__iotk', {})"
             prefix = f"exec({_helper_source()!r}, {namespace})\n"
-        code = f"{prefix}__import__('sys').modules['__iotk'][{name!r}]({args_source})\n"
+        code = (
+            f"{prefix}__import__('sys').modules['__iotk']['ev']"
+            f"(globals(), {source!r}, {request_crc}, {user})\n"
+        )
         out = self.exec(code, timeout=self.deadline if timeout is None else timeout)
+        value = _decode_reply(out, request_crc)
         self._helpers_ready = True
-        return _decode_reply(out, self.url)
+        return value
 
     # ------------------------------------------------------------------ resets and identity
 
@@ -486,7 +503,7 @@ class Device:
     def identity(self, *, refresh: bool = False) -> DeviceIdentity:
         """The board's uid, platform, implementation name and version (cached)."""
         if self._identity is None or refresh:
-            info = self.call_helper("ident")
+            info = self.call_helper("ident()")
             if not isinstance(info, dict):
                 raise DeviceProtocolError("identity", "a JSON object", repr(info).encode())
             self._identity = DeviceIdentity(
@@ -502,13 +519,25 @@ class Device:
 # ---------------------------------------------------------------------- replies
 
 
-def _decode_reply(out: bytes, url: str) -> Any:
+def _decode_reply(out: bytes, request_crc: int) -> Any:
+    """Check and decode a helper's reply: MARK json \\x1f crc(json) crc(request)."""
     index = out.rfind(_RESULT_MARK)
     if index < 0:
         raise DeviceProtocolError("reply", "a JSON reply after \\x1e", out[-200:])
-    payload = out[index + 1 :].strip()
+    reply = out[index + 1 :].rstrip(b"\r\n")
+    payload, sep, checks = reply.rpartition(_CHECK_MARK)
+    if not sep or len(checks) != 16:
+        raise DeviceProtocolError("reply", "a reply ending in two CRC-32 values", reply[-200:])
     if len(payload) > _MAX_REPLY:
         raise DeviceProtocolError("reply", f"a reply under {_MAX_REPLY} bytes", payload[:200])
+    try:
+        payload_crc, echoed_crc = int(checks[:8], 16), int(checks[8:], 16)
+    except ValueError:
+        raise DeviceProtocolError("reply", "hexadecimal CRC-32 values", checks) from None
+    if echoed_crc != request_crc:
+        raise DeviceProtocolError("reply", "the reply to this request", reply[-200:])
+    if zlib.crc32(payload) != payload_crc:
+        raise DeviceProtocolError("reply", "a reply whose CRC-32 matches", reply[-200:])
     try:
         return json.loads(payload, object_hook=_decode_tags)
     except (ValueError, UnicodeDecodeError) as exc:
