@@ -32,6 +32,7 @@ from .errors import (
     DeviceTimeoutError,
     ProtocolError,
     TransportClosedError,
+    TransportError,
 )
 from .protocol import (
     Event,
@@ -158,10 +159,18 @@ class Device:
         if data:
             if wire_log.isEnabledFor(logging.DEBUG):
                 wire_log.debug("%s <- %r", self.url, data[:200])
-            self.transport.write(data)
+            try:
+                self.transport.write(data)
+            except TransportError:
+                self._engine.mark_unsynced()  # what the board got is unknown
+                raise
 
     def _read(self, timeout: float) -> bytes:
-        data = self.transport.read(READ_SIZE, timeout)
+        try:
+            data = self.transport.read(READ_SIZE, timeout)
+        except TransportError:
+            self._engine.mark_unsynced()
+            raise
         if data and wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("%s -> %r", self.url, data[:200])
         return data
@@ -269,11 +278,7 @@ class Device:
                 if not awaiting:
                     last_progress = now
                 continue
-            try:
-                data = self._read(wait)
-            except TransportClosedError:
-                self._engine.mark_unsynced()
-                raise
+            data = self._read(wait)
             if data:
                 last_progress = time.monotonic()
                 received_tail = (received_tail + data)[-200:]
@@ -354,6 +359,26 @@ class Device:
             what="entering the raw REPL",
             idle_timeout=min(self.idle_timeout, max(quiet * 4, 0.5)),
         )
+
+    def reopen(self, *, timeout: float | None = None) -> None:
+        """Open the link again (after an unplug or a dropped session) and resync.
+
+        Raises `TransportError` if the transport cannot reopen (or the board does
+        not come back within `timeout`).
+        """
+        limit = self.deadline if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        with self._lock:
+            self._engine.mark_unsynced()
+            self._helpers_ready = False
+            if self.transport.supports("reopen"):
+                self.transport.reopen(timeout=limit)  # type: ignore[attr-defined]
+            elif self.transport.supports("restart"):
+                self.transport.restart()  # type: ignore[attr-defined]
+            else:
+                raise TransportClosedError(f"{self.url}: this link cannot be reopened")
+            self._closed = False
+        self.connect(timeout=max(0.5, deadline - time.monotonic()))
 
     def ensure_raw_repl(self) -> None:
         """Resynchronise if a previous operation left the conversation unknown."""
@@ -496,9 +521,17 @@ class Device:
         self.ensure_raw_repl()
         with self._lock:
             self._engine.soft_reset()
-        self._drive(
-            lambda e: isinstance(e, SoftResetCompleted), deadline=deadline, what="soft-resetting"
-        )
+        try:
+            self._drive(
+                lambda e: isinstance(e, SoftResetCompleted),
+                deadline=deadline,
+                what="soft-resetting",
+            )
+        except TransportClosedError:
+            # WebREPL sessions drop on a soft reset: log in again.
+            if not self.transport.supports("reopen"):
+                raise
+            self.reopen(timeout=max(0.5, deadline - time.monotonic()))
 
     def identity(self, *, refresh: bool = False) -> DeviceIdentity:
         """The board's uid, platform, implementation name and version (cached)."""

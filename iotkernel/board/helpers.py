@@ -9,12 +9,13 @@
 # each), so the host can tell a corrupted or stale reply from a good one.
 # Works on MicroPython, CircuitPython and CPython (the fake board).
 
-MARK = '\x1e'
-BYTES_TAG = '__iotk_bytes__'
+MARK = "\x1e"
+BYTES_TAG = "__iotk_bytes__"
 
 
 def conv(v):
     import binascii
+
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, (bytes, bytearray)):
@@ -25,7 +26,7 @@ def conv(v):
         out = {}
         for k, x in v.items():
             if not isinstance(k, str):
-                raise TypeError('dict key %r is not a string: JSON cannot carry it' % (k,))
+                raise TypeError("dict key %r is not a string: JSON cannot carry it" % (k,))
             out[k] = conv(x)
         return out
     raise TypeError("a value of type '%s' cannot be sent as JSON" % type(v).__name__)
@@ -34,6 +35,7 @@ def conv(v):
 def crc(data):
     try:
         import binascii
+
         return binascii.crc32(data) & 0xFFFFFFFF
     except (ImportError, AttributeError):
         c = 0xFFFFFFFF
@@ -46,34 +48,38 @@ def crc(data):
 
 def put(v, req=0):
     import json
+
     s = json.dumps(conv(v))
-    print(MARK + s + '\x1f%08x%08x' % (crc(s.encode()), req))
+    print(MARK + s + "\x1f%08x%08x" % (crc(s.encode()), req))
 
 
 def ev(g, src, want, user):
     if crc(src.encode()) != want:
-        raise ValueError('request corrupted in transit')
+        raise ValueError("request corrupted in transit")
     put(eval(src, g if user else globals()), want)
 
 
 def ident():
     import sys
     import binascii
+
     impl = sys.implementation
     uid = None
     try:
         import machine
+
         uid = machine.unique_id()
     except Exception:
         try:
             import microcontroller
+
             uid = microcontroller.cpu.uid
         except Exception:
             pass
     return {
-        'uid': binascii.hexlify(uid).decode() if uid else None,
-        'platform': sys.platform,
-        'implementation': impl.name,
-        'version': '.'.join(str(x) for x in impl.version[:3]),
-        'machine': getattr(impl, '_machine', ''),
+        "uid": binascii.hexlify(uid).decode() if uid else None,
+        "platform": sys.platform,
+        "implementation": impl.name,
+        "version": ".".join(str(x) for x in impl.version[:3]),
+        "machine": getattr(impl, "_machine", ""),
     }

@@ -376,6 +376,7 @@ class ReplEngine:
         """Queue as much source as the window allows; end the data when done."""
         if self._window_remaining > 0 and self._paste_offset < len(self._paste_source):
             end = min(len(self._paste_source), self._paste_offset + self._window_remaining)
+            end = _character_boundary(self._paste_source, self._paste_offset, end)
             chunk = self._paste_source[self._paste_offset : end]
             self._outbuf += chunk
             self._window_remaining -= len(chunk)
@@ -435,6 +436,23 @@ class ReplEngine:
         self.state = State.RAW_IDLE
         self._emit(ExecutionFinished())
         return True
+
+
+def _character_boundary(source: bytes, start: int, end: int) -> int:
+    """Move `end` back so source[start:end] does not split a UTF-8 character.
+
+    WebREPL carries REPL input in text frames, which peers may reject when a
+    character is cut in two. Holding back at most 3 bytes never stalls the
+    flow: the device's next grant always leaves room for them (window >= 4).
+    When trimming would leave nothing, `end` stays (tiny windows).
+    """
+    if end >= len(source):
+        return end
+    cut = end
+    # Continuation bytes are 0b10xxxxxx; step back over them to the lead byte.
+    while cut > start and cut > end - 4 and (source[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return cut if cut > start else end
 
 
 _HANDLERS = {

@@ -105,6 +105,12 @@ def open_transport(url: str, **options: Any) -> Transport:
 def _builtin_schemes() -> None:
     if "unix" in _FACTORIES:
         return
+    from .serialport import open_serial_transport
     from .unixport import open_unix_transport
+    from .webrepl import open_webrepl_transport
 
     register_scheme("unix", open_unix_transport)
+    for scheme in ("serial", "rfc2217", "socket"):
+        register_scheme(scheme, open_serial_transport)
+    for scheme in ("ws", "wss"):
+        register_scheme(scheme, open_webrepl_transport)

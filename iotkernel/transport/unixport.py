@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
+import platform
 import select
 import shutil
 import signal
@@ -61,7 +63,28 @@ del _iotk_boot
 """
 
 
-def _child_tty_setup() -> None:
+# read(2)'s number, to tell a process waiting in its REPL from one running code.
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63, "armv7l": 3, "i686": 3}.get(platform.machine())
+
+
+def waiting_for_input(pid: int) -> bool:
+    """True if the process is blocked reading its stdin (its REPL is idle).
+
+    The unix port dies of a SIGINT that arrives while its REPL waits for a
+    key (it resets the handler there), so a signal is only sent to code that
+    runs. Linux only; elsewhere this answers False.
+    """
+    if _READ_SYSCALL is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/syscall") as status:
+            fields = status.read().split()
+    except OSError:
+        return False
+    return len(fields) > 1 and fields[0] == str(_READ_SYSCALL) and int(fields[1], 16) == 0
+
+
+def _child_tty_setup(terminal_signals: bool = False) -> None:
     """In the child, before exec: make the pty behave like a board's UART."""
     fd = 0  # the pty slave (sys.stdin may be replaced, e.g. under pytest)
     attrs = termios.tcgetattr(fd)
@@ -76,6 +99,8 @@ def _child_tty_setup() -> None:
     )
     oflag &= ~termios.OPOST
     lflag &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
+    if terminal_signals:
+        lflag |= termios.ISIG  # a \x03 byte interrupts code the port runs
     cc[termios.VQUIT] = 0  # _POSIX_VDISABLE: a stray \x1c must not kill the board
     cc[termios.VSUSP] = 0  # ... nor a stray \x1a stop it
     # TCSANOW: TCSAFLUSH would throw away bytes already queued.
@@ -111,8 +136,10 @@ class UnixPortTransport:
         command: list[str] | None = None,
         write_timeout: float = 5.0,
         url: str = "unix://",
+        terminal_signals: bool = False,
     ) -> None:
         self.url = url
+        self._terminal_signals = terminal_signals
         self._owns_dir = board_dir is None
         self.board_dir = Path(board_dir or tempfile.mkdtemp(prefix="iotk-board-")).resolve()
         self.board_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +160,7 @@ class UnixPortTransport:
                 argv[0],
                 argv[1:],
                 echo=False,
-                preexec_fn=_child_tty_setup,
+                preexec_fn=functools.partial(_child_tty_setup, self._terminal_signals),
                 dimensions=(24, 200),
                 env={**os.environ, "MICROPYPATH": ""},
             )
@@ -173,12 +200,27 @@ class UnixPortTransport:
         return capability in ("interrupt", "restart")
 
     def interrupt(self) -> None:
-        """Deliver SIGINT to the running MicroPython (raises KeyboardInterrupt in its code)."""
+        """Deliver SIGINT to the running MicroPython (raises KeyboardInterrupt in its code).
+
+        Not sent while the process waits in its REPL: there SIGINT would kill it.
+        """
         child = self._child
         if child is None:
             raise TransportClosedError(f"{self.url}: the MicroPython process is not running")
+        if waiting_for_input(child.pid):
+            return
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signal.SIGINT)
+
+    def line_has_terminal_signals(self) -> bool:
+        """True while the pty turns a \\x03 byte into SIGINT (the port runs code
+        with the terminal settings it started with; its REPL switches them off)."""
+        if self._fd < 0:
+            return False
+        try:
+            return bool(termios.tcgetattr(self._fd)[3] & termios.ISIG)
+        except termios.error:
+            return False
 
     def kill(self) -> None:
         """Kill the process as if the board vanished (for tests of that case)."""

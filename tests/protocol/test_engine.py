@@ -408,3 +408,28 @@ def test_commands_in_the_wrong_state_are_usage_errors(state: State) -> None:
     for command in (engine.soft_reset, engine.leave_raw_repl, lambda: engine.execute(b"x")):
         with pytest.raises(ProtocolUsageError):
             command()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    text=st.text(min_size=1, max_size=300).filter(
+        lambda t: not any(c in t for c in "\x01\x02\x03\x04\x05")
+    ),
+    window=st.integers(min_value=4, max_value=64),
+)
+def test_raw_paste_chunks_do_not_split_characters(text: str, window: int) -> None:
+    engine = raw_idle_engine()
+    source = text.encode()
+    engine.execute(source, ExecMode.RAW_PASTE)
+    engine.data_to_send()
+    engine.receive_data(b"R\x01" + window.to_bytes(2, "little"))
+    drain(engine)
+    sent = b""
+    while engine.state is State.PASTE_SENDING:
+        chunk = engine.data_to_send()
+        chunk.decode()  # every write is whole characters
+        sent += chunk
+        engine.receive_data(b"\x01")
+        drain(engine)
+    sent += engine.data_to_send()
+    assert sent == source + b"\x04"

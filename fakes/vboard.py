@@ -1,0 +1,201 @@
+"""The virtual serial board: a tty path that behaves like a board on USB.
+
+Owns a pseudo-terminal whose slave side is published at a path of the user's
+choosing (a symlink, like /dev/serial/by-id/...), with a `BoardProcess`
+(unix-port MicroPython) behind it, and a relay between the two. The board can
+be unplugged (path gone, the open port hangs up, the board loses power) and
+replugged (path back, the board boots again with the same directory and uid).
+
+    python -m fakes.vboard /tmp/board0 [--dir BOARD_DIR] [--uid HEX]
+
+runs one until Ctrl-C or SIGTERM; SIGUSR1 unplugs it, SIGUSR2 plugs it back.
+Then `serial:///tmp/board0` is a board for `%connect`, mpremote or any tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import pty
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from .board_process import BoardProcess
+
+
+class VirtualSerialBoard:
+    """A unix-port MicroPython behind a pty published at `path`."""
+
+    def __init__(
+        self, path: str | Path, *, board_dir: str | Path | None = None, uid: bytes | None = None
+    ) -> None:
+        self.path = Path(path)
+        self._owns_dir = board_dir is None
+        self.board_dir = Path(board_dir or tempfile.mkdtemp(prefix="iotk-vboard-")).resolve()
+        self.board_dir.mkdir(parents=True, exist_ok=True)
+        self.uid = uid
+        self._master = -1
+        self._slave = -1
+        self._process: BoardProcess | None = None
+        self._relay: threading.Thread | None = None
+        self._stop_relay = threading.Event()
+        self._write_lock = threading.Lock()
+        self.plugged = False
+
+    # -- lifecycle
+
+    def start(self) -> VirtualSerialBoard:
+        self.plug()
+        return self
+
+    def plug(self) -> None:
+        """Connect the board: the path appears and the board boots."""
+        if self.plugged:
+            return
+        if self.path.is_symlink() or self.path.exists():
+            if not self.path.is_symlink():
+                raise FileExistsError(f"{self.path} exists and is not a virtual board link")
+            self.path.unlink()
+        master, slave = pty.openpty()
+        # The port as a board's USB CDC looks: raw bytes both ways, no echo.
+        tty.setraw(slave, termios.TCSANOW)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        os.symlink(os.ttyname(slave), self.path)
+        self._process = BoardProcess(self.board_dir, self.uid, self._to_host)
+        self._process.start()
+        self.uid = self._process.uid
+        self._stop_relay.clear()
+        self._relay = threading.Thread(target=self._relay_loop, name="vboard-relay", daemon=True)
+        self._relay.start()
+        self.plugged = True
+
+    def unplug(self) -> None:
+        """Disconnect the board: the path disappears, the open port hangs up."""
+        if not self.plugged:
+            return
+        self.plugged = False
+        self._stop_relay.set()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+        if self._relay is not None:
+            self._relay.join(timeout=5)
+        with self._write_lock:
+            for fd in (self._master, self._slave):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._master = self._slave = -1
+
+    def replug(self) -> None:
+        self.unplug()
+        self.plug()
+
+    def stop(self) -> None:
+        """Unplug and remove everything this board created."""
+        self.unplug()
+        if self._owns_dir:
+            shutil.rmtree(self.board_dir, ignore_errors=True)
+            self._owns_dir = False
+
+    def __enter__(self) -> VirtualSerialBoard:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"serial://{self.path}"
+
+    @property
+    def process(self) -> BoardProcess | None:
+        return self._process
+
+    # -- relay
+
+    def _to_host(self, data: bytes) -> None:
+        """Board output to the port. Waits while the host reads slowly; drops
+        output nobody reads for a second (a board with no host attached)."""
+        view = memoryview(data)
+        deadline = time.monotonic() + 1.0
+        with self._write_lock:
+            while view and self._master >= 0:
+                try:
+                    view = view[os.write(self._master, view) :]
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        return
+                    select.select([], [self._master], [], 0.05)
+                except OSError:
+                    return
+
+    def _relay_loop(self) -> None:
+        """Host bytes from the port to the board."""
+        master = self._master
+        while not self._stop_relay.is_set():
+            try:
+                ready, _, _ = select.select([master], [], [], 0.1)
+            except (OSError, ValueError):
+                return
+            if not ready:
+                continue
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EIO:  # no client has the port open
+                    time.sleep(0.05)
+                    continue
+                return
+            process = self._process
+            if data and process is not None:
+                process.send(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fakes.vboard",
+        description="Run a virtual serial board (the unix-port MicroPython behind a tty path).",
+    )
+    parser.add_argument("path", help="where the port appears, e.g. /tmp/board0")
+    parser.add_argument("--dir", help="the board's filesystem directory (default: temporary)")
+    parser.add_argument("--uid", help="machine.unique_id() as hex (default: random, kept in --dir)")
+    args = parser.parse_args(argv)
+    uid = bytes.fromhex(args.uid) if args.uid else None
+    board = VirtualSerialBoard(args.path, board_dir=args.dir, uid=uid)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=board.unplug).start())
+    signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=board.plug).start())
+    board.start()
+    print(
+        f"virtual board at {board.url} (uid {board.uid.hex() if board.uid else '?'}, "
+        f"files in {board.board_dir}); Ctrl-C stops it",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        board.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""SerialTransport: boards on a serial line, through pyserial's URL handlers.
+
+Owns opening `serial:///dev/ttyACM0` (also a plain device path),
+`rfc2217://host:port` and `socket://host:port` with `serial_for_url`;
+exclusive access (a port another program holds is a `PortBusyError`); a
+write timeout (a stuck USB port must not hang the caller); DTR/RTS hard reset
+where the line has modem-control signals; reopening after a replug.
+
+Knows no protocol byte. Options come from the URL query (`?baud=115200`) or
+keyword arguments (`baudrate`, `write_timeout`, `exclusive`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import serial
+
+from ..errors import PortBusyError, TransportClosedError, TransportError, UnsupportedUrlError
+
+DEFAULT_BAUDRATE = 115200
+
+
+def _pyserial_url(url: str) -> tuple[str, dict[str, str]]:
+    """Split our URL into what pyserial opens and our own options."""
+    parts = urlsplit(url)
+    ours = {k: v[-1] for k, v in parse_qs(parts.query).items() if k in ("baud",)}
+    if parts.scheme == "serial":
+        path = parts.netloc + parts.path if parts.netloc else parts.path
+        if not path:
+            raise UnsupportedUrlError(f"{url!r}: expected serial:///dev/PORT")
+        return path, ours
+    # rfc2217://, socket://: pyserial reads its own query options (e.g. ign_set_control).
+    theirs = "&".join(p for p in parts.query.split("&") if p and not p.startswith("baud="))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, theirs, "")), ours
+
+
+class SerialTransport:
+    """A board on a serial line (USB CDC, UART adapter, RFC 2217 or raw TCP)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int | None = None,
+        write_timeout: float = 2.0,
+        exclusive: bool = True,
+    ) -> None:
+        self.url = url
+        self._target, ours = _pyserial_url(url)
+        try:
+            self._baudrate = baudrate or int(ours.get("baud", DEFAULT_BAUDRATE))
+        except ValueError as exc:
+            raise UnsupportedUrlError(f"{url!r}: baud must be a number") from exc
+        self._write_timeout = write_timeout
+        self._exclusive = exclusive
+        self._port: Any = None
+        self._fd: int | None = None
+        self._timeout_set: float | None = None
+        self._open()
+
+    @property
+    def port_name(self) -> str:
+        """What pyserial opens: a device path or a pyserial URL."""
+        return self._target
+
+    def _open(self) -> None:
+        is_device = "://" not in self._target
+        try:
+            kwargs: dict[str, Any] = {
+                "baudrate": self._baudrate,
+                "timeout": 0,
+                "write_timeout": self._write_timeout,
+            }
+            if is_device:
+                kwargs["exclusive"] = self._exclusive
+            port = serial.serial_for_url(self._target, **kwargs)
+        except serial.SerialException as exc:
+            text = str(exc)
+            # pyserial reports a held lock only in its message; errno is not kept.
+            if "exclusively lock" in text or getattr(exc, "errno", None) == errno.EBUSY:
+                raise PortBusyError(self._target) from exc
+            raise TransportError(f"cannot open {self._target}: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot open {self._target}: {exc}") from exc
+        self._port = port
+        self._timeout_set = 0.0
+        fileno = getattr(port, "fileno", None)
+        self._fd = None
+        if is_device and fileno is not None:
+            with contextlib.suppress(Exception):
+                self._fd = int(fileno())
+
+    # -- capabilities
+
+    def supports(self, capability: str) -> bool:
+        if capability == "hard_reset":
+            return not self._target.startswith("socket://")
+        return capability == "reopen"
+
+    def hard_reset(self) -> None:
+        """Pulse the reset line through RTS (with DTR released), as ESP32 and
+        similar auto-reset circuits expect; many boards ignore it."""
+        port = self._require_port()
+        try:
+            port.dtr = False
+            port.rts = True
+            time.sleep(0.1)
+            port.rts = False
+        except (serial.SerialException, OSError) as exc:
+            raise TransportClosedError(f"{self.url}: hard reset failed: {exc}") from exc
+
+    def reopen(self, timeout: float = 10.0) -> None:
+        """Close and open the same port again, waiting up to `timeout` for it to return."""
+        self.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._open()
+                return
+            except PortBusyError:
+                raise
+            except TransportError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        port, self._port, self._fd = self._port, None, None
+        if port is not None:
+            with contextlib.suppress(Exception):
+                port.close()
+
+    def _require_port(self) -> Any:
+        if self._port is None:
+            raise TransportClosedError(f"{self.url}: closed")
+        return self._port
+
+    # -- bytes
+
+    def write(self, data: bytes) -> None:
+        port = self._require_port()
+        try:
+            port.write(data)
+        except serial.SerialTimeoutException as exc:
+            raise TransportError(
+                f"{self.url}: write stuck for {self._write_timeout} s (port not draining)"
+            ) from exc
+        except (serial.SerialException, OSError) as exc:
+            raise TransportClosedError(f"{self.url}: the port is gone ({exc})") from exc
+
+    def read(self, max_bytes: int, timeout: float) -> bytes:
+        port = self._require_port()
+        if self._fd is not None:
+            return self._read_fd(self._fd, max_bytes, timeout)
+        try:
+            if self._timeout_set != timeout:
+                port.timeout = timeout
+                self._timeout_set = timeout
+            data = port.read(1)
+            if data:
+                waiting = port.in_waiting
+                if waiting:
+                    data += port.read(min(waiting, max_bytes - 1))
+            return bytes(data)
+        except (serial.SerialException, OSError) as exc:
+            raise TransportClosedError(f"{self.url}: the port is gone ({exc})") from exc
+
+    def _read_fd(self, fd: int, max_bytes: int, timeout: float) -> bytes:
+        # Fast path for local ports: one select and one read, no reconfiguration.
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+            if not ready:
+                return b""
+            data = os.read(fd, max_bytes)
+        except BlockingIOError:
+            return b""
+        except (OSError, ValueError) as exc:
+            raise TransportClosedError(f"{self.url}: the port is gone ({exc})") from exc
+        if not data:
+            # Readable but empty: the device disconnected (as pyserial reports it).
+            raise TransportClosedError(f"{self.url}: the device disconnected")
+        return data
+
+
+def open_serial_transport(url: str, **options: Any) -> SerialTransport:
+    return SerialTransport(url, **options)
