@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from iotkernel.errors import TransportClosedError, TransportError
-from iotkernel.transport.unixport import UnixPortTransport
+from iotkernel.transport.unixport import UnixPortTransport, waiting_for_input
 
 log = logging.getLogger(__name__)
 
@@ -137,14 +138,30 @@ class BoardProcess:
             if not data:
                 continue
             if not self._started.is_set():
-                self._started.set()
+                self._on_output(data)
+                self._await_repl(transport)
                 self._replay_held()
+                continue
             window = tail + data
             raw_at, friendly_at = window.rfind(RAW_BANNER), window.rfind(FRIENDLY_MARK)
             if raw_at >= 0 or friendly_at >= 0:
                 self._raw_mode = raw_at > friendly_at
             tail = window[-64:]
             self._on_output(data)
+
+    def _await_repl(self, transport: UnixPortTransport) -> None:
+        """Wait until the new process sits in its REPL reading input.
+
+        Its banner comes out before the REPL switches the terminal to raw mode;
+        a \x03 delivered in between would become a SIGINT that kills it.
+        """
+        pid = transport.pid
+        deadline = time.monotonic() + 2.0
+        while pid is not None and time.monotonic() < deadline:
+            if waiting_for_input(pid):
+                break
+            time.sleep(0.001)
+        self._started.set()
 
     def _reboot(self) -> None:
         """The process exited (soft reset): start it again like firmware would."""
@@ -187,7 +204,7 @@ class BoardProcess:
             except TransportClosedError:
                 return
             if RAW_BANNER in received:
-                self._started.set()
+                self._await_repl(transport)
                 self._raw_mode = True
                 self._on_output(RAW_BANNER + received.split(RAW_BANNER, 1)[1])
                 return

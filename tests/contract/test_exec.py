@@ -22,6 +22,8 @@ from iotkernel.errors import (
 )
 from iotkernel.protocol import ExecMode, Stream
 
+from ..backends import Backend
+
 
 def lines(data: bytes) -> list[str]:
     return data.decode().replace("\r\n", "\n").splitlines()
@@ -210,11 +212,13 @@ def test_both_exec_modes(device: Device, mode: ExecMode) -> None:
     assert lines(device.exec("print('mode ok')", mode=mode)) == ["mode ok"]
 
 
-def test_vanished_backend_is_a_typed_error_within_the_deadline(device: Device) -> None:
-    kill = getattr(device.transport, "kill", None)
-    if kill is None:
+def test_vanished_backend_is_a_typed_error_within_the_deadline(
+    backend: Backend, device: Device
+) -> None:
+    if backend.vanish is None:
         pytest.skip("this backend cannot be made to vanish")
-    threading.Timer(0.2, kill).start()
+    vanish = backend.vanish
+    threading.Timer(0.2, lambda: vanish(device)).start()
     start = time.monotonic()
     with pytest.raises((TransportError, DeviceTimeoutError)):
         device.exec("import time\ntime.sleep(30)", timeout=5)
