@@ -37,9 +37,15 @@ class VirtualSerialBoard:
     """A unix-port MicroPython behind a pty published at `path`."""
 
     def __init__(
-        self, path: str | Path, *, board_dir: str | Path | None = None, uid: bytes | None = None
+        self,
+        path: str | Path,
+        *,
+        board_dir: str | Path | None = None,
+        uid: bytes | None = None,
+        boot_noise: bytes = b"",
     ) -> None:
         self.path = Path(path)
+        self.boot_noise = boot_noise
         self._owns_dir = board_dir is None
         self.board_dir = Path(board_dir or tempfile.mkdtemp(prefix="iotk-vboard-")).resolve()
         self.board_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +78,8 @@ class VirtualSerialBoard:
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
         os.symlink(os.ttyname(slave), self.path)
+        if self.boot_noise:  # what a bootloader prints before MicroPython starts
+            self._to_host(self.boot_noise)
         self._process = BoardProcess(self.board_dir, self.uid, self._to_host)
         self._process.start()
         self.uid = self._process.uid
@@ -167,6 +175,84 @@ class VirtualSerialBoard:
                 process.send(data)
 
 
+class VirtualSerialBoardProcess:
+    """A virtual serial board in its own process, driven by signals.
+
+    For tests: a board in the test's own process would share the process's
+    file descriptors with the MicroPython it forks, and a forked child briefly
+    holds the test's lock on the port. Stopped by its PID, always.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        board_dir: str | Path,
+        uid: bytes | None = None,
+        boot_noise: bytes = b"",
+    ) -> None:
+        self.path = Path(path)
+        self.board_dir = Path(board_dir)
+        argv = [sys.executable, "-m", "fakes.vboard", str(self.path), "--dir", str(board_dir)]
+        if uid is not None:
+            argv += ["--uid", uid.hex()]
+        if boot_noise:
+            argv += ["--boot-noise", boot_noise.decode("latin-1")]
+        import subprocess
+
+        self._proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+        )
+        self._await_line("virtual board at")
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"serial://{self.path}"
+
+    def _await_line(self, prefix: str, timeout: float = 15.0) -> str:
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self._proc.stdout], [], [], 0.1)
+            if ready:
+                line = self._proc.stdout.readline()
+                if not line:
+                    break
+                if line.startswith(prefix):
+                    return line
+        self.stop()
+        raise RuntimeError(f"virtual board did not report {prefix!r}")
+
+    def unplug(self) -> None:
+        os.kill(self._proc.pid, signal.SIGUSR1)
+        self._await_line("unplugged")
+
+    def plug(self) -> None:
+        os.kill(self._proc.pid, signal.SIGUSR2)
+        self._await_line("plugged")
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except Exception:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> VirtualSerialBoardProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fakes.vboard",
@@ -175,14 +261,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", help="where the port appears, e.g. /tmp/board0")
     parser.add_argument("--dir", help="the board's filesystem directory (default: temporary)")
     parser.add_argument("--uid", help="machine.unique_id() as hex (default: random, kept in --dir)")
+    parser.add_argument("--boot-noise", default="", help="text printed when the board powers on")
     args = parser.parse_args(argv)
     uid = bytes.fromhex(args.uid) if args.uid else None
-    board = VirtualSerialBoard(args.path, board_dir=args.dir, uid=uid)
+    board = VirtualSerialBoard(
+        args.path, board_dir=args.dir, uid=uid, boot_noise=args.boot_noise.encode("latin-1")
+    )
     stop = threading.Event()
+
+    def unplug() -> None:
+        board.unplug()
+        print("unplugged", flush=True)
+
+    def plug() -> None:
+        board.plug()
+        print("plugged", flush=True)
+
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=board.unplug).start())
-    signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=board.plug).start())
+    signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=unplug).start())
+    signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=plug).start())
     board.start()
     print(
         f"virtual board at {board.url} (uid {board.uid.hex() if board.uid else '?'}, "

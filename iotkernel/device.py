@@ -79,8 +79,27 @@ class DeviceIdentity:
     machine: str
 
 
-def _helper_source() -> str:
-    return resources.files("iotkernel.board").joinpath("helpers.py").read_text()
+def _helper_install_source() -> str:
+    """One statement that installs the device-side helpers, checked on arrival.
+
+    The helpers travel as a string with its length and a position-weighted byte
+    sum (computable on every port, small enough for ports without big
+    integers); a corrupted copy raises instead of installing a helper that
+    could return wrong values.
+    """
+    source = resources.files("iotkernel.board").joinpath("helpers.py").read_text()
+    data = source.encode()
+    check = sum((i % 251 + 1) * b for i, b in enumerate(data))
+    namespace = "__import__('sys').modules.setdefault('__iotk', {})"
+    return (
+        f"(lambda s, n, c: exec(s, {namespace}) if len(s.encode()) == n and "
+        "sum((i % 251 + 1) * b for i, b in enumerate(s.encode())) == c else "
+        "exec(\"raise ValueError('helpers corrupted in transit')\"))"
+        f"({source!r}, {len(data)}, {check})\n"
+    )
+
+
+_HELPER_INSTALL = _helper_install_source()
 
 
 class Device:
@@ -489,10 +508,7 @@ class Device:
         reply to another request is a `DeviceProtocolError`, never a value.
         """
         request_crc = zlib.crc32(source.encode())
-        prefix = ""
-        if not self._helpers_ready:
-            namespace = "__import__('sys').modules.setdefault('__iotk', {})"
-            prefix = f"exec({_helper_source()!r}, {namespace})\n"
+        prefix = "" if self._helpers_ready else _HELPER_INSTALL
         code = (
             f"{prefix}__import__('sys').modules['__iotk']['ev']"
             f"(globals(), {source!r}, {request_crc}, {user})\n"

@@ -63,9 +63,11 @@ def start_backend(name: str, workdir: Path) -> Iterator[Backend]:
         yield Backend(name, "unix://", vanish=_kill_transport)
     elif name == "vserial":
         require_unix_port()
-        from fakes.vboard import VirtualSerialBoard
+        from fakes.vboard import VirtualSerialBoardProcess
 
-        with VirtualSerialBoard(workdir / "ttyVB0", board_dir=workdir / "vboard-files") as board:
+        with VirtualSerialBoardProcess(
+            workdir / "ttyVB0", board_dir=workdir / "vboard-files"
+        ) as board:
             yield Backend(name, board.url, vanish=lambda device: board.unplug(), board=board)
     elif name == "webrepl":
         require_unix_port()

@@ -69,9 +69,22 @@ class WebReplTransport:
         self._write_timeout = write_timeout
         self._ws: Any = None
         self._pending = b""
-        self._connect()
+        self._connect_retrying_busy()
 
     # -- lifecycle
+
+    def _connect_retrying_busy(self) -> None:
+        """Connect; a board still closing our previous session refuses a new
+        one for a moment, so a busy answer is retried for up to a second."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                self._connect()
+                return
+            except PortBusyError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def _connect(self) -> None:
         try:
@@ -140,7 +153,7 @@ class WebReplTransport:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                self._connect()
+                self._connect_retrying_busy()
                 return
             except AuthenticationError:
                 raise

@@ -1,0 +1,56 @@
+"""Fault smoke test: faults on the link end in a correct result or a typed error.
+
+Bytes are dropped, flipped, duplicated, delayed or the link is cut, in both
+directions, seeded. `eval` is integrity-checked both ways (CRC-32 of the
+request and the reply), so no fault may turn into a wrong value, and every
+operation ends within its bounds: never a hang.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+
+from fakes.faults import FaultyTransport
+from iotkernel.device import Device
+from iotkernel.errors import IotKernelError
+from iotkernel.transport import open_transport
+
+from ..backends import Backend
+
+IDLE = 0.3
+DEADLINE = 3.0
+# One operation may spend: its deadline, 2 s stopping the code, and a resync
+# (its own deadline) before it.
+BOUND = 2 * DEADLINE + 2.5
+
+
+def test_faults_give_a_correct_result_or_a_typed_error(backend: Backend) -> None:
+    transport_options = {
+        k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
+    }
+    rng = random.Random(2024)
+    outcomes: Counter[str] = Counter()
+    for seed in range(25):
+        faulty = FaultyTransport(
+            open_transport(backend.url, **transport_options), seed=seed, rate=0.1
+        )
+        device = Device(faulty, idle_timeout=IDLE, deadline=DEADLINE)  # type: ignore[arg-type]
+        try:
+            for _ in range(6):
+                k, n = rng.randrange(1000), rng.randrange(1, 40)
+                start = time.monotonic()
+                try:
+                    value = device.eval(f"[i * {k} for i in range({n})]")
+                except IotKernelError as exc:
+                    outcomes[type(exc).__name__] += 1
+                else:
+                    assert value == [i * k for i in range(n)], f"seed {seed}: {faulty.faults}"
+                    outcomes["correct"] += 1
+                elapsed = time.monotonic() - start
+                assert elapsed < BOUND, f"seed {seed}: {elapsed:.1f}s {faulty.faults}"
+        finally:
+            device.close()
+    assert outcomes["correct"] > 0, outcomes
+    assert sum(outcomes.values()) - outcomes["correct"] > 0, "no fault ever hit"
