@@ -51,7 +51,6 @@ class VirtualSerialBoard:
         self.board_dir.mkdir(parents=True, exist_ok=True)
         self.uid = uid
         self._master = -1
-        self._slave = -1
         self._process: BoardProcess | None = None
         self._relay: threading.Thread | None = None
         self._stop_relay = threading.Event()
@@ -76,10 +75,11 @@ class VirtualSerialBoard:
         # The port as a board's USB CDC looks: raw bytes both ways, no echo.
         tty.setraw(slave, termios.TCSANOW)
         os.set_blocking(master, False)
-        self._master, self._slave = master, slave
         os.symlink(os.ttyname(slave), self.path)
-        if self.boot_noise:  # what a bootloader prints before MicroPython starts
-            self._to_host(self.boot_noise)
+        # Not kept open: with no client on the port, the master reads EIO, which
+        # is how the relay notices a client opening the port.
+        os.close(slave)
+        self._master = master
         self._process = BoardProcess(self.board_dir, self.uid, self._to_host)
         self._process.start()
         self.uid = self._process.uid
@@ -102,11 +102,10 @@ class VirtualSerialBoard:
         if self._relay is not None:
             self._relay.join(timeout=5)
         with self._write_lock:
-            for fd in (self._master, self._slave):
-                if fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            self._master = self._slave = -1
+            if self._master >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._master)
+            self._master = -1
 
     def replug(self) -> None:
         self.unplug()
@@ -152,14 +151,16 @@ class VirtualSerialBoard:
                     return
 
     def _relay_loop(self) -> None:
-        """Host bytes from the port to the board."""
+        """Host bytes from the port to the board; notices clients opening the port."""
         master = self._master
+        client = False
         while not self._stop_relay.is_set():
             try:
-                ready, _, _ = select.select([master], [], [], 0.1)
+                ready, _, _ = select.select([master], [], [], 0.05)
             except (OSError, ValueError):
                 return
             if not ready:
+                client = self._client_seen(client)  # an open port with nothing to read
                 continue
             try:
                 data = os.read(master, 65536)
@@ -167,12 +168,21 @@ class VirtualSerialBoard:
                 continue
             except OSError as exc:
                 if exc.errno == errno.EIO:  # no client has the port open
-                    time.sleep(0.05)
+                    client = False
+                    time.sleep(0.02)
                     continue
                 return
+            client = self._client_seen(client)
             process = self._process
             if data and process is not None:
                 process.send(data)
+
+    def _client_seen(self, already: bool) -> bool:
+        """A client opened the port. Boards with an auto-reset circuit (ESP32 and
+        the like) reboot when DTR/RTS change on open: show their boot noise."""
+        if not already and self.boot_noise:
+            self._to_host(self.boot_noise)
+        return True
 
 
 class VirtualSerialBoardProcess:

@@ -73,11 +73,10 @@ class SerialTransport:
     def _open(self) -> None:
         is_device = "://" not in self._target
         try:
-            kwargs: dict[str, Any] = {
-                "baudrate": self._baudrate,
-                "timeout": 0,
-                "write_timeout": self._write_timeout,
-            }
+            kwargs: dict[str, Any] = {"baudrate": self._baudrate, "timeout": 0}
+            if not self._target.startswith("rfc2217://"):
+                # pyserial's RFC 2217 client has no write timeout (its socket's applies).
+                kwargs["write_timeout"] = self._write_timeout
             if is_device:
                 kwargs["exclusive"] = self._exclusive
             port = serial.serial_for_url(self._target, **kwargs)
@@ -101,13 +100,24 @@ class SerialTransport:
 
     def supports(self, capability: str) -> bool:
         if capability == "hard_reset":
-            return not self._target.startswith("socket://")
+            return self._has_modem_lines()
         return capability == "reopen"
+
+    def _has_modem_lines(self) -> bool:
+        if self._target.startswith("socket://") or self._port is None:
+            return False
+        try:
+            self._port.cts  # noqa: B018 - reading the modem status is the probe
+        except (serial.SerialException, OSError, NotImplementedError):
+            return False
+        return True
 
     def hard_reset(self) -> None:
         """Pulse the reset line through RTS (with DTR released), as ESP32 and
         similar auto-reset circuits expect; many boards ignore it."""
         port = self._require_port()
+        if not self._has_modem_lines():
+            raise TransportError(f"{self.url}: this port has no DTR/RTS lines to reset a board")
         try:
             port.dtr = False
             port.rts = True
