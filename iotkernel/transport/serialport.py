@@ -187,8 +187,14 @@ class SerialTransport:
     def _read_fd(self, fd: int, max_bytes: int, timeout: float) -> bytes:
         # Fast path for local ports: one select and one read, no reconfiguration.
         try:
-            ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
-            if not ready:
+            try:
+                # The port polls (VMIN=0, VTIME=0): an empty read means "nothing yet".
+                data = os.read(fd, max_bytes)
+            except BlockingIOError:
+                data = b""
+            if data:
+                return data
+            if timeout <= 0 or not select.select([fd], [], [], timeout)[0]:
                 return b""
             data = os.read(fd, max_bytes)
         except BlockingIOError:

@@ -258,15 +258,18 @@ class UnixPortTransport:
     def read(self, max_bytes: int, timeout: float) -> bytes:
         fd = self._require_fd()
         try:
-            ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
-        except (OSError, ValueError) as exc:
-            raise TransportClosedError(f"{self.url}: closed") from exc
-        if not ready:
-            return b""
-        try:
-            data = os.read(fd, max_bytes)
+            # Try first, wait only if nothing is there: one system call when the
+            # board has already answered (the common case on a fast link).
+            try:
+                data = os.read(fd, max_bytes)
+            except BlockingIOError:
+                if timeout <= 0 or not select.select([fd], [], [], timeout)[0]:
+                    return b""
+                data = os.read(fd, max_bytes)
         except BlockingIOError:
             return b""
+        except ValueError as exc:
+            raise TransportClosedError(f"{self.url}: closed") from exc
         except OSError as exc:
             # Linux reports a pty whose other side closed as EIO.
             if exc.errno in (errno.EIO, errno.EBADF):

@@ -1,0 +1,90 @@
+"""Hardware-in-the-loop: the contract suite against one board given by URL.
+
+    pytest hil --board serial:///dev/ttyACM0       (or IOTK_BOARD=URL)
+    pytest hil --board ws://192.168.4.1:8266      (password from the secrets file)
+
+Without a board, a virtual serial board (the unix port behind a tty path, in
+its own process) stands in, so the suite is proven on every commit. Tests run
+one at a time: a board has one port.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iotkernel.device import Device
+from tests.backends import Backend, require_unix_port
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--board",
+        default=os.environ.get("IOTK_BOARD"),
+        help="URL of the board under test (default: $IOTK_BOARD, else a virtual serial board)",
+    )
+
+
+class VirtualStandIn:
+    """The virtual serial board hil/ uses when no board is given."""
+
+    def __init__(self) -> None:
+        from fakes.vboard import VirtualSerialBoardProcess
+
+        require_unix_port()
+        self._dir = tempfile.TemporaryDirectory(prefix="iotk-hil-")
+        root = Path(self._dir.name)
+        self.board = VirtualSerialBoardProcess(root / "ttyHIL0", board_dir=root / "files")
+        self.plugged = True
+
+    def unplug(self) -> None:
+        self.board.unplug()
+        self.plugged = False
+
+    def ensure_plugged(self) -> None:
+        if not self.plugged:
+            self.board.plug()
+            self.plugged = True
+
+    def stop(self) -> None:
+        self.board.stop()
+        self._dir.cleanup()
+
+
+@pytest.fixture(scope="session")
+def board_under_test(request: pytest.FixtureRequest) -> Iterator[str | VirtualStandIn]:
+    url = request.config.getoption("--board")
+    if url:
+        yield url
+        return
+    stand_in = VirtualStandIn()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+@pytest.fixture
+def backend(board_under_test: str | VirtualStandIn) -> Backend:
+    if isinstance(board_under_test, str):
+        return Backend("board", board_under_test)
+    board_under_test.ensure_plugged()
+    return Backend(
+        "virtual",
+        board_under_test.board.url,
+        vanish=lambda device: board_under_test.unplug(),
+        board=board_under_test,
+    )
+
+
+@pytest.fixture
+def device(backend: Backend) -> Iterator[Device]:
+    dev = backend.open()
+    try:
+        yield dev
+    finally:
+        dev.close()
