@@ -638,7 +638,12 @@ def _gc_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
     return _module("gc", collect=lambda: None, mem_free=lambda: 100_000, mem_alloc=lambda: 20_000)
 
 
+def _builtins_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
+    return types.SimpleNamespace(**board._builtins(stdout))
+
+
 _MODULES: dict[str, Callable[[FakeBoard, _BoardStdout], Any]] = {
+    "builtins": _builtins_module,
     "sys": _sys_module,
     "machine": _machine_module,
     "time": _time_module,

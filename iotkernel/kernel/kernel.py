@@ -1,0 +1,468 @@
+"""IotKernel: a Jupyter kernel whose cells run on a MicroPython board.
+
+Owns Jupyter messages for device cells: splitting a cell (`cells.py`),
+running board chunks with live output, `Out[n]` for a trailing expression,
+one `error` message with the cell's line numbers for a device exception,
+interrupt (SIGINT to the kernel becomes an interrupt of the board), stdin
+for `input()`, completion and inspection from the board, and dispatching
+magics through the explicit registry. Host Python (`%%host`, silent
+frontend snippets) is ipykernel's real IPython, which this class extends.
+
+Knows no bytes on the wire: everything goes through `Device`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from ipykernel.ipkernel import IPythonKernel
+
+from .. import __version__
+from ..device import Device
+from ..errors import DeviceException, IotKernelError, UsageError
+from ..protocol import Stream
+from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
+from .magics import build_registry
+from .magics.registry import HelpRequested, Magic
+from .output import IncrementalText, StdoutSplitter, clean_text
+from .session import BoardSession
+
+_NAME_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.?$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_MAGIC_AT_END = re.compile(r"^(%%?)([A-Za-z_]*)$")
+
+
+class CellFailed(Exception):
+    """A step of the cell failed and its error message was sent; stop the cell."""
+
+    def __init__(self, ename: str, evalue: str, tb: list[str]) -> None:
+        super().__init__(ename)
+        self.ename, self.evalue, self.tb = ename, evalue, tb
+
+
+class IotKernel(IPythonKernel):
+    implementation = "iotkernel"
+    implementation_version = __version__
+    banner = (
+        "IoT Kernel — MicroPython on microcontrollers. %connect sim to try it, %lsmagic for more."
+    )
+    language_info = {
+        "name": "python",
+        "version": "3.4",
+        "mimetype": "text/x-python",
+        "file_extension": ".py",
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "pygments_lexer": "ipython3",
+        "nbconvert_exporter": "python",
+    }
+    help_links = [
+        {"text": "MicroPython", "url": "https://docs.micropython.org/"},
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.board = BoardSession()
+        self.magics = build_registry()
+        self._allow_stdin = False
+        self._completion_cache: dict[str, list[str]] = {}
+        self._reconnect_tried = False
+
+    # ------------------------------------------------------------------ kernel info
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = dict(super().kernel_info)
+        # No subshells (a board has one port) and no debugger for board code.
+        info["supported_features"] = []
+        return info
+
+    # ------------------------------------------------------------------ output helpers
+
+    def print(self, text: str, name: str = "stdout") -> None:
+        """Show text in the cell's output (stdout or stderr)."""
+        if text:
+            self.send_response(self.iopub_socket, "stream", {"name": name, "text": text})
+
+    def display_text(self, text: str, display_id: str | None = None, update: bool = False) -> None:
+        """A plain-text display (updatable in place when given a display_id)."""
+        content: dict[str, Any] = {"data": {"text/plain": text}, "metadata": {}, "transient": {}}
+        if display_id is not None:
+            content["transient"] = {"display_id": display_id}
+        self.send_response(
+            self.iopub_socket, "update_display_data" if update else "display_data", content
+        )
+
+    def _send_error(self, ename: str, evalue: str, tb: list[str]) -> CellFailed:
+        self.send_response(
+            self.iopub_socket, "error", {"ename": ename, "evalue": evalue, "traceback": tb}
+        )
+        return CellFailed(ename, evalue, tb)
+
+    # ------------------------------------------------------------------ execute
+
+    async def do_execute(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict[str, Any] | None = None,
+        allow_stdin: bool = False,
+        *,
+        cell_meta: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+    ) -> dict[str, Any]:
+        if silent:
+            # Frontend plumbing (VS Code's startup snippets, widget probes):
+            # it runs on the host IPython, never on the board, and shows nothing.
+            return await super().do_execute(
+                code, True, False, user_expressions, False, cell_meta=cell_meta, cell_id=cell_id
+            )
+        self._allow_stdin = allow_stdin
+        parsed = parse_cell(code)
+        if isinstance(parsed, CellMagic) and parsed.name == "host":
+            try:
+                self.magics.get("host", "cell").parser.parse_line(parsed.args)  # type: ignore[union-attr]
+            except HelpRequested as help_:
+                self.print(help_.text)
+                return self._ok()
+            except UsageError as exc:
+                return self._reply_error(self._send_error("UsageError", str(exc), [str(exc)]))
+            return await super().do_execute(
+                parsed.body,
+                silent,
+                store_history,
+                user_expressions,
+                allow_stdin,
+                cell_meta=cell_meta,
+                cell_id=cell_id,
+            )
+        try:
+            if isinstance(parsed, CellMagic):
+                self.run_cell_magic(parsed)
+            else:
+                self.run_steps(parsed)
+        except CellFailed as failed:
+            return self._reply_error(failed)
+        finally:
+            self._bump_count(store_history)
+        return self._ok()
+
+    def _bump_count(self, store_history: bool) -> None:
+        if store_history and self.shell is not None:
+            self.shell.execution_count += 1
+
+    def _ok(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "execution_count": self.execution_count,
+            "payload": [],
+            "user_expressions": {},
+        }
+
+    def _reply_error(self, failed: CellFailed) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "execution_count": self.execution_count,
+            "ename": failed.ename,
+            "evalue": failed.evalue,
+            "traceback": failed.tb,
+        }
+
+    # ------------------------------------------------------------------ steps
+
+    def run_steps(self, steps: list[DeviceChunk | HostLine]) -> None:
+        chunks = [s for s in steps if isinstance(s, DeviceChunk)]
+        last_chunk = chunks[-1] if chunks else None
+        for step in steps:
+            if isinstance(step, HostLine):
+                if step.kind == "magic":
+                    self.run_line_magic(step.text)
+                else:
+                    self.run_shell(step.text)
+            else:
+                self.run_device_chunk(step, show_value=step is last_chunk)
+
+    def run_line_magic(self, text: str) -> None:
+        name, _, args = text.partition(" ")
+        magic = self.magics.get(name, "line")
+        if magic is None:
+            raise self._unknown_magic("%" + name)
+        self._call_magic(magic, args.strip(), None)
+
+    def run_cell_magic(self, cell: CellMagic) -> None:
+        magic = self.magics.get(cell.name, "cell")
+        if magic is None:
+            raise self._unknown_magic("%%" + cell.name)
+        self._call_magic(magic, cell.args, cell.body)
+
+    def _unknown_magic(self, name: str) -> CellFailed:
+        message = f"unknown magic {name}: %lsmagic lists the magics"
+        return self._send_error("UsageError", message, [message])
+
+    def _call_magic(self, magic: Magic, args: str, body: str | None) -> None:
+        try:
+            parsed = magic.parser.parse_line(args)
+        except HelpRequested as help_:
+            self.print(help_.text)
+            return
+        except UsageError as exc:
+            raise self._send_error("UsageError", str(exc), [str(exc)]) from None
+        try:
+            if body is None:
+                magic.handler(self, parsed)
+            else:
+                magic.handler(self, parsed, body)
+        except CellFailed:
+            raise
+        except DeviceException as exc:
+            raise self._device_error(exc) from None
+        except IotKernelError as exc:
+            raise self._send_error(
+                type(exc).__name__, str(exc), [f"{magic.prefix}{magic.name}: {exc}"]
+            ) from None
+        except KeyboardInterrupt:
+            raise self._send_error("KeyboardInterrupt", "", ["KeyboardInterrupt"]) from None
+
+    def run_shell(self, command: str) -> None:
+        """A `!command` line: run by the host shell (the host-side magics issue
+        streams it line by line; here IPython's own system call does the job)."""
+        assert self.shell is not None
+        self.shell.system(command)
+
+    # ------------------------------------------------------------------ the board
+
+    def require_device(self) -> Device:
+        """The current board; reconnects a restarted kernel to its notebook's board."""
+        if self.board.device is None and not self._reconnect_tried:
+            self._reconnect_tried = True
+            target = self.board.remembered()
+            if target is not None:
+                try:
+                    self.board.connect(target)
+                    self.print(f"Reconnected to {self.board.name} @ {self.board.url}\n")
+                except IotKernelError as exc:
+                    self.print(f"Could not reconnect to {target}: {exc}\n", "stderr")
+        try:
+            return self.board.require()
+        except IotKernelError as exc:
+            raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
+
+    @contextlib.contextmanager
+    def interrupts_go_to(self, device: Device) -> Iterator[None]:
+        """While the board runs code, SIGINT (the ■ button) interrupts the board.
+
+        The handler only starts a thread: Device.interrupt takes a lock that
+        the main thread may hold, and a signal handler must not block on it.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            threading.Thread(target=device.interrupt, daemon=True).start()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def run_device_chunk(self, chunk: DeviceChunk, *, show_value: bool) -> None:
+        device = self.require_device()
+        pending = device.take_unsolicited()
+        if pending:  # what the board printed since the last cell
+            self.print(clean_text(pending.decode("utf-8", "replace")))
+        source, rewritten = (
+            show_trailing_expression(chunk.source) if show_value else (chunk.source, False)
+        )
+        hooked = "input(" in source
+        if hooked:
+            source = self._with_input_hook(source)
+        stdout = StdoutSplitter(
+            lambda text: self.print(clean_text(text)),
+            on_prompt=lambda prompt: self._answer_input(device, prompt),
+        )
+        stderr = IncrementalText()
+        stderr_text: list[str] = []
+
+        def on_output(data: bytes, stream: Stream) -> None:
+            if stream is Stream.STDOUT:
+                stdout.feed(data)
+            else:
+                stderr_text.append(stderr.feed(data))
+
+        try:
+            with self.interrupts_go_to(device):
+                device.exec(source, on_output)
+        except DeviceException as exc:
+            stdout.close()
+            raise self._device_error(exc) from None
+        except IotKernelError as exc:
+            stdout.close()
+            raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
+        finally:
+            if hooked:  # the board's own input() again for other tools
+                with contextlib.suppress(IotKernelError):
+                    device.exec("globals().pop('input', None)", timeout=2)
+        stdout.close()
+        if rewritten and stdout.result is not None:
+            value = clean_text(stdout.result.rstrip("\r\n"))
+            self.send_response(
+                self.iopub_socket,
+                "execute_result",
+                {
+                    "execution_count": self.execution_count,
+                    "data": {"text/plain": value},
+                    "metadata": {},
+                },
+            )
+
+    def _device_error(self, exc: DeviceException) -> CellFailed:
+        lines = [clean_text(line) for line in exc.traceback.replace("\r\n", "\n").splitlines()]
+        return self._send_error(exc.exc_type, exc.message, lines or [str(exc)])
+
+    # ------------------------------------------------------------------ input()
+
+    # An `input` for one cell: it marks its prompt for the kernel, then reads.
+    _INPUT_HOOK = (
+        "input = (lambda real: lambda p='': print('\\x1dI' + str(p) + '\\x1d', end='') "
+        "or real())(__import__('builtins').input); "
+    )
+    # Where the frontend allows no stdin (nbclient, papermill): fail at once.
+    _NO_INPUT_HOOK = (
+        "input = lambda p='': (_ for _ in ()).throw("
+        "EOFError('input() is not available: this frontend does not allow stdin')); "
+    )
+
+    def _with_input_hook(self, source: str) -> str:
+        """Prefix the cell's first line with an `input` that tells the kernel
+        it waits (a marker before its prompt), or that fails at once when the
+        frontend does not allow stdin. On the same line: line numbers stay."""
+        hook = self._INPUT_HOOK if self._allow_stdin else self._NO_INPUT_HOOK
+        lines = source.split("\n")
+        for index, line in enumerate(lines):
+            if line.strip():
+                if line[:1] in (" ", "\t"):
+                    return source  # an indented first line: leave it alone
+                lines[index] = hook + line
+                return "\n".join(lines)
+        return source
+
+    def _answer_input(self, device: Device, prompt: str) -> None:
+        try:
+            answer = self.raw_input(prompt)
+        except Exception:
+            answer = ""
+        device.send_input(answer.encode() + b"\r")
+
+    # ------------------------------------------------------------------ completion and inspection
+
+    async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
+        line_start = code.rfind("\n", 0, cursor_pos) + 1
+        line = code[line_start:cursor_pos]
+        matches: list[str] = []
+        start = cursor_pos
+        magic = _MAGIC_AT_END.match(line)
+        if magic:
+            kind = "cell" if magic.group(1) == "%%" else "line"
+            matches = [
+                m.prefix + m.name
+                for m in self.magics.all(kind)
+                if m.name.startswith(magic.group(2))
+            ]
+            start = line_start
+        elif line.startswith("%"):
+            matches, start = self._complete_magic_option(line, cursor_pos)
+        else:
+            found = _NAME_AT_END.search(line)
+            if found:
+                text = found.group(0)
+                obj, _, prefix = text.rpartition(".")
+                names = self._board_names(obj)
+                matches = [(obj + "." if obj else "") + n for n in names if n.startswith(prefix)]
+                start = cursor_pos - len(text)
+        return {
+            "status": "ok",
+            "matches": sorted(set(matches)),
+            "cursor_start": start,
+            "cursor_end": cursor_pos,
+            "metadata": {},
+        }
+
+    def _complete_magic_option(self, line: str, cursor_pos: int) -> tuple[list[str], int]:
+        head, _, rest = line.partition(" ")
+        kind = "cell" if head.startswith("%%") else "line"
+        magic = self.magics.get(head.lstrip("%"), kind)
+        if magic is None:
+            return [], cursor_pos
+        word = rest.split(" ")[-1] if rest else ""
+        return [o for o in magic.options() if o.startswith(word)], cursor_pos - len(word)
+
+    def _board_names(self, obj: str) -> list[str]:
+        """Attribute names on the board (`dir(obj)`, or globals and builtins),
+        asked only while the board is idle between cells."""
+        device = self.board.device
+        if device is None or device.closed or (obj and not _DOTTED.match(obj)):
+            return []
+        if obj in self._completion_cache:
+            return self._completion_cache[obj]
+        expression = f"dir({obj})" if obj else "list(globals()) + dir(__import__('builtins'))"
+        try:
+            names = device.eval(expression, timeout=2)
+        except IotKernelError:
+            return []
+        result = [str(n) for n in names] if isinstance(names, list) else []
+        if obj:  # module contents rarely change; globals do
+            self._completion_cache[obj] = result
+        return result
+
+    async def do_inspect(
+        self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
+    ) -> dict[str, Any]:
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
+        line_start = code.rfind("\n", 0, cursor_pos) + 1
+        line_end = code.find("\n", cursor_pos)
+        line = code[line_start : len(code) if line_end < 0 else line_end]
+        text = ""
+        if line.startswith("%"):
+            head = line.split(" ")[0]
+            kind = "cell" if head.startswith("%%") else "line"
+            magic = self.magics.get(head.lstrip("%"), kind)
+            if magic is not None:
+                text = magic.parser.format_help()
+        else:
+            found = _NAME_AT_END.search(code[line_start:cursor_pos].rstrip("(").rstrip("."))
+            device = self.board.device
+            if found and device is not None and not device.closed:
+                name = found.group(0)
+                try:
+                    kind_, value = device.eval(
+                        f"(type({name}).__name__, repr({name})[:2000])", timeout=2
+                    )
+                    text = f"Type:  {kind_}\nValue: {value}"
+                except (IotKernelError, ValueError, TypeError):
+                    text = ""
+        return {
+            "status": "ok",
+            "found": bool(text),
+            "data": {"text/plain": text} if text else {},
+            "metadata": {},
+        }
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        self.board.close()  # frees the port at once
+        return await super().do_shutdown(restart)
+
+
+def _format_host_exception() -> list[str]:
+    return traceback.format_exception(*sys.exc_info())

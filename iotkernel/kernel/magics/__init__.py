@@ -1,0 +1,17 @@
+"""The magics: one module per group, all listed here in one registry."""
+
+from __future__ import annotations
+
+from . import connection, core
+from .registry import MagicRegistry
+
+
+def build_registry() -> MagicRegistry:
+    """Every magic the kernel knows."""
+    registry = MagicRegistry()
+    core.register(registry)
+    connection.register(registry)
+    return registry
+
+
+__all__ = ["MagicRegistry", "build_registry"]

@@ -1,0 +1,111 @@
+"""The kernel's board session: which board is current, and remembering it.
+
+Owns opening the current board by URL (or the built-in virtual board `sim`,
+the unix-port MicroPython in a per-user directory), closing it, and
+remembering per notebook which board it used, so a restarted kernel
+reconnects to it. Imports the device layer only; knows no wire bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from ..device import Device
+from ..errors import IotKernelError
+
+SIM = "sim"
+
+
+class NoDeviceError(IotKernelError):
+    """A cell needs a board, and none is connected."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no board connected: use %connect URL (e.g. %connect serial:///dev/ttyACM0), "
+            "%connect sim for the built-in virtual board, or %discover to list boards"
+        )
+
+
+def data_dir() -> Path:
+    """Per-user data of IoT Kernel ($XDG_DATA_HOME/iotkernel)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "iotkernel"
+
+
+def sim_url() -> str:
+    """The built-in virtual board: the unix port on a per-user directory."""
+    board_dir = data_dir() / "sim"
+    board_dir.mkdir(parents=True, exist_ok=True)
+    return f"unix://?dir={board_dir}"
+
+
+def notebook_key() -> str | None:
+    """Which notebook this kernel serves, when the frontend tells (Jupyter Server
+    sets JPY_SESSION_NAME to the notebook's path)."""
+    return os.environ.get("JPY_SESSION_NAME") or None
+
+
+class BoardSession:
+    """The current board of one kernel."""
+
+    def __init__(self, state_file: Path | None = None) -> None:
+        self.device: Device | None = None
+        self.name: str | None = None
+        self.url: str | None = None
+        self.target: str | None = None  # what the user typed: a URL or `sim`
+        self._state_file = state_file or data_dir() / "notebooks.json"
+
+    def connect(self, target: str, **options: object) -> Device:
+        """Open `target` (a URL or `sim`) and make it the current board."""
+        url = sim_url() if target == SIM else target
+        device = Device.open(url, **options)  # type: ignore[arg-type]
+        device.take_unsolicited()  # prompts echoed while entering the raw REPL
+        self.close()
+        self.device, self.url, self.target = device, url, target
+        if target == SIM:
+            self.name = SIM
+        else:
+            uid = device.identity().uid
+            self.name = uid or url
+        self._remember(target)
+        return device
+
+    def require(self) -> Device:
+        if self.device is None or self.device.closed:
+            raise NoDeviceError
+        return self.device
+
+    def close(self) -> None:
+        if self.device is not None:
+            with contextlib.suppress(Exception):
+                self.device.close()
+        self.device = None
+
+    # -- remembering per notebook
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _remember(self, target: str) -> None:
+        key = notebook_key()
+        if key is None:
+            return
+        data = self._load()
+        data[key] = target
+        with contextlib.suppress(OSError):
+            self._state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            tmp.replace(self._state_file)
+
+    def remembered(self) -> str | None:
+        """The board this notebook used last, if known."""
+        key = notebook_key()
+        return None if key is None else self._load().get(key)
