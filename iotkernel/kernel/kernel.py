@@ -14,6 +14,7 @@ Knows no bytes on the wire: everything goes through `Device`.
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import signal
 import sys
@@ -121,9 +122,13 @@ class IotKernel(IPythonKernel):
         if silent:
             # Frontend plumbing (VS Code's startup snippets, widget probes):
             # it runs on the host IPython, never on the board, and shows nothing.
-            return await super().do_execute(
-                code, True, False, user_expressions, False, cell_meta=cell_meta, cell_id=cell_id
-            )
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
+                return await super().do_execute(
+                    code, True, False, user_expressions, False, cell_meta=cell_meta, cell_id=cell_id
+                )
         self._allow_stdin = allow_stdin
         parsed = parse_cell(code)
         if isinstance(parsed, CellMagic) and parsed.name == "host":
@@ -143,33 +148,31 @@ class IotKernel(IPythonKernel):
                 cell_meta=cell_meta,
                 cell_id=cell_id,
             )
+        count = self.execution_count  # this cell's number: In[count], Out[count]
         try:
             if isinstance(parsed, CellMagic):
                 self.run_cell_magic(parsed)
             else:
                 self.run_steps(parsed)
         except CellFailed as failed:
-            return self._reply_error(failed)
+            return self._reply_error(failed, count)
         finally:
-            self._bump_count(store_history)
-        return self._ok()
+            if store_history and self.shell is not None:
+                self.shell.execution_count += 1
+        return self._ok(count)
 
-    def _bump_count(self, store_history: bool) -> None:
-        if store_history and self.shell is not None:
-            self.shell.execution_count += 1
-
-    def _ok(self) -> dict[str, Any]:
+    def _ok(self, count: int | None = None) -> dict[str, Any]:
         return {
             "status": "ok",
-            "execution_count": self.execution_count,
+            "execution_count": self.execution_count if count is None else count,
             "payload": [],
             "user_expressions": {},
         }
 
-    def _reply_error(self, failed: CellFailed) -> dict[str, Any]:
+    def _reply_error(self, failed: CellFailed, count: int | None = None) -> dict[str, Any]:
         return {
             "status": "error",
-            "execution_count": self.execution_count,
+            "execution_count": self.execution_count if count is None else count,
             "ename": failed.ename,
             "evalue": failed.evalue,
             "traceback": failed.tb,
@@ -459,9 +462,9 @@ class IotKernel(IPythonKernel):
 
     # ------------------------------------------------------------------ shutdown
 
-    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
+    def do_shutdown(self, restart: bool) -> dict[str, Any]:
         self.board.close()  # frees the port at once
-        return await super().do_shutdown(restart)
+        return super().do_shutdown(restart)
 
 
 def _format_host_exception() -> list[str]:
