@@ -462,7 +462,7 @@ class IotKernel(IPythonKernel):
 
     # ------------------------------------------------------------------ shutdown
 
-    def do_shutdown(self, restart: bool) -> dict[str, Any]:
+    def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
         self.board.close()  # frees the port at once
         return super().do_shutdown(restart)
 
