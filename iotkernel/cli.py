@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .device import Device
 from .errors import DeviceException, IotKernelError
@@ -38,6 +39,40 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tour(args: argparse.Namespace) -> int:
+    """Run a notebook (the tour by default) with nbclient, printing each cell's output."""
+    import nbclient
+    import nbformat
+
+    path = Path(args.notebook)
+    if not path.exists():
+        print(f"iotk: no notebook at {path} (run from the project's folder)", file=sys.stderr)
+        return 2
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=args.timeout, kernel_name="iotkernel", allow_errors=False
+    )
+    try:
+        client.execute(cwd=str(path.parent))
+    finally:
+        if args.output:
+            nbformat.write(notebook, args.output)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        print(">>> " + cell.source.replace("\n", "\n... "))
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                print(output.text, end="")
+            elif output.output_type in ("execute_result", "display_data"):
+                print(output.data.get("text/plain", ""))
+            elif output.output_type == "error":
+                print("\n".join(output.traceback))
+        print()
+    print(f"The tour ran clean: {sum(c.cell_type == 'code' for c in notebook.cells)} cells.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="iotk", description="IoT Kernel command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_info = sub.add_parser("info", help="print a board's identity")
     p_info.add_argument("url")
     p_info.set_defaults(func=cmd_info)
+    p_tour = sub.add_parser("tour", help="run the tour notebook on the built-in virtual board")
+    p_tour.add_argument("notebook", nargs="?", default="examples/tour.ipynb")
+    p_tour.add_argument("--output", help="save the executed notebook here")
+    p_tour.add_argument("--timeout", type=int, default=120, help="seconds per cell")
+    p_tour.set_defaults(func=cmd_tour)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

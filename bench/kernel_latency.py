@@ -1,0 +1,64 @@
+"""Median execute round trip (request to reply) of `x = 1` through jupyter_client.
+
+For IoT Kernel on `sim` (the unix-port MicroPython) and for the stock python3
+ipykernel on the host, with the ratio (target: IoT Kernel <= 2x python3).
+
+    python bench/kernel_latency.py [--calls N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+from jupyter_client.manager import start_new_kernel
+
+
+def round_trips(kernel_name: str, calls: int, setup: str | None) -> float:
+    km, kc = start_new_kernel(kernel_name=kernel_name)
+    try:
+        if setup:
+            kc.execute_interactive(setup, timeout=60)
+        samples = []
+        for i in range(calls + 20):
+            start = time.perf_counter()
+            msg_id = kc.execute("x = 1")
+            while True:
+                reply = kc.get_shell_msg(timeout=30)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            if i >= 20:  # warm-up
+                samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    ours = round_trips("iotkernel", args.calls, "%connect sim")
+    theirs = round_trips("python3", args.calls, None)
+    result = {
+        "iotkernel_sim_ms": round(ours * 1000, 3),
+        "python3_ms": round(theirs * 1000, 3),
+        "ratio": round(ours / theirs, 2),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print("execute round trip of `x = 1` (request to reply), median")
+        print(f"  IoT Kernel on sim   {result['iotkernel_sim_ms']:7.3f} ms")
+        print(f"  python3 ipykernel   {result['python3_ms']:7.3f} ms")
+        print(f"  ratio               {result['ratio']:7.2f}x  (target: <= 2x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The tour notebook, executed by nbclient as a user's "Run all" would, outputs checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbclient
+import nbformat
+
+from ..backends import require_unix_port
+from .jupyter_env import prepare
+
+TOUR = Path(__file__).parents[2] / "examples" / "tour.ipynb"
+
+
+def outputs_of(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type in ("execute_result", "display_data"):
+            parts.append(output.data.get("text/plain", ""))
+        elif output.output_type == "error":
+            parts.append("\n".join(output.traceback))
+    return "".join(parts)
+
+
+def test_tour_runs_clean_on_sim(tmp_path: Path) -> None:
+    require_unix_port()
+    prepare()
+    notebook = nbformat.read(TOUR, as_version=4)
+    nbclient.NotebookClient(notebook, timeout=60, kernel_name="iotkernel").execute(
+        cwd=str(tmp_path)
+    )
+    cells = {c.source.split("\n")[0]: c for c in notebook.cells if c.cell_type == "code"}
+    assert "%connect" in outputs_of(cells["%lsmagic"])
+    assert outputs_of(cells["%connect sim"]).startswith("Connected to sim @ unix://")
+    assert outputs_of(cells["import sys"]).strip() == "micropython linux"
+    assert "platform" in outputs_of(cells["%info"])
+    assert outputs_of(cells["import time"]).split("\n")[:5] == [f"tick {i}" for i in range(5)]
+    value = cells["x = 6"]
+    assert value.outputs[0].output_type == "execute_result"
+    assert value.outputs[0].data["text/plain"] == "42"
+    error = outputs_of(cells["def ratio(a, b):"])
+    assert "ZeroDivisionError" in error and "line 4" in error and "line 2" in error
+    assert "!!!!!   softreset ...     !!!!!" in outputs_of(cells["a = 5"])
+    assert outputs_of(cells["a = 5"]).rstrip().endswith("False")
+    assert outputs_of(cells["%%host"]) == "'CPython'"
+    assert "usage: %connect" in outputs_of(cells["%connect -h"])
