@@ -508,11 +508,26 @@ class Device:
         reply to another request is a `DeviceProtocolError`, never a value.
         """
         request_crc = zlib.crc32(source.encode())
-        prefix = "" if self._helpers_ready else _HELPER_INSTALL
-        code = (
-            f"{prefix}__import__('sys').modules['__iotk']['ev']"
-            f"(globals(), {source!r}, {request_crc}, {user})\n"
+        return self._run_helper(
+            "ev", f"globals(), {source!r}, {request_crc}, {user}", request_crc, timeout
         )
+
+    def call_with_payload(
+        self, name: str, argument: str, payload: bytes, *, timeout: float | None = None
+    ) -> Any:
+        """Call helper `name(argument, payload, crc)`: the payload travels once,
+        as a bytes literal, checked against its CRC-32 on the board (file chunks
+        go this way: compiled once, not twice as through `ev`)."""
+        request_crc = zlib.crc32(payload)
+        return self._run_helper(
+            name, f"{argument!r}, {payload!r}, {request_crc}", request_crc, timeout
+        )
+
+    def _run_helper(
+        self, name: str, arguments: str, request_crc: int, timeout: float | None
+    ) -> Any:
+        prefix = "" if self._helpers_ready else _HELPER_INSTALL
+        code = f"{prefix}__import__('sys').modules['__iotk'][{name!r}]({arguments})\n"
         out = self.exec(code, timeout=self.deadline if timeout is None else timeout)
         value = _decode_reply(out, request_crc)
         self._helpers_ready = True

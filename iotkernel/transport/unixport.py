@@ -58,6 +58,26 @@ def _iotk_boot(board_dir, uid):
         board.unique_id = lambda: uid
         board.__name__ = 'machine'
         sys.modules['machine'] = board
+    # The port's VfsPosix, mounted at '/', fails rename() when both paths are
+    # absolute (ENOENT); a relative target works, so the board's os does that.
+    class Os:
+        pass
+    board_os = Os()
+    for name in dir(os):
+        if not name.startswith('__'):
+            setattr(board_os, name, getattr(os, name))
+    def rename(old, new, real=os.rename):
+        if not (old.startswith('/') and new.startswith('/')):
+            return real(old, new)
+        cwd = os.getcwd()
+        os.chdir('/')
+        try:
+            return real(old, new[1:])
+        finally:
+            os.chdir(cwd)
+    board_os.rename = rename
+    board_os.__name__ = 'os'
+    sys.modules['os'] = board_os
 _iotk_boot({board_dir!r}, {uid!r})
 del _iotk_boot
 """
@@ -113,8 +133,9 @@ def micropython_command() -> list[str]:
 
 
 def default_uid(board_dir: Path) -> bytes:
-    """A stable uid for a virtual board: kept in a file beside its directory's content."""
-    marker = board_dir / ".iotk-uid"
+    """A stable uid for a virtual board, kept in a file beside its directory
+    (not inside it: the board's files are the user's)."""
+    marker = board_dir.with_name(board_dir.name + ".iotk-uid")
     with contextlib.suppress(OSError):
         text = marker.read_text().strip()
         if text:
@@ -143,7 +164,9 @@ class UnixPortTransport:
         self._owns_dir = board_dir is None
         self.board_dir = Path(board_dir or tempfile.mkdtemp(prefix="iotk-board-")).resolve()
         self.board_dir.mkdir(parents=True, exist_ok=True)
-        self.uid = uid if uid is not None else default_uid(self.board_dir)
+        if uid is None:
+            uid = os.urandom(8) if self._owns_dir else default_uid(self.board_dir)
+        self.uid = uid
         self._command = command or micropython_command()
         self._write_timeout = write_timeout
         self._child: Any = None

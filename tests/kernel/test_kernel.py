@@ -92,10 +92,17 @@ class Kernel:
                 continue
             run.messages.append(msg)
             run.times.append(time.monotonic())
-        reply = self.kc.get_shell_msg(timeout=timeout)
+        reply = self.reply_to(msg_id)
         run.replied_at = time.monotonic()
         run.reply = reply["content"]
         return run
+
+    def reply_to(self, msg_id: str) -> dict[str, Any]:
+        """The shell reply to one request (skipping replies to earlier ones)."""
+        while True:
+            reply = self.kc.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
 
     def stop(self) -> None:
         self.kc.stop_channels()
@@ -292,8 +299,7 @@ def test_completion_and_inspection_from_the_board(sim_kernel: Kernel) -> None:
 
 def test_is_complete(kernel: Kernel) -> None:
     def status(code: str) -> str:
-        kernel.kc.is_complete(code)
-        return str(kernel.kc.get_shell_msg(timeout=10)["content"]["status"])
+        return str(kernel.reply_to(kernel.kc.is_complete(code))["content"]["status"])
 
     assert status("for i in range(3):") == "incomplete"
     assert status("%connect sim") == "complete"

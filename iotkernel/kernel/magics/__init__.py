@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import connection, core
+from . import connection, core, files, sync
 from .registry import MagicRegistry
 
 
@@ -11,6 +11,8 @@ def build_registry() -> MagicRegistry:
     registry = MagicRegistry()
     core.register(registry)
     connection.register(registry)
+    files.register(registry)
+    sync.register(registry)
     return registry
 
 

@@ -1,0 +1,236 @@
+"""Device configuration: which boards there are, and which host folders go on them.
+
+Owns reading the YAML files of the devices folder (`$IOT_DEVICES`, default
+`$IOT_PROJECTS/devices`, default `~/iot-projects/devices`) and validating
+them with errors that name the file, the line and what is wrong. Each
+top-level key is a device name:
+
+    test-esp32:
+      uid: 30aea4308434            # machine.unique_id() as hex (':' allowed)
+      resources:
+        - path: lib                # a host folder ($IOT_PROJECTS-relative or absolute)
+          install-dir: /lib        # where on the board (default /)
+          unpack: true             # content into install-dir (default: the folder itself)
+          include: ["*.py"]        # glob patterns on the relative path or the name
+          exclude: ["test_*", "__pycache__"]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import IotKernelError
+
+DEVICE_KEYS = {"uid", "resources", "url", "urls", "description"}
+RESOURCE_KEYS = {"path", "install-dir", "unpack", "include", "exclude"}
+_UID = re.compile(r"^[0-9a-f]{2,64}$")
+
+
+class ConfigError(IotKernelError):
+    """A configuration file is invalid; the message says where and why."""
+
+
+def projects_dir() -> Path:
+    return Path(os.environ.get("IOT_PROJECTS") or Path.home() / "iot-projects").expanduser()
+
+
+def devices_dir() -> Path:
+    env = os.environ.get("IOT_DEVICES")
+    return Path(env).expanduser() if env else projects_dir() / "devices"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A host folder installed on a board."""
+
+    local: Path
+    install_dir: str = "/"
+    unpack: bool = False
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def board_root(self) -> str:
+        """The board directory this resource fills."""
+        if self.unpack:
+            return self.install_dir
+        return posixpath.join(self.install_dir, self.local.name)
+
+    def selects(self, relative: str) -> bool:
+        """Whether a file (path relative to the folder, posix) belongs to the resource."""
+        parts = relative.split("/")
+        for pattern in self.exclude:
+            if fnmatch.fnmatch(relative, pattern) or any(
+                fnmatch.fnmatch(p, pattern) for p in parts
+            ):
+                return False
+        return any(
+            fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(parts[-1], pattern)
+            for pattern in self.include
+        )
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    name: str
+    uid: str | None
+    resources: tuple[Resource, ...] = ()
+    urls: tuple[str, ...] = ()
+    source: str = ""  # file:line where it is defined
+
+
+@dataclass
+class Configuration:
+    devices: dict[str, DeviceConfig] = field(default_factory=dict)
+
+    def by_uid(self, uid: str | None) -> DeviceConfig | None:
+        if uid is None:
+            return None
+        return next((d for d in self.devices.values() if d.uid == uid), None)
+
+    def for_board(self, name: str | None, uid: str | None) -> DeviceConfig | None:
+        """The configuration of a board: by uid first, then by name."""
+        return self.by_uid(uid) or (self.devices.get(name) if name else None)
+
+
+def normalise_uid(value: object) -> str:
+    text = str(value).strip().lower().replace(":", "").replace("-", "")
+    if not _UID.match(text):
+        raise ValueError(f"uid must be hexadecimal (e.g. 30aea4308434), got {value!r}")
+    return text
+
+
+def _where(path: Path, node: yaml.Node | None) -> str:
+    line = node.start_mark.line + 1 if node is not None else 0
+    return f"{path}:{line}" if line else str(path)
+
+
+def _mapping(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    return {str(k.value): (k, v) for k, v in node.value}
+
+
+def load_configuration(directory: Path | None = None) -> Configuration:
+    """Read every *.yaml / *.yml file of the devices folder."""
+    directory = directory or devices_dir()
+    config = Configuration()
+    if not directory.is_dir():
+        return config
+    uids: dict[str, str] = {}
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        for device in _load_file(path):
+            if device.name in config.devices:
+                raise ConfigError(
+                    f"{device.source}: device {device.name!r} is already defined in "
+                    f"{config.devices[device.name].source}"
+                )
+            if device.uid is not None:
+                if device.uid in uids:
+                    raise ConfigError(
+                        f"{device.source}: uid {device.uid} is already used by {uids[device.uid]}"
+                    )
+                uids[device.uid] = device.name
+            config.devices[device.name] = device
+    return config
+
+
+def _load_file(path: Path) -> list[DeviceConfig]:
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    if root is None:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{_where(path, root)}: expected device names as top-level keys")
+    devices = []
+    for name, (key_node, value_node) in _mapping(root).items():
+        where = _where(path, key_node)
+        if not isinstance(value_node, yaml.MappingNode):
+            raise ConfigError(f"{where}: device {name!r} must be a mapping (uid, resources, ...)")
+        fields = _mapping(value_node)
+        unknown = set(fields) - DEVICE_KEYS
+        if unknown:
+            bad = sorted(unknown)[0]
+            raise ConfigError(
+                f"{_where(path, fields[bad][0])}: unknown key {bad!r} for device {name!r} "
+                f"(known: {', '.join(sorted(DEVICE_KEYS))})"
+            )
+        uid = None
+        if "uid" in fields:
+            try:
+                uid = normalise_uid(yaml.safe_load(yaml.serialize(fields["uid"][1])))
+            except ValueError as exc:
+                raise ConfigError(f"{_where(path, fields['uid'][1])}: {exc}") from None
+        resources = []
+        if "resources" in fields:
+            node = fields["resources"][1]
+            if not isinstance(node, yaml.SequenceNode):
+                raise ConfigError(f"{_where(path, node)}: resources must be a list")
+            resources = [_resource(path, item) for item in node.value]
+        urls: list[str] = []
+        for key in ("url", "urls"):
+            if key in fields:
+                value = yaml.safe_load(yaml.serialize(fields[key][1]))
+                urls += [str(v) for v in (value if isinstance(value, list) else [value])]
+        devices.append(DeviceConfig(name, uid, tuple(resources), tuple(urls), where))
+    return devices
+
+
+def _resource(path: Path, node: yaml.Node) -> Resource:
+    where = _where(path, node)
+    if isinstance(node, yaml.ScalarNode):  # `- lib` is short for `- path: lib`
+        data: dict[str, Any] = {"path": node.value}
+    elif isinstance(node, yaml.MappingNode):
+        fields = _mapping(node)
+        unknown = set(fields) - RESOURCE_KEYS
+        if unknown:
+            bad = sorted(unknown)[0]
+            raise ConfigError(
+                f"{_where(path, fields[bad][0])}: unknown key {bad!r} in a resource "
+                f"(known: {', '.join(sorted(RESOURCE_KEYS))})"
+            )
+        data = yaml.safe_load(yaml.serialize(node))
+    else:
+        raise ConfigError(f"{where}: a resource is a folder name or a mapping with 'path'")
+    if "path" not in data or not isinstance(data["path"], str):
+        raise ConfigError(f"{where}: a resource needs 'path' (a host folder)")
+    local = Path(os.path.expandvars(data["path"])).expanduser()
+    if not local.is_absolute():
+        local = projects_dir() / local
+    install_dir = str(data.get("install-dir", "/"))
+    if not install_dir.startswith("/"):
+        raise ConfigError(f"{where}: install-dir must be an absolute board path, like /lib")
+
+    def patterns(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{where}: {key} must be a pattern or a list of patterns")
+
+    unpack = data.get("unpack", False)
+    if not isinstance(unpack, bool):
+        raise ConfigError(f"{where}: unpack must be true or false")
+    return Resource(
+        local=local,
+        install_dir=posixpath.normpath(install_dir),
+        unpack=unpack,
+        include=patterns("include", ("*",)),
+        exclude=patterns("exclude", ()),
+    )

@@ -1,0 +1,217 @@
+"""File magics: %cp %cat %rlist %rm %mkdirs %%writefile (and %rdiff %rsync in sync.py).
+
+Board paths are written with a leading `:` where host and board paths meet
+(`%cp`); elsewhere the `:` is optional. Errors name the file and the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import posixpath
+import time
+from pathlib import Path
+from typing import Any
+
+from ...errors import UsageError
+from ...fs import FileService
+from .registry import MagicParser, MagicRegistry
+
+
+def board_path(text: str) -> str:
+    """`:lib/x.py` or `/lib/x.py` → `/lib/x.py` (board paths are absolute)."""
+    path = text[1:] if text.startswith(":") else text
+    return posixpath.normpath("/" + path.lstrip("/")) if path not in ("", "/") else "/"
+
+
+def files(kernel: Any) -> FileService:
+    return FileService(kernel.require_device())
+
+
+class Progress:
+    """A text progress line updated in place in the notebook."""
+
+    def __init__(self, kernel: Any, label: str) -> None:
+        self._kernel = kernel
+        self._label = label
+        self._id = f"iotk-progress-{id(self)}-{time.monotonic_ns()}"
+        self._shown = False
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return  # at most ten updates a second
+        self._last = now
+        percent = 100 if total == 0 else int(done * 100 / total)
+        bar = "#" * (percent // 5) + "." * (20 - percent // 5)
+        text = f"{self._label} [{bar}] {percent:3d}% {done}/{total} bytes"
+        self._kernel.display_text(text, self._id, update=self._shown)
+        self._shown = True
+
+
+def cp(kernel: Any, args: argparse.Namespace) -> None:
+    *sources, destination = args.paths
+    if not sources:
+        raise UsageError("%cp needs a source and a destination (see %cp -h)")
+    upload = destination.startswith(":")
+    if any(s.startswith(":") == upload for s in sources):
+        raise UsageError(
+            "board paths start with ':': either copy host files to a ':destination', "
+            "or ':board' files to a host destination"
+        )
+    service = files(kernel)
+    many = len(sources) > 1 or args.recursive
+    if upload:
+        target = board_path(destination)
+        for source in sources:
+            local = Path(source).expanduser()
+            if local.is_dir():
+                if not args.recursive:
+                    raise UsageError(f"{source} is a directory: use %cp -r")
+                for item in sorted(p for p in local.rglob("*") if p.is_file()):
+                    rel = item.relative_to(local).as_posix()
+                    remote = posixpath.join(target, local.name, rel)
+                    service.upload_file(item, remote, Progress(kernel, remote))
+                continue
+            if not local.exists():
+                raise UsageError(f"no such file on the host: {source}")
+            remote = (
+                posixpath.join(target, local.name) if many or destination.endswith("/") else target
+            )
+            entry = service.stat(remote)
+            if entry is not None and entry.is_dir:
+                remote = posixpath.join(remote, local.name)
+            service.upload_file(local, remote, Progress(kernel, remote))
+            kernel.print(f"{source} -> :{remote}\n")
+    else:
+        target_dir = Path(destination).expanduser()
+        for source in sources:
+            remote = board_path(source)
+            entry = service.stat(remote)
+            if entry is None:
+                raise UsageError(f"no such file on the board: {remote}")
+            if entry.is_dir:
+                if not args.recursive:
+                    raise UsageError(f"{remote} is a directory: use %cp -r")
+                root = target_dir / posixpath.basename(remote.rstrip("/"))
+                for written in service.download_tree(remote, root):
+                    kernel.print(f":{remote} -> {written}\n")
+                continue
+            local = (
+                target_dir / posixpath.basename(remote)
+                if many or target_dir.is_dir()
+                else target_dir
+            )
+            data = service.read(remote, Progress(kernel, remote))
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(local.name + ".iotk-tmp")
+            tmp.write_bytes(data)
+            tmp.replace(local)
+            kernel.print(f":{remote} -> {local}\n")
+
+
+def cat(kernel: Any, args: argparse.Namespace) -> None:
+    data = files(kernel).read(board_path(args.path))
+    kernel.print(data.decode("utf-8", "replace"))
+
+
+def rlist(kernel: Any, args: argparse.Namespace) -> None:
+    service = files(kernel)
+    root = board_path(args.path)
+    epoch = _board_epoch(kernel)
+    lines = []
+    for entry in service.tree(root):
+        depth = entry.path.count("/") - (0 if root == "/" else root.rstrip("/").count("/"))
+        indent = "  " * (depth - 1)
+        name = posixpath.basename(entry.path) + ("/" if entry.is_dir else "")
+        if entry.is_dir:
+            lines.append(f"{'':>10}  {'':19}  {indent}{name}")
+        else:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.mtime + epoch))
+            lines.append(f"{entry.size:>10}  {stamp}  {indent}{name}")
+    kernel.print("\n".join(lines) + ("\n" if lines else f"{root} is empty\n"))
+
+
+def _board_epoch(kernel: Any) -> int:
+    """Seconds between 1970 and the board's epoch (2000 on most bare-metal ports)."""
+    try:
+        year = kernel.require_device().eval("__import__('time').gmtime(0)[0]")
+    except Exception:
+        year = 2000
+    return 946684800 if year == 2000 else 0
+
+
+def rm(kernel: Any, args: argparse.Namespace) -> None:
+    service = files(kernel)
+    for path in args.paths:
+        service.remove(board_path(path), recursive=args.recursive, missing_ok=args.force)
+
+
+def mkdirs(kernel: Any, args: argparse.Namespace) -> None:
+    files(kernel).mkdirs(board_path(args.path))
+
+
+def writefile(kernel: Any, args: argparse.Namespace, body: str) -> None:
+    path = Path(args.path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a" if args.append else "w", encoding="utf-8") as handle:
+        handle.write(body if body.endswith("\n") or not body else body + "\n")
+    kernel.print(f"{'Appended to' if args.append else 'Wrote'} {path}\n")
+
+
+def register(registry: MagicRegistry) -> None:
+    def cp_args(p: MagicParser) -> None:
+        p.add_argument("-r", "--recursive", action="store_true", help="copy directories")
+        p.add_argument("paths", nargs="+", help="sources, then the destination")
+
+    registry.add(
+        "cp",
+        "line",
+        "Copy files between host and microcontroller",
+        cp,
+        configure=cp_args,
+        epilog=(
+            "Board paths start with ':'. Writes are verified on the board and atomic.\n"
+            "examples:\n"
+            "  %cp main.py :                 upload to the board's root\n"
+            "  %cp a.py b.py :lib/           several files into a directory\n"
+            "  %cp -r project :apps          a whole directory\n"
+            "  %cp :data.csv .               download\n"
+        ),
+    )
+    registry.add(
+        "cat",
+        "line",
+        "Output contents of file stored on microcontroller",
+        cat,
+        configure=lambda p: p.add_argument("path", help="board path, e.g. :main.py"),
+    )
+    registry.add(
+        "rlist",
+        "line",
+        "List files on microcontroller",
+        rlist,
+        configure=lambda p: p.add_argument("path", nargs="?", default="/", help="board directory"),
+    )
+
+    def rm_args(p: MagicParser) -> None:
+        p.add_argument("-r", "--recursive", action="store_true", help="remove directories")
+        p.add_argument("-f", "--force", action="store_true", help="no error for missing files")
+        p.add_argument("paths", nargs="+", help="board paths")
+
+    registry.add("rm", "line", "Remove files on microcontroller", rm, configure=rm_args)
+    registry.add(
+        "mkdirs",
+        "line",
+        "Create all directories on the microcontroller, as needed (similar to Linux mkdir -p)",
+        mkdirs,
+        configure=lambda p: p.add_argument("path", help="board path, e.g. :lib/drivers"),
+    )
+
+    def writefile_args(p: MagicParser) -> None:
+        p.add_argument("-a", "--append", action="store_true", help="append instead of replacing")
+        p.add_argument("path", help="host file")
+
+    registry.add(
+        "writefile", "cell", "Write cell contents to file", writefile, configure=writefile_args
+    )

@@ -1,0 +1,93 @@
+"""%rdiff and %rsync: the configured host folders against the board, by content."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ...config import load_configuration
+from ...errors import UsageError
+from ...fs import FileService
+from ...sync import Change, apply_plan, make_plan
+from .files import Progress
+from .registry import MagicParser, MagicRegistry
+
+COLORS = {"ADD": "\x1b[32m", "UPDATE": "\x1b[34m", "DELETE": "\x1b[31m"}
+RESET = "\x1b[0m"
+
+
+def _plan(kernel: Any, upload_only: bool) -> tuple[FileService, Any]:
+    device = kernel.require_device()
+    config = load_configuration()
+    entry = config.for_board(kernel.board.name, device.identity().uid)
+    if entry is None:
+        raise UsageError(
+            f"no configuration for this board (name {kernel.board.name}, uid "
+            f"{device.identity().uid}): add it to a YAML file in the devices folder "
+            "(see the README, 'Device configuration')"
+        )
+    if not entry.resources:
+        raise UsageError(f"{entry.source}: device {entry.name!r} lists no resources")
+    service = FileService(device)
+    return service, make_plan(service, entry, upload_only=upload_only)
+
+
+def _line(change: Change) -> str:
+    return f"{COLORS[change.action]}{change.action:6}{RESET} {change.board_path}\n"
+
+
+def rdiff(kernel: Any, args: argparse.Namespace) -> None:
+    _, plan = _plan(kernel, args.upload_only)
+    if plan.empty:
+        kernel.print("Directories match\n")
+    for change in plan.changes:
+        kernel.print(_line(change))
+
+
+def rsync(kernel: Any, args: argparse.Namespace) -> None:
+    service, plan = _plan(kernel, args.upload_only)
+    if plan.empty:
+        kernel.print("Directories match\n")
+        return
+    if args.dry_run:
+        for change in plan.changes:
+            kernel.print(_line(change))
+        return
+    apply_plan(
+        service,
+        plan,
+        progress=Progress(kernel, "rsync") if plan.bytes_to_send() else None,
+        on_change=lambda change: kernel.print(_line(change)),
+    )
+
+
+def _args(parser: MagicParser) -> None:
+    parser.add_argument(
+        "-u", "--upload-only", action="store_true", help="only add and update, never delete"
+    )
+
+
+def register(registry: MagicRegistry) -> None:
+    registry.add(
+        "rdiff",
+        "line",
+        "Show differences between microcontroller and host directories",
+        rdiff,
+        configure=_args,
+    )
+
+    def rsync_args(parser: MagicParser) -> None:
+        _args(parser)
+        parser.add_argument("-n", "--dry-run", action="store_true", help="show, change nothing")
+
+    registry.add(
+        "rsync",
+        "line",
+        "Synchronize microcontroller to host directories",
+        rsync,
+        configure=rsync_args,
+        epilog=(
+            "Compares by content hash (computed on the board), uploads verified and\n"
+            "atomically, deletes only inside the directories the configuration manages."
+        ),
+    )
