@@ -100,10 +100,14 @@ class WebReplBridge:
     def url(self) -> str:
         return f"ws://{self._host}:{self.port}"
 
-    def drop_client(self) -> None:
-        """Close the current session (as a board does on soft reset or power loss)."""
+    def drop_client(self, only: ServerConnection | None = None) -> None:
+        """Close the current session (as a board does on soft reset or power loss);
+        with `only`, just that session if it is still the current one."""
         with self._client_lock:
-            client, self._client = self._client, None
+            client = self._client
+            if only is not None and client is not only:
+                return
+            self._client = None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
@@ -115,8 +119,10 @@ class WebReplBridge:
             client = self._client
         if data.startswith(b"MPY: soft reboot"):
             # The board reset: its WebREPL session ends. Closing waits for the
-            # peer, so it must not hold up the board's output thread.
-            threading.Thread(target=self.drop_client, daemon=True).start()
+            # peer, so it must not hold up the board's output thread; and it must
+            # close this session, not one that connects meanwhile.
+            if client is not None:
+                threading.Thread(target=self.drop_client, args=(client,), daemon=True).start()
             return
         if client is not None:
             with contextlib.suppress(ConnectionClosed, OSError, RuntimeError):

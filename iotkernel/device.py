@@ -344,6 +344,7 @@ class Device:
                 break
             try:
                 self._enter_raw(quiet, deadline)
+                self._probe(deadline)
                 self._helpers_ready = False
                 return
             except DeviceTimeoutError as exc:
@@ -398,6 +399,22 @@ class Device:
                 raise TransportClosedError(f"{self.url}: this link cannot be reopened")
             self._closed = False
         self.connect(timeout=max(0.5, deadline - time.monotonic()))
+
+    def _probe(self, deadline: float) -> None:
+        """Run a no-op to prove the conversation is in step.
+
+        Bytes of an earlier, interrupted exchange (a raw-paste answer, the end
+        of a traceback) can still arrive after the banner; they break the probe,
+        and the next attempt drains longer.
+        """
+        with self._lock:
+            self._engine.execute(b"pass", ExecMode.CLASSIC)
+        self._drive(
+            lambda e: isinstance(e, ExecutionFinished),
+            deadline=deadline,
+            what="checking the raw REPL",
+            stderr=bytearray(),
+        )
 
     def ensure_raw_repl(self) -> None:
         """Resynchronise if a previous operation left the conversation unknown."""

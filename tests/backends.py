@@ -56,11 +56,14 @@ def _kill_transport(device: Device) -> None:
 @contextlib.contextmanager
 def start_backend(name: str, workdir: Path) -> Iterator[Backend]:
     """Start the board a backend name stands for; stop it on exit."""
+    # Each board keeps its files across connections, like a real one: a named
+    # fake board shares its filesystem, a unix board has its own directory.
     if name == "fake":
-        yield Backend(name, "fake://", vanish=_kill_transport)
+        yield Backend(name, f"fake://{workdir.name}-{id(workdir)}", vanish=_kill_transport)
     elif name == "unix":
         require_unix_port()
-        yield Backend(name, "unix://", vanish=_kill_transport)
+        (workdir / "unix-files").mkdir(exist_ok=True)
+        yield Backend(name, f"unix://?dir={workdir / 'unix-files'}", vanish=_kill_transport)
     elif name == "vserial":
         require_unix_port()
         from fakes.vboard import VirtualSerialBoardProcess

@@ -1,0 +1,202 @@
+"""The file service on every backend: round trips, atomic writes, hostile boards."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fakes.faults import FaultyTransport
+from iotkernel.device import Device
+from iotkernel.errors import IotKernelError
+from iotkernel.fs import FileError, FileService, UnsafePathError, safe_local_path
+from iotkernel.transport import open_transport
+
+from ..backends import Backend
+
+
+@pytest.fixture
+def files(device: Device) -> FileService:
+    service = FileService(device)
+    service.remove("/t", recursive=True, missing_ok=True)
+    service.mkdirs("/t")
+    return service
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty", b""),
+        ("binary", bytes(range(256)) * 4),
+        ("text", "λ → €\n".encode() * 100),
+        ("one-chunk-plus-one", os.urandom(4097)),
+    ],
+)
+def test_round_trip(files: FileService, name: str, data: bytes) -> None:
+    path = f"/t/{name}.bin"
+    digest = files.write(path, data)
+    assert files.read(path) == data
+    entry = files.stat(path)
+    assert entry is not None and entry.size == len(data) and not entry.is_dir
+    assert digest == files.hash(path)
+
+
+def test_one_megabyte(files: FileService) -> None:
+    data = os.urandom(1024 * 1024)
+    files.write("/t/big.bin", data)
+    assert files.read("/t/big.bin") == data
+
+
+def test_unicode_names(files: FileService) -> None:
+    files.mkdirs("/t/dïr ü")
+    files.write("/t/dïr ü/ñämé €.txt", b"ok")
+    assert [e.path for e in files.tree("/t")] == ["/t/dïr ü", "/t/dïr ü/ñämé €.txt"]
+    assert files.read("/t/dïr ü/ñämé €.txt") == b"ok"
+
+
+def test_tree_with_hashes_in_one_call(files: FileService) -> None:
+    for i in range(20):
+        files.write(f"/t/f{i:02}.txt", str(i).encode())
+    entries = files.tree("/t", hashes=True)
+    assert len(entries) == 20
+    assert all(e.hash and e.hash.startswith(("sha256:", "crc32:")) for e in entries)
+
+
+def test_overwrite_replaces_content(files: FileService) -> None:
+    files.write("/t/x", b"old content that is longer")
+    files.write("/t/x", b"new")
+    assert files.read("/t/x") == b"new"
+
+
+def test_mkdirs_remove_rename(files: FileService) -> None:
+    files.mkdirs("/t/a/b/c")
+    files.mkdirs("/t/a/b/c")  # again: no error
+    files.write("/t/a/b/c/f", b"1")
+    files.rename("/t/a/b/c/f", "/t/a/g")
+    assert files.read("/t/a/g") == b"1"
+    with pytest.raises(FileError) as info:
+        files.remove("/t/a")
+    assert "/t/a" in str(info.value)
+    files.remove("/t/a", recursive=True)
+    assert files.stat("/t/a") is None
+    files.remove("/t/a", missing_ok=True)
+
+
+def test_errors_name_the_file_and_the_reason(files: FileService) -> None:
+    with pytest.raises(FileError) as info:
+        files.read("/t/missing.txt")
+    assert "/t/missing.txt" in str(info.value) and "no such file" in str(info.value)
+    with pytest.raises(FileError) as info:
+        files.write("/no/such/dir/f", b"x")
+    assert "/no/such/dir/f" in str(info.value)
+
+
+def test_helpers_do_not_touch_user_globals(device: Device, files: FileService) -> None:
+    before = device.eval("sorted(globals().keys())")
+    files.write("/t/g", b"x")
+    files.tree("/t", hashes=True)
+    assert device.eval("sorted(globals().keys())") == before
+
+
+def test_a_transfer_cut_at_any_chunk_leaves_the_old_file(backend: Backend) -> None:
+    """Cut the link after N chunks, for every N: the old file survives intact."""
+    transport_options = {
+        k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
+    }
+    old, new = b"old" * 1000, os.urandom(5 * 512 + 100)  # 6 chunks of 512
+    with backend.open() as device:
+        setup = FileService(device)
+        setup.mkdirs("/t")
+        setup.write("/t/victim", old)
+    for cut_after in range(7):
+        inner = open_transport(backend.url, **transport_options)
+        cutter = ChunkCutter(inner, cut_after)
+        device = Device(cutter, idle_timeout=2, deadline=5)  # type: ignore[arg-type]
+        try:
+            with pytest.raises(IotKernelError):
+                FileService(device, chunk_size=512).write("/t/victim", new)
+        finally:
+            device.close()
+        with backend.open() as device:
+            check = FileService(device)
+            assert check.read("/t/victim") == old, f"cut after {cut_after} chunks"
+
+
+class ChunkCutter:
+    """Lets `chunks` file chunks through, then cuts the link (in the write path)."""
+
+    def __init__(self, inner: object, chunks: int) -> None:
+        self.inner = inner
+        self.url = inner.url  # type: ignore[attr-defined]
+        self._left = chunks
+        self._cut = False
+
+    def write(self, data: bytes) -> None:
+        if b"wput" in data or b"wend" in data:
+            if self._left == 0:
+                self._cut = True
+                self.inner.close()  # type: ignore[attr-defined]
+                from iotkernel.errors import TransportClosedError
+
+                raise TransportClosedError("cut (test)")
+            self._left -= 1
+        self.inner.write(data)  # type: ignore[attr-defined]
+
+    def read(self, max_bytes: int, timeout: float) -> bytes:
+        if self._cut:
+            from iotkernel.errors import TransportClosedError
+
+            raise TransportClosedError("cut (test)")
+        return self.inner.read(max_bytes, timeout)  # type: ignore[attr-defined,no-any-return]
+
+    def close(self) -> None:
+        self.inner.close()  # type: ignore[attr-defined]
+
+    def supports(self, capability: str) -> bool:
+        return self.inner.supports(capability)  # type: ignore[attr-defined,no-any-return]
+
+
+def test_faulty_transfers_never_corrupt(backend: Backend) -> None:
+    """Under random faults a write ends verified or with an error, and a read
+    back on a clean link always finds either the old or the new content."""
+    transport_options = {
+        k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
+    }
+    old = b"previous" * 100
+    with backend.open() as device:
+        FileService(device).mkdirs("/t")
+        FileService(device).write("/t/f", old)
+    outcomes = {"ok": 0, "error": 0}
+    for seed in range(12):
+        new = os.urandom(3000 + seed)
+        faulty = FaultyTransport(
+            open_transport(backend.url, **transport_options), seed=seed, rate=0.05
+        )
+        device = Device(faulty, idle_timeout=0.5, deadline=4)  # type: ignore[arg-type]
+        try:
+            FileService(device, chunk_size=1024).write("/t/f", new)
+            outcomes["ok"] += 1
+            expected = new
+        except IotKernelError:
+            outcomes["error"] += 1
+            expected = None
+        finally:
+            device.close()
+        with backend.open() as clean:
+            content = FileService(clean).read("/t/f")
+        assert content in (old, new), f"seed {seed}: corrupted file ({faulty.faults})"
+        if expected is not None:
+            assert content == new
+        old = content
+    assert outcomes["ok"] + outcomes["error"] == 12
+
+
+def test_download_refuses_paths_escaping_the_destination(tmp_path: Path) -> None:
+    for rogue in ("../evil", "/etc/passwd", "a/../../evil", "a\x00b", "a\\..\\b", ""):
+        with pytest.raises(UnsafePathError):
+            safe_local_path(tmp_path, rogue)
+    (tmp_path / "link").symlink_to("/tmp")
+    with pytest.raises(UnsafePathError):
+        safe_local_path(tmp_path, "link/escape")
+    assert safe_local_path(tmp_path, "ok/file.txt") == tmp_path.resolve() / "ok" / "file.txt"
