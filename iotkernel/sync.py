@@ -70,14 +70,16 @@ def make_plan(service: FileService, device: DeviceConfig, *, upload_only: bool =
     board: dict[str, RemoteEntry] = {}
     for entry in service.trees(roots, hashes=True):
         board[entry.path] = entry
-    kind = next((e.hash.split(":")[0] for e in board.values() if e.hash), service.hash_kind())
+    kind = next((e.hash.split(":")[0] for e in board.values() if e.hash), None)
+    if kind is None and wanted:
+        kind = service.hash_kind()  # no file on the board yet: ask which hash it has
     changes: list[Change] = []
     for path, local in sorted(wanted.items()):
         found = board.get(path)
         size = local.stat().st_size
         if found is None or found.is_dir:
             changes.append(Change("ADD", path, local, size))
-        elif found.hash != _hash_file(local, kind):
+        elif found.hash != _hash_file(local, kind or "sha256"):
             changes.append(Change("UPDATE", path, local, size))
     if not upload_only:
         for path, entry in sorted(board.items()):

@@ -54,6 +54,7 @@ class StdoutSplitter:
         self._on_text = on_text
         self._on_prompt = on_prompt
         self._pending = ""  # text that may be the start of a marker
+        self._held_cr = ""
         self.result: str | None = None
 
     def feed(self, data: bytes) -> None:
@@ -61,6 +62,9 @@ class StdoutSplitter:
 
     def close(self) -> None:
         self._process(self._decoder.flush(), final=True)
+        if self._held_cr:
+            self._held_cr, text = "", self._held_cr
+            self._on_text(text)
 
     def _process(self, text: str, final: bool = False) -> None:
         if self.result is not None:
@@ -97,5 +101,12 @@ class StdoutSplitter:
             return
 
     def _emit(self, text: str) -> None:
+        # Boards end lines with \r\n; a notebook wants \n (a lone \r, as in a
+        # progress line, stays). A \r at the end of a chunk waits for the next.
+        text = self._held_cr + text
+        self._held_cr = ""
+        if text.endswith("\r"):
+            text, self._held_cr = text[:-1], "\r"
+        text = text.replace("\r\n", "\n")
         if text:
             self._on_text(text)

@@ -1,0 +1,89 @@
+"""Device configuration files: valid ones load, invalid ones say file, line and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iotkernel.config import ConfigError, Resource, load_configuration
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def test_loads_devices_and_resources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOT_PROJECTS", str(tmp_path))
+    write(
+        tmp_path / "devices",
+        "boards.yaml",
+        "esp32:\n  uid: 30:AE:A4:30:84:34\n  resources:\n"
+        "    - lib\n    - path: apps/x\n      install-dir: /apps\n      exclude: test_*\n"
+        "pico:\n  url: serial:///dev/ttyACM0\n",
+    )
+    config = load_configuration()
+    esp = config.devices["esp32"]
+    assert esp.uid == "30aea4308434"
+    assert esp.resources[0] == Resource(local=tmp_path / "lib")
+    assert esp.resources[1].install_dir == "/apps"
+    assert esp.resources[1].board_root == "/apps/x"
+    assert esp.resources[1].exclude == ("test_*",)
+    assert config.by_uid("30aea4308434") is esp
+    assert config.devices["pico"].urls == ("serial:///dev/ttyACM0",)
+    assert config.for_board("pico", None) is config.devices["pico"]
+
+
+def test_iot_devices_overrides_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOT_DEVICES", str(tmp_path / "elsewhere"))
+    write(tmp_path / "elsewhere", "a.yml", "board: {uid: abcd}\n")
+    assert list(load_configuration().devices) == ["board"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("a:\n  uid: 12\n  colour: red\n", 3, "unknown key 'colour'"),
+        ("a:\n  uid: not-hex!\n", 2, "hexadecimal"),
+        ("a:\n  resources:\n    - path: lib\n      unpak: true\n", 4, "unknown key 'unpak'"),
+        ("a:\n  resources: lib\n", 2, "must be a list"),
+        ("a:\n  resources:\n    - install-dir: /x\n", 3, "needs 'path'"),
+        ("a:\n  resources:\n    - path: lib\n      install-dir: lib\n", 3, "absolute"),
+        ("a:\n  resources:\n    - path: lib\n      unpack: maybe\n", 3, "true or false"),
+        ("a: [1, 2\n", 2, "expected"),
+        ("- just a list\n", 1, "top-level keys"),
+    ],
+)
+def test_invalid_files_name_file_line_and_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, line: int, message: str
+) -> None:
+    monkeypatch.setenv("IOT_DEVICES", str(tmp_path))
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_configuration()
+    assert f"{path}:{line}" in str(info.value)
+    assert message in str(info.value)
+
+
+def test_duplicate_names_and_uids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOT_DEVICES", str(tmp_path))
+    write(tmp_path, "a.yaml", "x: {uid: aa}\n")
+    write(tmp_path, "b.yaml", "x: {uid: bb}\n")
+    with pytest.raises(ConfigError, match="already defined"):
+        load_configuration()
+    (tmp_path / "b.yaml").write_text("y: {uid: aa}\n")
+    with pytest.raises(ConfigError, match="already used"):
+        load_configuration()
+
+
+def test_include_and_exclude_patterns() -> None:
+    resource = Resource(Path("/p"), include=("*.py",), exclude=("test_*", "__pycache__"))
+    assert resource.selects("main.py")
+    assert resource.selects("pkg/mod.py")
+    assert not resource.selects("notes.txt")
+    assert not resource.selects("test_main.py")
+    assert not resource.selects("__pycache__/mod.py")
+    assert not resource.selects("pkg/test_x.py")
