@@ -30,9 +30,12 @@ def test_tour_runs_clean_on_sim(tmp_path: Path) -> None:
     prepare()
     notebook = nbformat.read(TOUR, as_version=4)
     nbclient.NotebookClient(notebook, timeout=60, kernel_name="iotkernel").execute(
-        cwd=str(tmp_path)
+        cwd=str(TOUR.parent)
     )
-    cells = {c.source.split("\n")[0]: c for c in notebook.cells if c.cell_type == "code"}
+    cells: dict[str, nbformat.NotebookNode] = {}
+    for cell in notebook.cells:  # the first cell of each first line
+        if cell.cell_type == "code":
+            cells.setdefault(cell.source.split("\n")[0], cell)
     assert "%connect" in outputs_of(cells["%lsmagic"])
     assert outputs_of(cells["%connect sim"]).startswith("Connected to sim @ unix://")
     assert outputs_of(cells["import sys"]).strip() == "micropython linux"
@@ -45,5 +48,10 @@ def test_tour_runs_clean_on_sim(tmp_path: Path) -> None:
     assert "ZeroDivisionError" in error and "line 4" in error and "line 2" in error
     assert "!!!!!   softreset ...     !!!!!" in outputs_of(cells["a = 5"])
     assert outputs_of(cells["a = 5"]).rstrip().endswith("False")
-    assert outputs_of(cells["%%host"]) == "'CPython'"
+    assert "greeting.py" in outputs_of(cells["%rdiff"]) or "match" in outputs_of(cells["%rdiff"])
+    assert outputs_of(cells["import greeting"]) == "'hello, tour, from the board'"
+    assert "greeting.py" in outputs_of(cells["%rlist /lib"])
+    assert "blink" in outputs_of(cells["%cat :blink/main.py"])
+    [platform_cell] = [c for c in notebook.cells if "python_implementation" in c.source]
+    assert outputs_of(platform_cell) == "'CPython'"
     assert "usage: %connect" in outputs_of(cells["%connect -h"])
