@@ -13,6 +13,7 @@ of other distributions (e.g. the test doubles' `fake://`) register through the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
@@ -43,6 +44,29 @@ class Transport(Protocol):
 
     def supports(self, capability: str) -> bool:
         """True if the optional capability (`interrupt`, `restart`, `hard_reset`) is available."""
+
+
+def retry(
+    attempt: Callable[[], None],
+    *,
+    timeout: float,
+    retry_on: tuple[type[Exception], ...],
+    never: tuple[type[Exception], ...] = (),
+    interval: float = 0.1,
+) -> None:
+    """Call `attempt` until it succeeds, retrying `retry_on` errors (but not
+    `never` ones) until `timeout` seconds have passed; then the last error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            attempt()
+            return
+        except never:
+            raise
+        except retry_on:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(interval)
 
 
 TransportFactory = Callable[..., Transport]

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import serial
 
 from ..errors import PortBusyError, TransportClosedError, TransportError, UnsupportedUrlError
+from .base import retry
 
 DEFAULT_BAUDRATE = 115200
 
@@ -129,17 +130,7 @@ class SerialTransport:
     def reopen(self, timeout: float = 10.0) -> None:
         """Close and open the same port again, waiting up to `timeout` for it to return."""
         self.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._open()
-                return
-            except PortBusyError:
-                raise
-            except TransportError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.1)
+        retry(self._open, timeout=timeout, retry_on=(TransportError,), never=(PortBusyError,))
 
     # -- lifecycle
 

@@ -32,6 +32,7 @@ from ..errors import (
     UsageError,
 )
 from ..secrets import webrepl_password
+from .base import retry
 
 _PROMPT = b"Password:"
 _ACCEPTED = b"WebREPL connected"
@@ -76,15 +77,7 @@ class WebReplTransport:
     def _connect_retrying_busy(self) -> None:
         """Connect; a board still closing our previous session refuses a new
         one for a moment, so a busy answer is retried for up to a second."""
-        deadline = time.monotonic() + 1.0
-        while True:
-            try:
-                self._connect()
-                return
-            except PortBusyError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.05)
+        retry(self._connect, timeout=1.0, retry_on=(PortBusyError,), interval=0.05)
 
     def _connect(self) -> None:
         try:
@@ -150,17 +143,12 @@ class WebReplTransport:
     def reopen(self, timeout: float = 10.0) -> None:
         """Reconnect and log in again (e.g. after a soft reset dropped the session)."""
         self.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._connect_retrying_busy()
-                return
-            except AuthenticationError:
-                raise
-            except TransportError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.1)
+        retry(
+            self._connect_retrying_busy,
+            timeout=timeout,
+            retry_on=(TransportError,),
+            never=(AuthenticationError,),
+        )
 
     def close(self) -> None:
         ws, self._ws = self._ws, None
