@@ -74,10 +74,10 @@ def settings_path() -> Path:
 def load_settings(path: Path | None = None) -> Settings:
     """Discovery settings; a missing file means the defaults.
 
-        usb-vendor-ids: {0x1234: My boards}
-        extra-ports: [/tmp/board*]
-        advert-port: 50000
-        advert-bind: 0.0.0.0
+    usb-vendor-ids: {0x1234: My boards}
+    extra-ports: [/tmp/board*]
+    advert-port: 50000
+    advert-bind: 0.0.0.0
     """
     from .config import ConfigError
 
@@ -141,9 +141,7 @@ def all_ports(settings: Settings) -> list[PortInfo]:
 
 def candidate_ports(settings: Settings) -> list[PortInfo]:
     """Ports that may be MicroPython boards: known USB vendors and extra ports."""
-    return [
-        p for p in all_ports(settings) if p.vid is None or p.vid in settings.vendor_ids
-    ]
+    return [p for p in all_ports(settings) if p.vid is None or p.vid in settings.vendor_ids]
 
 
 @dataclass(frozen=True)

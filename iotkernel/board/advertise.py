@@ -12,19 +12,21 @@ import time
 
 def board_url(port=8266):
     import network
+
     ip = network.WLAN(network.STA_IF).ifconfig()[0]
-    return 'ws://%s:%d' % (ip, port)
+    return "ws://%s:%d" % (ip, port)
 
 
 def board_uid():
     import binascii
     import machine
+
     return binascii.hexlify(machine.unique_id()).decode()
 
 
-def advertise(url=None, uid=None, host='255.255.255.255', port=50000, interval=1.0, count=None):
+def advertise(url=None, uid=None, host="255.255.255.255", port=50000, interval=1.0, count=None):
     """Send advertisements every `interval` seconds (`count` times, or forever)."""
-    message = ('%s\n%s' % (url or board_url(), uid or board_uid())).encode()
+    message = ("%s\n%s" % (url or board_url(), uid or board_uid())).encode()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
@@ -49,4 +51,5 @@ def advertise(url=None, uid=None, host='255.255.255.255', port=50000, interval=1
 def start(**options):
     """Advertise from a background thread (where the port has threads)."""
     import _thread
+
     _thread.start_new_thread(lambda: advertise(**options), ())

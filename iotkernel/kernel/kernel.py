@@ -17,9 +17,8 @@ import contextlib
 import io
 import re
 import signal
-import sys
 import threading
-import traceback
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,25 +26,20 @@ from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__
 from ..device import Device
-from ..errors import DeviceException, IotKernelError, UsageError
+from ..discovery import AdvertListener, load_settings
+from ..errors import DeviceException, IotKernelError, TransportError, UsageError
 from ..protocol import Stream
+from ..registry import Registry
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
+from .failures import CellFailed
 from .magics import build_registry
 from .magics.registry import HelpRequested, Magic
 from .output import IncrementalText, StdoutSplitter, clean_text
-from .session import BoardSession
+from .session import BoardSession, data_dir
 
 _NAME_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.?$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _MAGIC_AT_END = re.compile(r"^(%%?)([A-Za-z_]*)$")
-
-
-class CellFailed(Exception):
-    """A step of the cell failed and its error message was sent; stop the cell."""
-
-    def __init__(self, ename: str, evalue: str, tb: list[str]) -> None:
-        super().__init__(ename)
-        self.ename, self.evalue, self.tb = ename, evalue, tb
 
 
 class IotKernel(IPythonKernel):
@@ -71,6 +65,7 @@ class IotKernel(IPythonKernel):
         super().__init__(**kwargs)
         self.board = BoardSession()
         self.magics = build_registry()
+        self.registry = Registry(data_dir() / "registered.json", _start_listener())
         self._allow_stdin = False
         self._completion_cache: dict[str, list[str]] = {}
         self._reconnect_tried = False
@@ -180,6 +175,13 @@ class IotKernel(IPythonKernel):
 
     # ------------------------------------------------------------------ steps
 
+    @staticmethod
+    def parse_steps(body: str) -> list[DeviceChunk | HostLine]:
+        parsed = parse_cell(body)
+        if isinstance(parsed, CellMagic):
+            raise UsageError("a cell magic cannot run inside %%connect")
+        return parsed
+
     def run_steps(self, steps: list[DeviceChunk | HostLine]) -> None:
         chunks = [s for s in steps if isinstance(s, DeviceChunk)]
         last_chunk = chunks[-1] if chunks else None
@@ -242,20 +244,54 @@ class IotKernel(IPythonKernel):
     # ------------------------------------------------------------------ the board
 
     def require_device(self) -> Device:
-        """The current board; reconnects a restarted kernel to its notebook's board."""
+        """The current board; reconnects a restarted kernel to its notebook's
+        board, and a board that was unplugged or reset to the same board."""
         if self.board.device is None and not self._reconnect_tried:
             self._reconnect_tried = True
-            target = self.board.remembered()
-            if target is not None:
-                try:
-                    self.board.connect(target)
-                    self.print(f"Reconnected to {self.board.name} @ {self.board.url}\n")
-                except IotKernelError as exc:
-                    self.print(f"Could not reconnect to {target}: {exc}\n", "stderr")
+            remembered = self.board.remembered()
+            if remembered is not None:
+                self._reconnect(*remembered)
+        elif self.board.lost:
+            self._reconnect_by_identity()
         try:
             return self.board.require()
         except IotKernelError as exc:
             raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
+
+    def _reconnect(self, target: str, schemes: list[str]) -> None:
+        from .magics.devices import resolve
+
+        try:
+            url, name = resolve(self, target, schemes, 0)
+            self.board.connect(url, name=name, remember=target, schemes=schemes)
+            self.print(f"Reconnected to {self.board.name} @ {self.board.url}\n")
+        except IotKernelError as exc:
+            self.print(f"Could not reconnect to {target}: {exc}\n", "stderr")
+
+    def _reconnect_by_identity(self, wait: float = 10.0) -> None:
+        """The same board (same uid), on the same port or another, within `wait` s."""
+        board = self.board
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                if board.device is not None and board.url is not None:
+                    board.device.reopen(timeout=1.0)
+                    if board.device.identity(refresh=True).uid == board.uid:
+                        board.lost = False
+                        self.print(f"Reconnected to {board.name} @ {board.url}\n")
+                        return
+            except IotKernelError:
+                pass
+            if board.uid is not None:
+                self.registry.discover(load_settings(), timeout=1.0)
+                for record in self.registry.records:
+                    if record.uid == board.uid and record.urls:
+                        name = board.name
+                        board.connect(record.urls[0], name=name)
+                        self.print(f"Reconnected to {board.name} @ {board.url}\n")
+                        return
+            time.sleep(0.3)
+        self.print(f"{board.name} did not come back within {wait:.0f} s\n", "stderr")
 
     @contextlib.contextmanager
     def interrupts_go_to(self, device: Device) -> Iterator[None]:
@@ -309,6 +345,8 @@ class IotKernel(IPythonKernel):
             raise self._device_error(exc) from None
         except IotKernelError as exc:
             stdout.close()
+            if isinstance(exc, TransportError):
+                self.board.lost = True  # the next cell reconnects by identity
             raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
         finally:
             if hooked:  # the board's own input() again for other tools
@@ -467,5 +505,10 @@ class IotKernel(IPythonKernel):
         return super().do_shutdown(restart)
 
 
-def _format_host_exception() -> list[str]:
-    return traceback.format_exception(*sys.exc_info())
+def _start_listener() -> AdvertListener | None:
+    """Listen for board advertisements from the start, so %discover has them."""
+    try:
+        settings = load_settings()
+        return AdvertListener(settings.advert_port, settings.advert_bind)
+    except (IotKernelError, OSError):
+        return None  # the port is taken (another kernel listens): no adverts here

@@ -51,26 +51,37 @@ def notebook_key() -> str | None:
 class BoardSession:
     """The current board of one kernel."""
 
-    def __init__(self, state_file: Path | None = None) -> None:
+    def __init__(self, state_file: Path | None = None, *, remember: bool = True) -> None:
         self.device: Device | None = None
         self.name: str | None = None
         self.url: str | None = None
-        self.target: str | None = None  # what the user typed: a URL or `sim`
+        self.uid: str | None = None
+        self.lost = False  # the link failed: reconnect by identity before the next cell
+        self._remembers = remember
         self._state_file = state_file or data_dir() / "notebooks.json"
 
-    def connect(self, target: str, **options: object) -> Device:
-        """Open `target` (a URL or `sim`) and make it the current board."""
-        url = sim_url() if target == SIM else target
-        device = Device.open(url, **options)  # type: ignore[arg-type]
+    def connect(
+        self,
+        url: str,
+        *,
+        name: str | None = None,
+        remember: str | None = None,
+        schemes: list[str] | None = None,
+    ) -> Device:
+        """Open `url` (or `sim`) and make it the current board.
+
+        `remember` is what the user asked for (a name keeps working when the
+        board moves to another port), stored with `schemes` for this notebook.
+        """
+        target_url = sim_url() if url == SIM else url
+        device = Device.open(target_url)
         device.take_unsolicited()  # prompts echoed while entering the raw REPL
         self.close()
-        self.device, self.url, self.target = device, url, target
-        if target == SIM:
-            self.name = SIM
-        else:
-            uid = device.identity().uid
-            self.name = uid or url
-        self._remember(target)
+        self.device, self.url, self.lost = device, target_url, False
+        self.uid = device.identity().uid
+        self.name = SIM if url == SIM else (name or self.uid or target_url)
+        if self._remembers:
+            self._remember(json.dumps({"target": remember or url, "schemes": schemes or []}))
         return device
 
     def require(self) -> Device:
@@ -105,7 +116,14 @@ class BoardSession:
             tmp.write_text(json.dumps(data, indent=1))
             tmp.replace(self._state_file)
 
-    def remembered(self) -> str | None:
-        """The board this notebook used last, if known."""
+    def remembered(self) -> tuple[str, list[str]] | None:
+        """(target, schemes) of the board this notebook used last, if known."""
         key = notebook_key()
-        return None if key is None else self._load().get(key)
+        entry = None if key is None else self._load().get(key)
+        if entry is None:
+            return None
+        try:
+            data = json.loads(entry)
+            return str(data["target"]), [str(s) for s in data.get("schemes", [])]
+        except (ValueError, KeyError, TypeError):
+            return entry, []

@@ -19,6 +19,14 @@ from pathlib import Path
 _ROOT: Path | None = None
 
 
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def prepare() -> Path:
     """Idempotent: the temporary root of this test process's Jupyter environment."""
     global _ROOT
@@ -37,6 +45,12 @@ def prepare() -> Path:
     os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
     os.environ["IPYTHONDIR"] = str(root / "ipython")
     os.environ["XDG_DATA_HOME"] = str(root / "xdg")
+    # No user configuration leaks in; advertisements only on loopback.
+    os.environ["IOT_PROJECTS"] = str(root / "projects")
+    os.environ["IOT_SECRETS"] = str(root / "secrets.yaml")
+    settings = root / "iotkernel.yaml"
+    settings.write_text(f"advert-bind: 127.0.0.1\nadvert-port: {free_udp_port()}\n")
+    os.environ["IOT_SETTINGS"] = str(settings)
     os.environ.pop("JPY_SESSION_NAME", None)
     _ROOT = root
     return root

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import connection, core, files, sync
+from . import connection, core, devices, files, sync
 from .registry import MagicRegistry
 
 
@@ -11,6 +11,7 @@ def build_registry() -> MagicRegistry:
     registry = MagicRegistry()
     core.register(registry)
     connection.register(registry)
+    devices.register(registry)
     files.register(registry)
     sync.register(registry)
     return registry

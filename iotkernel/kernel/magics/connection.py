@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .registry import MagicParser, MagicRegistry
+from .registry import MagicRegistry
 
 SOFTRESET_BANNER = (
     "\n"
@@ -14,11 +14,6 @@ SOFTRESET_BANNER = (
     "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
     "\n"
 )
-
-
-def connect(kernel: Any, args: argparse.Namespace) -> None:
-    kernel.board.connect(args.target)
-    kernel.print(f"Connected to {kernel.board.name} @ {kernel.board.url}\n")
 
 
 def name(kernel: Any, args: argparse.Namespace) -> None:
@@ -53,24 +48,7 @@ def softreset(kernel: Any, args: argparse.Namespace) -> None:
         kernel.print(SOFTRESET_BANNER)
 
 
-def _connect_args(parser: MagicParser) -> None:
-    parser.add_argument("target", help="device URL, or `sim` for the built-in virtual board")
-
-
 def register(registry: MagicRegistry) -> None:
-    registry.add(
-        "connect",
-        "line",
-        "Connect to device by name, uid, or url",
-        connect,
-        configure=_connect_args,
-        epilog=(
-            "examples:\n"
-            "  %connect sim                         the built-in virtual board\n"
-            "  %connect serial:///dev/ttyACM0       a board on USB\n"
-            "  %connect ws://192.168.4.1:8266       a board over WebREPL\n"
-        ),
-    )
     registry.add("name", "line", "Print the name of the currently connected device", name)
     registry.add("uid", "line", "Print the uid of the currently connected device", uid)
     registry.add("info", "line", "Summary about connected device", info)
