@@ -116,6 +116,7 @@ class PortInfo:
     serial_number: str | None = None
     manufacturer: str | None = None
     description: str | None = None
+    configured: bool = False  # listed in the settings' extra-ports
 
     @property
     def url(self) -> str:
@@ -134,14 +135,14 @@ def all_ports(settings: Settings) -> list[PortInfo]:
     for pattern in settings.extra_ports:
         for path in sorted(glob.glob(os.path.expanduser(pattern))):
             if path not in seen:
-                ports.append(PortInfo(path, description="configured port"))
+                ports.append(PortInfo(path, description="configured port", configured=True))
                 seen.add(path)
     return ports
 
 
 def candidate_ports(settings: Settings) -> list[PortInfo]:
     """Ports that may be MicroPython boards: known USB vendors and extra ports."""
-    return [p for p in all_ports(settings) if p.vid is None or p.vid in settings.vendor_ids]
+    return [p for p in all_ports(settings) if p.configured or p.vid in settings.vendor_ids]
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def parse_advert(data: bytes) -> tuple[str, str] | None:
         port = parts.port
     except ValueError:
         return None
-    if parts.scheme not in ADVERT_SCHEMES or not parts.hostname or parts.username:
+    if parts.scheme not in ADVERT_SCHEMES or not parts.hostname or "@" in parts.netloc:
         return None
     if port is not None and not 0 < port < 65536:
         return None
