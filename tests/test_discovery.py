@@ -81,9 +81,7 @@ def test_listener_thread_takes_real_datagrams() -> None:
         deadline = time.monotonic() + 3
         while not listener.current() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert [(a.url, a.uid) for a in listener.current()] == [
-            ("ws://127.0.0.1:8266", "0123abcd")
-        ]
+        assert [(a.url, a.uid) for a in listener.current()] == [("ws://127.0.0.1:8266", "0123abcd")]
     finally:
         listener.close()
 
@@ -103,9 +101,7 @@ def test_board_side_advertiser_runs_on_the_unix_port(tmp_path: Path) -> None:
         deadline = time.monotonic() + 3
         while not listener.current() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert [(a.url, a.uid) for a in listener.current()] == [
-            ("ws://127.0.0.1:8266", "feedc0de")
-        ]
+        assert [(a.url, a.uid) for a in listener.current()] == [("ws://127.0.0.1:8266", "feedc0de")]
     finally:
         listener.close()
 
