@@ -114,7 +114,7 @@ def test_connect_all_runs_everywhere_and_reports_one_failure(rig: Rig) -> None:
         assert header in out
     assert out.count("platform linux") == 4  # host + three boards
     assert run.status == "error"
-    assert [e["ename"] for e in run.of_type("error")][0] == "AssertionError"
+    assert next(e["ename"] for e in run.of_type("error")) == "AssertionError"
 
 
 def test_reconnect_by_identity_after_unplug(rig: Rig) -> None:
