@@ -42,9 +42,15 @@ class DeviceRecord:
 class Registry:
     """Boards the kernel knows of; `discover()` refreshes them."""
 
-    def __init__(self, state_file: Path, listener: AdvertListener | None = None) -> None:
+    def __init__(
+        self,
+        state_file: Path,
+        listener: AdvertListener | None = None,
+        builtin: DeviceRecord | None = None,
+    ) -> None:
         self._state_file = state_file
         self.listener = listener
+        self.builtin = builtin  # the built-in virtual board, always reachable
         self.records: list[DeviceRecord] = []
         self.failures: list[Probe] = []
 
@@ -111,8 +117,15 @@ class Registry:
                 record = record_for(advert.uid, advert.url)
                 if advert.url not in record.urls:
                     record.urls.append(advert.url)
-        self.records = sorted(records.values(), key=lambda r: (r.name is None, r.label))
+        boards = sorted(records.values(), key=lambda r: (r.name is None, r.label))
+        self.records = ([self.builtin] if self.builtin is not None else []) + boards
         return self.records
+
+    def known(self) -> list[DeviceRecord]:
+        """The last discovery's boards (the built-in board even before one)."""
+        if self.records:
+            return self.records
+        return [self.builtin] if self.builtin is not None else []
 
     def resolve(self, target: str, schemes: Iterable[str] = ()) -> list[str]:
         """URLs of `target` (a name, a uid, or a URL), preferred schemes first."""
@@ -121,7 +134,7 @@ class Registry:
         target_uid = target.lower().replace(":", "")
         matches = [
             r
-            for r in self.records
+            for r in self.known()
             if target in (r.name, r.uid) or (r.uid is not None and r.uid == target_uid)
         ]
         if not matches:

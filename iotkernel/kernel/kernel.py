@@ -29,13 +29,13 @@ from ..device import Device
 from ..discovery import AdvertListener, load_settings
 from ..errors import DeviceException, IotKernelError, TransportError, UsageError
 from ..protocol import Stream
-from ..registry import Registry
+from ..registry import DeviceRecord, Registry
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
 from .failures import CellFailed
 from .magics import build_registry
 from .magics.registry import HelpRequested, Magic
 from .output import IncrementalText, StdoutSplitter, clean_text
-from .session import BoardSession, data_dir
+from .session import SIM, BoardSession, data_dir
 
 _NAME_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.?$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -65,7 +65,11 @@ class IotKernel(IPythonKernel):
         super().__init__(**kwargs)
         self.board = BoardSession()
         self.magics = build_registry()
-        self.registry = Registry(data_dir() / "registered.json", _start_listener())
+        self.registry = Registry(
+            data_dir() / "registered.json",
+            _start_listener(),
+            builtin=DeviceRecord(uid=None, name=SIM, urls=[SIM]),
+        )
         self._allow_stdin = False
         self._completion_cache: dict[str, list[str]] = {}
         self._reconnect_tried = False

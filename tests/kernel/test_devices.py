@@ -76,7 +76,8 @@ def advertise(rig: Rig) -> None:
 def test_discover_lists_each_board_once_by_name(rig: Rig) -> None:
     advertise(rig)
     lines = rig.kernel.run("%discover -v").stream().strip().split("\n")
-    assert len(lines) == 3, lines
+    assert len(lines) == 4, lines  # three boards and the built-in `sim`
+    assert lines[0].startswith("sim") and "unix://" in lines[0]
     alpha = next(line for line in lines if line.startswith("alpha"))
     assert "serial://" in alpha and rig.bridge.url in alpha and "[a000]" in alpha
     assert any(line.startswith("beta") for line in lines)
@@ -110,9 +111,9 @@ def test_connect_all_runs_everywhere_and_reports_one_failure(rig: Rig) -> None:
     )
     run = rig.kernel.run(body, timeout=60)
     out = run.stream()
-    for header in ("----- HOST", "----- alpha", "----- beta", "----- a002"):
+    for header in ("----- HOST", "----- sim", "----- alpha", "----- beta", "----- a002"):
         assert header in out
-    assert out.count("platform linux") == 4  # host + three boards
+    assert out.count("platform linux") == 5  # host, sim and three boards
     assert run.status == "error"
     assert next(e["ename"] for e in run.of_type("error")) == "AssertionError"
 
@@ -127,3 +128,13 @@ def test_reconnect_by_identity_after_unplug(rig: Rig) -> None:
     run = rig.kernel.run("print('back')", timeout=30)
     assert run.status == "ok", run.reply
     assert "Reconnected to beta" in run.stream() and "back" in run.stream()
+
+
+def test_connect_wait_for_a_board_to_appear(rig: Rig) -> None:
+    rig.boards[2].unplug()
+    threading.Timer(1.0, rig.boards[2].plug).start()
+    run = rig.kernel.run("%connect a002 --wait 10", timeout=30)
+    assert run.status == "ok", run.reply
+    assert "Connected to a002" in run.stream()
+    missing = rig.kernel.run("%connect nosuch --wait 1", timeout=30)
+    assert missing.status == "error" and "nosuch" in missing.reply["evalue"]

@@ -37,7 +37,11 @@ def test_tour_runs_clean_on_sim(tmp_path: Path) -> None:
         if cell.cell_type == "code":
             cells.setdefault(cell.source.split("\n")[0], cell)
     assert "%connect" in outputs_of(cells["%lsmagic"])
+    assert outputs_of(cells["%discover"]).startswith("sim")
     assert outputs_of(cells["%connect sim"]).startswith("Connected to sim @ unix://")
+    everywhere = outputs_of(cells["%%connect --all --host"])
+    assert "----- HOST" in everywhere and "----- sim" in everywhere
+    assert "(cpython)" in everywhere and "(micropython)" in everywhere
     assert outputs_of(cells["import sys"]).strip() == "micropython linux"
     assert "platform" in outputs_of(cells["%info"])
     assert outputs_of(cells["import time"]).split("\n")[:5] == [f"tick {i}" for i in range(5)]

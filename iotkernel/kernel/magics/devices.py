@@ -12,7 +12,7 @@ from ...discovery import all_ports, load_settings, probe
 from ...errors import IotKernelError, UsageError
 from ...registry import NoSuchDeviceError
 from ..failures import CellFailed
-from ..session import SIM, BoardSession
+from ..session import SIM, BoardSession, sim_url
 from .registry import MagicParser, MagicRegistry
 
 
@@ -35,7 +35,8 @@ def discover(kernel: Any, args: argparse.Namespace) -> None:
         kernel.print("no boards found (%discover -a lists every serial port)\n")
     rows = []
     for record in records:
-        row = [record.label, "  ".join(record.urls)]
+        urls = [sim_url() if u == SIM else u for u in record.urls]
+        row = [record.label, "  ".join(urls)]
         if args.verbose:
             row.append(f"[{record.uid}]")
         rows.append(tuple(row))
@@ -71,7 +72,7 @@ def unregister(kernel: Any, args: argparse.Namespace) -> None:
 
 def resolve(kernel: Any, target: str, schemes: list[str], wait: float) -> tuple[str, str | None]:
     """(url, configured name) for a name, uid or URL; discovers if needed."""
-    if target == SIM or "://" in target:
+    if "://" in target:
         return target, None
     deadline = time.monotonic() + wait
     settings = load_settings()
@@ -88,7 +89,7 @@ def resolve(kernel: Any, target: str, schemes: list[str], wait: float) -> tuple[
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.5)
-    record = next(r for r in kernel.registry.records if urls[0] in r.urls)
+    record = next(r for r in kernel.registry.known() if urls[0] in r.urls)
     return urls[0], record.name or record.uid
 
 
