@@ -15,6 +15,7 @@ It is a test double, not a sandbox: the code it runs is CPython code.
 from __future__ import annotations
 
 import binascii
+import calendar
 import errno
 import hashlib
 import json
@@ -77,6 +78,7 @@ class FakeBoard:
             self.fs.write_bytes("/main.py", main_py.encode())
         # Statistics the tests inspect.
         self.flow_violations = 0
+        self.clock_offset = -86400.0 * 365  # a board's clock starts wrong
         self.soft_resets = 0
         self.execs = 0
 
@@ -552,8 +554,21 @@ def _machine_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
     def reset() -> None:
         raise _HardResetRequested
 
+    class RTC:
+        """A settable clock: an offset from the host's clock."""
+
+        def datetime(self, value: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
+            if value is not None:
+                y, mo, d, _wd, h, mi, s = value[:7]
+                wanted = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+                board.clock_offset = wanted - time.time()
+                return None
+            t = time.gmtime(time.time() + board.clock_offset)
+            return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_wday, t.tm_hour, t.tm_min, t.tm_sec, 0)
+
     return _module(
         "machine",
+        RTC=RTC,
         unique_id=lambda: board.uid,
         soft_reset=soft_reset,
         reset=reset,

@@ -416,6 +416,38 @@ class Device:
             stderr=bytearray(),
         )
 
+    def launch(self, code: str, *, timeout: float | None = None) -> None:
+        """Send `code` and return once the board has started running it,
+        without waiting for it to end (e.g. `machine.reset()`, which never does).
+        Follow with `wait_quiet()` and a reconnect."""
+        self.ensure_raw_repl()
+        with self._lock:
+            self._poll_unsolicited()
+            self._engine.execute(code.encode(), ExecMode.CLASSIC)
+        limit = self.deadline if timeout is None else timeout
+        self._drive(
+            lambda e: isinstance(e, ExecutionStarted),
+            deadline=time.monotonic() + limit,
+            what="starting code",
+        )
+
+    def wait_quiet(self, *, quiet: float = 0.5, limit: float = 10.0) -> bytes:
+        """What the board prints (e.g. after a reset) until it is quiet for
+        `quiet` s, at most `limit` s. The conversation must be resynced after."""
+        with self._lock:
+            out = bytearray(self._engine.mark_unsynced())
+            self._helpers_ready = False
+        deadline = time.monotonic() + limit
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                data = self._read(min(quiet, remaining))
+            except TransportError:
+                break  # the port vanished (native USB re-enumerates on reset)
+            if not data:
+                break
+            out += data
+        return bytes(out)
+
     def ensure_raw_repl(self) -> None:
         """Resynchronise if a previous operation left the conversation unknown."""
         if self._closed:

@@ -73,6 +73,10 @@ class IotKernel(IPythonKernel):
         self._allow_stdin = False
         self._completion_cache: dict[str, list[str]] = {}
         self._reconnect_tried = False
+        from .magics.host import load_store
+
+        if self.shell is not None:  # %store values are host variables, across restarts
+            self.shell.user_ns.update(load_store())
 
     # ------------------------------------------------------------------ kernel info
 
@@ -240,10 +244,15 @@ class IotKernel(IPythonKernel):
             raise self._send_error("KeyboardInterrupt", "", ["KeyboardInterrupt"]) from None
 
     def run_shell(self, command: str) -> None:
-        """A `!command` line: run by the host shell (the host-side magics issue
-        streams it line by line; here IPython's own system call does the job)."""
-        assert self.shell is not None
-        self.shell.system(command)
+        """A `!command` line: bash, output streamed line by line."""
+        from .magics.host import run_shell
+
+        try:
+            run_shell(self, command)
+        except KeyboardInterrupt:
+            raise self._send_error("KeyboardInterrupt", "", ["KeyboardInterrupt"]) from None
+        except IotKernelError as exc:
+            raise self._send_error(type(exc).__name__, str(exc), [f"!{command}: {exc}"]) from None
 
     # ------------------------------------------------------------------ the board
 

@@ -150,12 +150,23 @@ class ReplEngine:
         self._outbuf += b"\r" + CTRL_C
         self.state = State.UNSYNCED
 
-    def mark_unsynced(self) -> None:
-        """Forget where the conversation stands (after a timeout or a lost link);
-        nothing is sent. The next step must be `interrupt_program()`."""
+    def mark_unsynced(self) -> bytes:
+        """Forget where the conversation stands (after a timeout, a reset or a
+        lost link); nothing is sent. The next step must be `interrupt_program()`.
+
+        Returns the device bytes not yet reported (pending output and input
+        not yet parsed), in order, for a caller that wants to show them.
+        """
+        dropped = bytearray()
+        for event in self._events:
+            if isinstance(event, (OutputReceived, UnsolicitedOutput)):
+                dropped += event.data
+        dropped += self._inbuf
+        self._events.clear()
         self._reset_buffers()
         self._inbuf.clear()
         self.state = State.UNSYNCED
+        return bytes(dropped)
 
     def request_raw_repl(self) -> None:
         """Ask for the raw REPL (Ctrl-A); `RawReplEntered` follows the banner."""

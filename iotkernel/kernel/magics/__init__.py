@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import connection, core, devices, files, sync
+from . import connection, core, devices, files, host, sync
 from .registry import MagicRegistry
 
 
@@ -13,6 +13,7 @@ def build_registry() -> MagicRegistry:
     connection.register(registry)
     devices.register(registry)
     files.register(registry)
+    host.register(registry)
     sync.register(registry)
     return registry
 

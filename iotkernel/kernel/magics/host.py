@@ -1,0 +1,257 @@
+"""Host-side magics: %store, %%bash and !, %cd, %loglevel.
+
+%store keeps values in a JSON file (never pickle or eval of board data); the
+stored values are also variables of the host IPython, loaded again when a
+kernel starts. Shell commands stream their output line by line, run in the
+kernel's working directory, report a non-zero exit status, and stop on
+interrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+from ...errors import IotKernelError, UsageError
+from ..session import data_dir
+from .registry import MagicParser, MagicRegistry
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BYTES_TAG = "__iotk_bytes__"
+
+
+class ShellError(IotKernelError):
+    """A shell command failed (non-zero exit status)."""
+
+
+# ---------------------------------------------------------------------- %store
+
+
+def store_path() -> Path:
+    return data_dir() / "store.json"
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {_BYTES_TAG: base64.b64encode(value).decode()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_BYTES_TAG}:
+            return base64.b64decode(value[_BYTES_TAG])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def load_store() -> dict[str, Any]:
+    try:
+        data = json.loads(store_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: _decode(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _save_store(values: dict[str, Any]) -> None:
+    path = store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: _encode(v) for k, v in values.items()}, indent=1))
+    tmp.replace(path)
+
+
+def _names(args: argparse.Namespace) -> list[str]:
+    for name in args.names:
+        if not _IDENTIFIER.match(name):
+            raise UsageError(f"{name!r} is not a variable name")
+    return list(args.names)
+
+
+def _board_source(value: Any) -> str:
+    """MicroPython source for a stored value: repr of JSON-shaped data only."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_board_source(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_board_source(v)}" for k, v in value.items()) + "}"
+    raise UsageError(f"a stored value of type {type(value).__name__} cannot go to the board")
+
+
+def store(kernel: Any, args: argparse.Namespace) -> None:
+    values = load_store()
+    names = _names(args)
+    if args.zap:
+        _save_store({})
+        kernel.print("Cleared the store\n")
+        return
+    if args.delete:
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise UsageError(f"not in the store: {', '.join(missing)}")
+        for name in names:
+            del values[name]
+        _save_store(values)
+        return
+    if args.restore:
+        device = kernel.require_device()
+        for name in names or sorted(values):
+            if name not in values:
+                raise UsageError(f"{name!r} is not in the store (%store lists it)")
+            device.exec(f"{name} = {_board_source(values[name])}")
+            kernel.print(f"Restored {name} on the board\n")
+        return
+    if not names:
+        if not values:
+            kernel.print("The store is empty\n")
+        for name, value in sorted(values.items()):
+            text = repr(value)
+            kernel.print(f"{name:16} {text[:60] + '…' if len(text) > 60 else text}\n")
+        return
+    device = kernel.require_device()
+    for name in names:
+        try:
+            value = device.eval(name)
+        except IotKernelError as exc:
+            raise UsageError(f"cannot store {name}: {exc}") from None
+        values[name] = value
+        kernel.shell.user_ns[name] = value  # a %%host cell sees it at once
+        kernel.print(f"Stored {name} ({type(value).__name__})\n")
+    _save_store(values)
+
+
+# ---------------------------------------------------------------------- shell
+
+
+def run_shell(kernel: Any, command: str) -> None:
+    """Run `command` with bash in the kernel's working directory, streaming
+    its output line by line; interrupt stops it; a failure raises."""
+    process = subprocess.Popen(
+        ["bash", "-c", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=os.getcwd(),
+        start_new_session=True,  # its own process group: interrupt stops all of it
+    )
+    assert process.stdout is not None
+
+    def stop(signum: int, frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, stop) if in_main else None
+    interrupted = False
+    try:
+        for line in iter(process.stdout.readline, b""):
+            kernel.print(line.decode("utf-8", "replace"))
+        status = process.wait()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        process.stdout.close()
+    if status < 0 and -status == signal.SIGINT:
+        interrupted = True
+    if interrupted or status == 130:
+        raise KeyboardInterrupt
+    if status != 0:
+        raise ShellError(f"exit status {status}")
+
+
+def bash(kernel: Any, args: argparse.Namespace, body: str) -> None:
+    run_shell(kernel, body)
+
+
+def cd(kernel: Any, args: argparse.Namespace) -> None:
+    target = Path(args.path).expanduser() if args.path else Path.home()
+    try:
+        os.chdir(target)
+    except OSError as exc:
+        raise UsageError(f"cannot change to {target}: {exc.strerror}") from None
+    kernel.print(os.getcwd() + "\n")
+
+
+# ---------------------------------------------------------------------- %loglevel
+
+
+def loglevel(kernel: Any, args: argparse.Namespace) -> None:
+    if args.logger and args.level is None and args.logger.upper() in logging._nameToLevel:
+        args.logger, args.level = "iotkernel", args.logger
+    name = args.logger or "iotkernel"
+    if args.level is not None:
+        level = logging._nameToLevel.get(args.level.upper())
+        if level is None:
+            raise UsageError(f"unknown level {args.level!r}: DEBUG, INFO, WARNING, ERROR")
+        logging.getLogger(name).setLevel(level)
+        if not logging.getLogger().handlers:
+            logging.basicConfig()
+    loggers = sorted(
+        n for n in logging.root.manager.loggerDict if n == "iotkernel" or n.startswith("iotkernel.")
+    )
+    for logger_name in loggers:
+        level_name = logging.getLevelName(logging.getLogger(logger_name).getEffectiveLevel())
+        kernel.print(f"{logger_name:28} {level_name}\n")
+
+
+def register(registry: MagicRegistry) -> None:
+    def store_args(p: MagicParser) -> None:
+        p.add_argument("names", nargs="*", help="board variables")
+        p.add_argument(
+            "-r", "--restore", action="store_true", help="copy stored values to the board"
+        )
+        p.add_argument("-d", "--delete", action="store_true", help="delete from the store")
+        p.add_argument("-z", "--zap", action="store_true", help="clear the store")
+
+    registry.add(
+        "store",
+        "line",
+        "Copy variables between microcontroller and storage",
+        store,
+        configure=store_args,
+        epilog=(
+            "Values cross as JSON (numbers, strings, lists, dicts, bytes).\n"
+            "examples:\n"
+            "  %store readings          board -> store (and %%host cells)\n"
+            "  %store -r readings       store -> board\n"
+            "  %store                   list the store\n"
+        ),
+    )
+    registry.add("bash", "cell", "Pass cell to bash shell for evaluation", bash)
+    registry.add(
+        "cd",
+        "line",
+        "Change current working directory on host",
+        cd,
+        configure=lambda p: p.add_argument("path", nargs="?", help="directory (default: home)"),
+    )
+
+    def loglevel_args(p: MagicParser) -> None:
+        p.add_argument("logger", nargs="?", help="logger name (default: iotkernel)")
+        p.add_argument("level", nargs="?", help="DEBUG, INFO, WARNING or ERROR")
+
+    registry.add(
+        "loglevel",
+        "line",
+        "Set logging level.",
+        loglevel,
+        configure=loglevel_args,
+        epilog="examples:\n  %loglevel DEBUG\n  %loglevel iotkernel.wire DEBUG\n",
+    )

@@ -1,0 +1,120 @@
+"""Host-side magics through the kernel: %store, %%bash and !, %cd, %loglevel,
+%gettime, %synctime, %hardreset — with their bad input."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .test_kernel import Kernel
+
+
+@pytest.fixture
+def fake_kernel(tmp_path: Path) -> Iterator[Kernel]:
+    k = Kernel()
+    try:
+        assert k.run(f"%connect fake://host-{tmp_path.name}").status == "ok"
+        yield k
+    finally:
+        k.stop()
+
+
+def test_store_round_trip_and_host_visibility(fake_kernel: Kernel) -> None:
+    k = fake_kernel
+    k.run("readings = [1.5, 2.5, 3.0]\nmeta = {'unit': 'C', 'raw': b'\\x00\\xff'}")
+    run = k.run("%store readings meta")
+    assert run.status == "ok", run.reply
+    host = k.run("%%host\nsum(readings), meta['raw']")
+    assert host.of_type("execute_result")[0]["data"]["text/plain"] == "(7.0, b'\\x00\\xff')"
+    assert "readings" in k.run("%store").stream()
+    k.run("del readings")
+    assert k.run("%store -r readings").status == "ok"
+    assert k.run("readings[2]").of_type("execute_result")[0]["data"]["text/plain"] == "3.0"
+    assert k.run("%store -d meta").status == "ok"
+    assert "meta" not in k.run("%store").stream()
+    bad = k.run("obj = object()\n%store obj")
+    assert bad.status == "error" and "obj" in bad.reply["evalue"]
+    assert k.run("%store -r nothing").status == "error"
+    assert k.run("%store -z").status == "ok"
+    assert "empty" in k.run("%store").stream()
+
+
+def test_store_persists_across_kernel_restarts(fake_kernel: Kernel) -> None:
+    k = fake_kernel
+    k.run("level = 42\n%store level")
+    k.km.restart_kernel(now=False)
+    k.kc.wait_for_ready(timeout=60)
+    assert k.run("%%host\nlevel").of_type("execute_result")[0]["data"]["text/plain"] == "42"
+
+
+def test_bash_streams_reports_status_and_runs_in_cwd(fake_kernel: Kernel, tmp_path: Path) -> None:
+    k = fake_kernel
+    assert k.run(f"%cd {tmp_path}").stream().strip() == str(tmp_path)
+    run = k.run("%%bash\necho one\nsleep 1\necho two")
+    assert run.stream() == "one\ntwo\n"
+    first = next(
+        t
+        for m, t in zip(run.messages, run.times, strict=True)
+        if "one" in m["content"].get("text", "")
+    )
+    assert run.replied_at - first > 0.7  # line by line, not at the end
+    assert k.run("!pwd").stream().strip() == str(tmp_path)
+    failed = k.run("!exit 3")
+    assert failed.status == "error" and "exit status 3" in failed.reply["evalue"]
+    cell = k.run("print('board')\n!echo host\nprint('board again')")
+    assert cell.stream().split() == ["board", "host", "board", "again"]
+    bad = k.run("%cd /no/such/dir")
+    assert bad.status == "error" and "/no/such/dir" in bad.reply["evalue"]
+
+
+def test_interrupt_stops_a_shell_command(fake_kernel: Kernel) -> None:
+    threading.Timer(0.8, fake_kernel.km.interrupt_kernel).start()
+    start = time.monotonic()
+    run = fake_kernel.run("%%bash\nsleep 30")
+    assert time.monotonic() - start < 5
+    assert run.status == "error" and run.reply["ename"] == "KeyboardInterrupt"
+
+
+def test_loglevel(fake_kernel: Kernel) -> None:
+    out = fake_kernel.run("%loglevel iotkernel.device DEBUG").stream()
+    assert "iotkernel.device" in out and "DEBUG" in out
+    bad = fake_kernel.run("%loglevel iotkernel LOUD")
+    assert bad.status == "error" and "LOUD" in bad.reply["evalue"]
+
+
+def test_board_clock(fake_kernel: Kernel) -> None:
+    before = fake_kernel.run("%gettime").stream()
+    assert "machine.RTC" in before
+    assert time.strftime("%Y-%m-%d", time.gmtime()) not in before  # the fake starts wrong
+    assert "UTC" in fake_kernel.run("%synctime").stream()
+    assert time.strftime("%Y-%m-%d", time.gmtime()) in fake_kernel.run("%gettime").stream()
+
+
+def test_hardreset_reboots_and_reconnects(fake_kernel: Kernel) -> None:
+    fake_kernel.run("gone = 1")
+    run = fake_kernel.run("%hardreset")
+    assert run.status == "ok", run.reply
+    assert "MicroPython" in run.stream()  # the boot output, echoed
+    assert (
+        fake_kernel.run("'gone' in globals()").of_type("execute_result")[0]["data"]["text/plain"]
+        == "False"
+    )
+
+
+def test_clock_on_a_board_without_rtc(tmp_path: Path) -> None:
+    from ..backends import require_unix_port
+
+    require_unix_port()
+    k = Kernel()
+    try:
+        assert k.run("%connect sim").status == "ok"
+        assert "no machine.RTC" in k.run("%gettime").stream()
+        bad = k.run("%synctime")
+        assert bad.status == "error" and "no settable clock" in bad.reply["evalue"]
+        assert k.run("%hardreset -q").status == "ok"
+    finally:
+        k.stop()
