@@ -91,7 +91,14 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping")
-    unknown = set(data) - {"usb-vendor-ids", "extra-ports", "advert-port", "advert-bind"}
+    unknown = set(data) - {
+        "usb-vendor-ids",
+        "extra-ports",
+        "advert-port",
+        "advert-bind",
+        "services",  # for %%service
+        "mip-index",  # for %mip
+    }
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}")
     for vid, name in (data.get("usb-vendor-ids") or {}).items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import connection, core, devices, files, host, sync
+from . import connection, core, devices, files, host, packages, sync
 from .registry import MagicRegistry
 
 
@@ -14,6 +14,7 @@ def build_registry() -> MagicRegistry:
     devices.register(registry)
     files.register(registry)
     host.register(registry)
+    packages.register(registry)
     sync.register(registry)
     return registry
 

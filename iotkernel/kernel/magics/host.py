@@ -141,17 +141,35 @@ def store(kernel: Any, args: argparse.Namespace) -> None:
 
 
 def run_shell(kernel: Any, command: str) -> None:
-    """Run `command` with bash in the kernel's working directory, streaming
-    its output line by line; interrupt stops it; a failure raises."""
-    process = subprocess.Popen(
-        ["bash", "-c", command],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        cwd=os.getcwd(),
-        start_new_session=True,  # its own process group: interrupt stops all of it
-    )
+    """Run `command` with bash in the kernel's working directory."""
+    stream_process(kernel, ["bash", "-c", command])
+
+
+def stream_process(kernel: Any, argv: list[str], stdin: str | None = None) -> None:
+    """Run a host command, streaming its output line by line; `stdin` (if any)
+    is its input, never part of a command line (no quoting to get wrong).
+    Interrupt stops it; a non-zero exit status raises ShellError."""
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            cwd=os.getcwd(),
+            start_new_session=True,  # its own process group: interrupt stops all of it
+        )
+    except OSError as exc:
+        raise ShellError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert process.stdout is not None
+    if stdin is not None:
+        assert process.stdin is not None
+
+        def feed() -> None:
+            with contextlib.suppress(OSError):
+                process.stdin.write(stdin.encode())  # type: ignore[union-attr]
+                process.stdin.close()  # type: ignore[union-attr]
+
+        threading.Thread(target=feed, daemon=True).start()
 
     def stop(signum: int, frame: Any) -> None:
         with contextlib.suppress(ProcessLookupError):

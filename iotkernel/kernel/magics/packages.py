@@ -1,0 +1,192 @@
+"""Package magics: %pip (host `libs` folder), %mip and %upip (onto the board), %%service.
+
+%mip resolves packages in a micropython-lib style index (JSON package
+descriptions, files addressed by their SHA-256 prefix) on the host, checks
+each file's hash, and writes it to the board through the verified file
+service, dependencies first: boards need no network of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import posixpath
+import shlex
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ...config import projects_dir
+from ...discovery import settings_path
+from ...errors import IotKernelError, UsageError
+from ...fs import FileService
+from .host import stream_process
+from .registry import MagicParser, MagicRegistry
+
+DEFAULT_INDEX = "https://micropython.org/pi/v2"
+
+
+class PackageError(IotKernelError):
+    """A package could not be found, downloaded or installed."""
+
+
+def libs_dir() -> str:
+    return str(projects_dir() / "libs")
+
+
+# ---------------------------------------------------------------------- %pip
+
+
+def pip(kernel: Any, args: argparse.Namespace) -> None:
+    if args.command != "install" or not args.packages:
+        raise UsageError("usage: %pip install PACKAGE… (see %pip -h)")
+    target = libs_dir()
+    os.makedirs(target, exist_ok=True)
+    kernel.print(f"Installing into {target}\n")
+    stream_process(
+        kernel,
+        [sys.executable, "-m", "pip", "install", "--target", target, "--upgrade", *args.packages],
+    )
+
+
+# ---------------------------------------------------------------------- %mip
+
+
+def _settings_index() -> str:
+    try:
+        import yaml
+
+        data = yaml.safe_load(settings_path().read_text()) or {}
+        return str(data.get("mip-index", DEFAULT_INDEX))
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_INDEX
+
+
+def _fetch(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:
+            return bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        raise PackageError(f"{url}: HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise PackageError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def mip_install(
+    kernel: Any,
+    files: FileService,
+    name: str,
+    version: str,
+    index: str,
+    target: str,
+    done: set[str],
+) -> None:
+    if name in done:
+        return
+    done.add(name)
+    try:
+        meta = json.loads(_fetch(f"{index}/package/py/{name}/{version}.json"))
+    except PackageError as exc:
+        if "HTTP 404" in str(exc):
+            raise PackageError(f"no package {name!r} (version {version}) in {index}") from None
+        raise
+    except ValueError:
+        raise PackageError(f"the index's description of {name!r} is not JSON") from None
+    for dep, dep_version in meta.get("deps", []):
+        mip_install(kernel, files, str(dep), str(dep_version), index, target, done)
+    for path, short_hash in meta.get("hashes", []):
+        if ".." in str(path).split("/") or str(path).startswith("/"):
+            raise PackageError(f"{name}: refusing the file path {path!r}")
+        data = _fetch(f"{index}/file/{short_hash[:2]}/{short_hash}")
+        if not hashlib.sha256(data).hexdigest().startswith(str(short_hash)):
+            raise PackageError(f"{name}: {path} does not match its hash {short_hash}")
+        remote = posixpath.join(target, str(path))
+        files.mkdirs(posixpath.dirname(remote))
+        files.write(remote, data)
+        kernel.print(f"  {remote} ({len(data)} bytes)\n")
+    kernel.print(f"Installed {name} {meta.get('version', version)}\n")
+
+
+def mip(kernel: Any, args: argparse.Namespace) -> None:
+    if args.command != "install" or not args.packages:
+        raise UsageError("usage: %mip install PACKAGE[@VERSION]… (see %mip -h)")
+    files = FileService(kernel.require_device())
+    index = (args.index or _settings_index()).rstrip("/")
+    done: set[str] = set()
+    for spec in args.packages:
+        name, _, version = spec.partition("@")
+        mip_install(kernel, files, name, version or "latest", index, args.target, done)
+
+
+# ---------------------------------------------------------------------- %%service
+
+
+def _services() -> dict[str, str]:
+    try:
+        import yaml
+
+        data = yaml.safe_load(settings_path().read_text()) or {}
+    except (OSError, ValueError):
+        return {}
+    services = data.get("services") or {}
+    return {str(k): str(v) for k, v in services.items()} if isinstance(services, dict) else {}
+
+
+def service(kernel: Any, args: argparse.Namespace, body: str) -> None:
+    services = _services()
+    if args.name not in services:
+        known = ", ".join(sorted(services)) or "none configured"
+        raise UsageError(
+            f"no service {args.name!r} (known: {known}); "
+            f"add it under 'services:' in {settings_path()}"
+        )
+    stream_process(kernel, shlex.split(services[args.name]), stdin=body)
+
+
+def register(registry: MagicRegistry) -> None:
+    def pip_args(p: MagicParser) -> None:
+        p.add_argument("command", choices=["install"], help="install")
+        p.add_argument("packages", nargs=argparse.REMAINDER, help="packages and pip options")
+
+    registry.add(
+        "pip",
+        "line",
+        "Install packages from PyPi",
+        pip,
+        configure=pip_args,
+        epilog="Installs into $IOT_PROJECTS/libs, which a resource can %rsync to boards.",
+    )
+
+    def mip_args(p: MagicParser) -> None:
+        p.add_argument("command", choices=["install"], help="install")
+        p.add_argument("packages", nargs="+", help="names, optionally NAME@VERSION")
+        p.add_argument(
+            "--index",
+            help=f"package index URL (default: settings' mip-index, else {DEFAULT_INDEX})",
+        )
+        p.add_argument("--target", default="/lib", help="board directory (default /lib)")
+
+    for name in ("mip", "upip"):
+        registry.add(
+            name,
+            "line",
+            "Install MicroPython packages",
+            mip,
+            configure=mip_args,
+            epilog="Downloads on the host, installs on the board: the board needs no network.",
+        )
+    registry.add(
+        "service",
+        "cell",
+        "Send code to bash in named container for execution",
+        service,
+        configure=lambda p: p.add_argument("name", help="a service of the settings file"),
+        epilog=(
+            "Services are command prefixes in the settings file, the cell is their stdin:\n"
+            "  services:\n"
+            "    cross: docker exec -i cross-compiler bash\n"
+        ),
+    )
