@@ -146,6 +146,16 @@ def service(kernel: Any, args: argparse.Namespace, body: str) -> None:
     stream_process(kernel, shlex.split(services[args.name]), stdin=body)
 
 
+def ssh(kernel: Any, args: argparse.Namespace, body: str) -> None:
+    """The cell runs in bash on a host over ssh, with the user's keys and config."""
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    if args.port:
+        argv += ["-p", str(args.port)]
+    if args.config:
+        argv += ["-F", args.config]
+    stream_process(kernel, [*argv, "--", args.destination, "bash -s"], stdin=body)
+
+
 def register(registry: MagicRegistry) -> None:
     def pip_args(p: MagicParser) -> None:
         p.add_argument("command", choices=["install"], help="install")
@@ -178,6 +188,21 @@ def register(registry: MagicRegistry) -> None:
             configure=mip_args,
             epilog="Downloads on the host, installs on the board: the board needs no network.",
         )
+
+    def ssh_args(p: MagicParser) -> None:
+        p.add_argument("destination", help="[user@]host")
+        p.add_argument("-p", "--port", type=int, help="ssh port")
+        p.add_argument("-F", "--config", help="ssh configuration file")
+
+    registry.add(
+        "ssh",
+        "cell",
+        "Pass cell body to ssh.",
+        ssh,
+        configure=ssh_args,
+        epilog="The cell is bash's stdin on the host: no quoting to get wrong.\n"
+        "example:\n  %%ssh pi@rig-host\n  uptime",
+    )
     registry.add(
         "service",
         "cell",
