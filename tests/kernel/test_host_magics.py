@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_kernel import Kernel
+from .test_kernel import Kernel, kernel  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -118,3 +118,24 @@ def test_clock_on_a_board_without_rtc(tmp_path: Path) -> None:
         assert k.run("%hardreset -q").status == "ok"
     finally:
         k.stop()
+
+
+SEED_LINE = (
+    "cat cd connect cp discover gettime hardreset info loglevel lsmagic mkdirs name pip "
+    "rdiff register rlist rm rsync softreset store synctime uid unregister upip"
+).split()
+SEED_CELL = "bash connect service ssh writefile".split()
+
+
+def test_every_magic_of_the_seed_is_listed_and_answers_help(kernel: Kernel) -> None:
+    listing = kernel.run("%lsmagic").stream()
+    lines = listing.split("\n")
+    assert lines[0] == "Line Magic:    -h shows help (e.g. %discover -h)"
+    for name in SEED_LINE:
+        assert any(line.startswith(f"  %{name} ") for line in lines), name
+        assert f"usage: %{name}" in kernel.run(f"%{name} -h").stream(), name
+    assert "  !            Pass line to bash shell for evaluation" in lines
+    assert "Cell Magic:    -h shows help (e.g. %%connect -h)" in lines
+    for name in SEED_CELL:
+        assert any(line.startswith(f"  %%{name} ") for line in lines), name
+        assert f"usage: %%{name}" in kernel.run(f"%%{name} -h\n").stream(), name
