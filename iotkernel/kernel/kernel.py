@@ -207,13 +207,19 @@ class IotKernel(IPythonKernel):
         magic = self.magics.get(name, "line")
         if magic is None:
             raise self._unknown_magic("%" + name)
-        self._call_magic(magic, args.strip(), None)
+        self._call_magic(magic, self._expand(args.strip()), None)
+
+    def _expand(self, args: str) -> str:
+        """`$name` and `{expression}` from host variables, as IPython's magics do."""
+        if self.shell is None or ("$" not in args and "{" not in args):
+            return args
+        return str(self.shell.var_expand(args))
 
     def run_cell_magic(self, cell: CellMagic) -> None:
         magic = self.magics.get(cell.name, "cell")
         if magic is None:
             raise self._unknown_magic("%%" + cell.name)
-        self._call_magic(magic, cell.args, cell.body)
+        self._call_magic(magic, self._expand(cell.args), cell.body)
 
     def _unknown_magic(self, name: str) -> CellFailed:
         message = f"unknown magic {name}: %lsmagic lists the magics"

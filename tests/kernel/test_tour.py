@@ -56,6 +56,13 @@ def test_tour_runs_clean_on_sim(tmp_path: Path) -> None:
     assert outputs_of(cells["import greeting"]) == "'hello, tour, from the board'"
     assert "greeting.py" in outputs_of(cells["%rlist /lib"])
     assert "blink" in outputs_of(cells["%cat :blink/main.py"])
+    [store] = [c for c in notebook.cells if "%store readings" in c.source]
+    assert "Stored readings" in outputs_of(store)
+    [plot] = [c for c in notebook.cells if "plt.plot(readings" in c.source]
+    assert any("image/png" in o.get("data", {}) for o in plot.outputs)
+    assert outputs_of(cells["%%bash"]).startswith("host: Linux\n")
+    assert "Installed sensors" in outputs_of(cells["%mip install sensors --index $index_url"])
+    assert outputs_of(cells["import sensors"]) == "21.5"
     [platform_cell] = [c for c in notebook.cells if "python_implementation" in c.source]
     assert outputs_of(platform_cell) == "'CPython'"
     assert "usage: %connect" in outputs_of(cells["%connect -h"])
