@@ -141,13 +141,12 @@ class FileService:
         in one round trip, with content hashes computed on the board on request."""
         where = ", ".join(roots)
         rows = self._call(f"trees({roots!r}, {hashes!r})", "list", where, timeout=300)
-        root = where
         if not isinstance(rows, list):
-            raise FileError(f"malformed listing of {root}")
+            raise FileError(f"malformed listing of {where}")
         entries = []
         for row in rows:
             if not isinstance(row, list) or len(row) != 5 or not isinstance(row[0], str):
-                raise FileError(f"malformed listing of {root}")
+                raise FileError(f"malformed listing of {where}")
             path, is_dir, size, mtime, digest = row
             if path.endswith(TEMP_SUFFIX):
                 continue  # a transfer's temporary, not a user file
