@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from iotkernel.device import Device
 from tests.backends import Backend, require_unix_port
+from tests.conftest import device  # noqa: F401 - the same fixture as the contract suite
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,15 +41,20 @@ class VirtualStandIn:
         root = Path(self._dir.name)
         self.board = VirtualSerialBoardProcess(root / "ttyHIL0", board_dir=root / "files")
         self.plugged = True
+        # A test unplugs from a timer thread; the next test must not start
+        # before that unplug is complete, or the board vanishes under it.
+        self._lock = threading.Lock()
 
     def unplug(self) -> None:
-        self.board.unplug()
-        self.plugged = False
+        with self._lock:
+            self.plugged = False
+            self.board.unplug()
 
     def ensure_plugged(self) -> None:
-        if not self.plugged:
-            self.board.plug()
-            self.plugged = True
+        with self._lock:
+            if not self.plugged:
+                self.board.plug()
+                self.plugged = True
 
     def stop(self) -> None:
         self.board.stop()
@@ -76,15 +82,6 @@ def backend(board_under_test: str | VirtualStandIn) -> Backend:
     return Backend(
         "virtual",
         board_under_test.board.url,
-        vanish=lambda device: board_under_test.unplug(),
+        vanish=lambda _device: board_under_test.unplug(),
         board=board_under_test,
     )
-
-
-@pytest.fixture
-def device(backend: Backend) -> Iterator[Device]:
-    dev = backend.open()
-    try:
-        yield dev
-    finally:
-        dev.close()
