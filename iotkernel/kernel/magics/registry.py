@@ -35,7 +35,8 @@ class MagicParser(argparse.ArgumentParser):
             description=description,
             epilog=epilog,
             add_help=True,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            # A fixed width: help reads the same in every notebook and in docs/.
+            formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=90),
         )
 
     def error(self, message: str) -> NoReturn:
