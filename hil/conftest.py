@@ -28,6 +28,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("IOTK_BOARD"),
         help="URL of the board under test (default: $IOTK_BOARD, else a virtual serial board)",
     )
+    parser.addoption(
+        "--lg-places",
+        default=os.environ.get("IOTK_LG_PLACES"),
+        help="labgrid places, comma-separated: with pytest -n N each worker locks its own",
+    )
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") else 0
 
 
 class VirtualStandIn:
@@ -64,6 +74,23 @@ class VirtualStandIn:
 @pytest.fixture(scope="session")
 def board_under_test(request: pytest.FixtureRequest) -> Iterator[str | VirtualStandIn]:
     url = request.config.getoption("--board")
+    places = request.config.getoption("--lg-places")
+    if places:
+        from .labgrid_place import LabgridPlace
+
+        names = [p.strip() for p in places.split(",") if p.strip()]
+        index = _worker_index()
+        if index >= len(names):
+            pytest.fail(f"worker {index} has no labgrid place: give one place per worker")
+        # labgrid's own pytest plugin provides --lg-coordinator (else $LG_COORDINATOR).
+        coordinator = request.config.getoption("lg_coordinator", None)
+        place = LabgridPlace(names[index], coordinator)
+        board_url = place.acquire()  # one board per worker, locked for this run
+        try:
+            yield board_url
+        finally:
+            place.release()  # also when tests fail or are interrupted
+        return
     if url:
         yield url
         return

@@ -135,13 +135,16 @@ def test_interrupt_stops_code_within_one_second(device: Device, code: str, mode:
     assert device.eval("alive") == "yes"
 
 
-def test_interrupt_while_flooding_output(device: Device) -> None:
+def test_interrupt_while_flooding_output(backend: Backend, device: Device) -> None:
     timer = threading.Timer(0.3, device.interrupt)
     timer.start()
     start = time.monotonic()
     with pytest.raises(DeviceKeyboardInterrupt):
-        device.exec("while True: print('flood' * 10)", lambda d, s: None, timeout=10)
-    assert time.monotonic() - start < 1.3
+        device.exec("while True: print('flood' * 10)", lambda d, s: None, timeout=20)
+    # Through a network-exported port (ser2net) the output already buffered on
+    # the way must drain before the traceback arrives: seconds, not one.
+    bound = 15 if backend.url.startswith(("rfc2217://", "socket://")) else 1.3
+    assert time.monotonic() - start < bound
     assert device.eval("1 + 1") == 2
 
 

@@ -1,0 +1,183 @@
+"""hil/ on a labgrid board farm, proven on loopback.
+
+Starts a labgrid coordinator on 127.0.0.1, an exporter that exports two
+virtual serial boards through ser2net (the exporter runs ser2net for each
+port), creates a place per board, and runs the hil contract suite through
+labgrid on both boards in parallel (`pytest -n 2`, each worker locking its own
+place). A second client taking a locked place fails clearly. Everything
+started here is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fakes.vboard import VirtualSerialBoardProcess
+
+from .backends import IN_CI, require_unix_port
+
+ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _requirements() -> None:
+    missing = []
+    if shutil.which("ser2net") is None and not os.path.exists("/usr/sbin/ser2net"):
+        missing.append("ser2net (apt-get install ser2net)")
+    if not (BIN / "labgrid-coordinator").exists():
+        missing.append("labgrid (pip install '.[test]')")
+    if os.geteuid() != 0:
+        missing.append("root (labgrid exports serial ports under /dev only)")
+    if missing:
+        if IN_CI:
+            pytest.fail("CI must run the labgrid rig test; missing: " + ", ".join(missing))
+        pytest.skip("missing: " + ", ".join(missing))
+
+
+def _lg(coordinator: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "labgrid-client"), "-x", coordinator, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+    tmp_path = tmp_path_factory.mktemp("rig")
+    _requirements()
+    require_unix_port()
+    env = {**os.environ, "PATH": f"{BIN}:/usr/sbin:{os.environ.get('PATH', '')}"}
+    processes: list[subprocess.Popen[bytes]] = []
+    boards: list[VirtualSerialBoardProcess] = []
+    tag = f"{os.getpid()}"
+    try:
+        for i in range(2):
+            boards.append(
+                VirtualSerialBoardProcess(
+                    Path(f"/dev/ttyIOTK{tag}x{i}"),
+                    board_dir=tmp_path / f"board{i}",
+                    uid=bytes([0xE0, i]),
+                )
+            )
+        coordinator = f"127.0.0.1:{_free_port()}"
+        log = (tmp_path / "coordinator.log").open("w")
+        processes.append(
+            subprocess.Popen(
+                [str(BIN / "labgrid-coordinator"), "-l", coordinator],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+                env=env,
+            )
+        )
+        config = tmp_path / "exporter.yaml"
+        config.write_text(
+            "".join(
+                f"board{i}:\n  RawSerialPort:\n    port: {b.path}\n    speed: 115200\n"
+                for i, b in enumerate(boards)
+            )
+        )
+        deadline = time.monotonic() + 20
+        while _lg(coordinator, "places").returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the labgrid coordinator did not start")
+            time.sleep(0.2)
+        exporter = f"rig{tag}"
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "labgrid-exporter"),
+                    "-c",
+                    coordinator,
+                    "-n",
+                    exporter,
+                    "--hostname",
+                    "127.0.0.1",
+                    str(config),
+                ],
+                stdout=(tmp_path / "exporter.log").open("w"),
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+                env=env,
+            )
+        )
+        while "board1" not in _lg(coordinator, "resources").stdout:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the exporter did not register its boards")
+            time.sleep(0.2)
+        places = []
+        for i in range(2):
+            place = f"iotk{tag}p{i}"
+            assert _lg(coordinator, "-p", place, "create").returncode == 0
+            assert (
+                _lg(coordinator, "-p", place, "add-match", f"{exporter}/board{i}/*").returncode == 0
+            )
+            places.append(place)
+        yield coordinator, places
+        for place in places:
+            _lg(coordinator, "-p", place, "delete")
+    finally:
+        for process in reversed(processes):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        for board in boards:
+            board.stop()
+
+
+@pytest.mark.timeout(600)
+def test_hil_on_two_labgrid_places_in_parallel(rig: tuple[str, list[str]]) -> None:
+    coordinator, places = rig
+    workers = int(os.environ.get("IOTK_RIG_WORKERS", "2"))  # 1: the baseline timing
+    start = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "hil/test_contract.py",
+            "-n",
+            str(workers),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--lg-places={','.join(places[:workers])}",
+            f"--lg-coordinator={coordinator}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+    print(f"hil contract suite on {workers} labgrid board(s) with -n {workers}: {elapsed:.1f} s")
+    # Released at the end: another client can take the place now.
+    taken = _lg(coordinator, "-p", places[0], "acquire")
+    assert taken.returncode == 0, taken.stderr
+    again = _lg(coordinator, "-p", places[0], "acquire")
+    assert again.returncode != 0
+    assert "already acquired" in (again.stderr + again.stdout)
+    _lg(coordinator, "-p", places[0], "release")
