@@ -61,6 +61,8 @@ class Settings:
     extra_ports: list[str] = field(default_factory=list)
     advert_port: int = ADVERT_PORT
     advert_bind: str = "0.0.0.0"
+    services: dict[str, str] = field(default_factory=dict)  # %%service NAME -> command prefix
+    mip_index: str = "https://micropython.org/pi/v2"
 
 
 def settings_path() -> Path:
@@ -107,6 +109,11 @@ def load_settings(path: Path | None = None) -> Settings:
     settings.extra_ports = [str(p) for p in (ports if isinstance(ports, list) else [ports])]
     settings.advert_port = int(data.get("advert-port", ADVERT_PORT))
     settings.advert_bind = str(data.get("advert-bind", "0.0.0.0"))
+    services = data.get("services") or {}
+    if not isinstance(services, dict):
+        raise ConfigError(f"{path}: 'services' must map names to command prefixes")
+    settings.services = {str(k): str(v) for k, v in services.items()}
+    settings.mip_index = str(data.get("mip-index", settings.mip_index))
     return settings
 
 

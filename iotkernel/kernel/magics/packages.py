@@ -20,13 +20,13 @@ import urllib.request
 from typing import Any
 
 from ...config import projects_dir
-from ...discovery import settings_path
+from ...discovery import Settings, load_settings, settings_path
 from ...errors import IotKernelError, UsageError
 from ...fs import FileService
 from .host import stream_process
 from .registry import MagicParser, MagicRegistry
 
-DEFAULT_INDEX = "https://micropython.org/pi/v2"
+DEFAULT_INDEX = Settings().mip_index
 
 
 class PackageError(IotKernelError):
@@ -53,16 +53,6 @@ def pip(kernel: Any, args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------------- %mip
-
-
-def _settings_index() -> str:
-    try:
-        import yaml
-
-        data = yaml.safe_load(settings_path().read_text()) or {}
-        return str(data.get("mip-index", DEFAULT_INDEX))
-    except (OSError, ValueError, AttributeError):
-        return DEFAULT_INDEX
 
 
 def _fetch(url: str) -> bytes:
@@ -114,7 +104,7 @@ def mip(kernel: Any, args: argparse.Namespace) -> None:
     if args.command != "install" or not args.packages:
         raise UsageError("usage: %mip install PACKAGE[@VERSION]… (see %mip -h)")
     files = FileService(kernel.require_device())
-    index = (args.index or _settings_index()).rstrip("/")
+    index = (args.index or load_settings().mip_index).rstrip("/")
     done: set[str] = set()
     for spec in args.packages:
         name, _, version = spec.partition("@")
@@ -124,19 +114,8 @@ def mip(kernel: Any, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- %%service
 
 
-def _services() -> dict[str, str]:
-    try:
-        import yaml
-
-        data = yaml.safe_load(settings_path().read_text()) or {}
-    except (OSError, ValueError):
-        return {}
-    services = data.get("services") or {}
-    return {str(k): str(v) for k, v in services.items()} if isinstance(services, dict) else {}
-
-
 def service(kernel: Any, args: argparse.Namespace, body: str) -> None:
-    services = _services()
+    services = load_settings().services
     if args.name not in services:
         known = ", ".join(sorted(services)) or "none configured"
         raise UsageError(
