@@ -5,10 +5,15 @@ choosing (a symlink, like /dev/serial/by-id/...), with a `BoardProcess`
 (unix-port MicroPython) behind it, and a relay between the two. The board can
 be unplugged (path gone, the open port hangs up, the board loses power) and
 replugged (path back, the board boots again with the same directory and uid).
+Its power can also be cut while the port stays, as on a board whose USB-UART
+chip is powered from USB while a relay switches the board itself: the board
+falls silent and boots afresh when power returns.
 
-    python -m fakes.vboard /tmp/board0 [--dir BOARD_DIR] [--uid HEX]
+    python -m fakes.vboard /tmp/board0 [--dir BOARD_DIR] [--uid HEX] [--power-switch]
 
-runs one until Ctrl-C or SIGTERM; SIGUSR1 unplugs it, SIGUSR2 plugs it back.
+runs one until Ctrl-C or SIGTERM; SIGUSR1 unplugs it, SIGUSR2 plugs it back;
+`--power-switch` serves its power switch and reset line on loopback
+(`fakes.power_switch`).
 Then `serial:///tmp/board0` is a board for `%connect`, mpremote or any tool.
 """
 
@@ -31,6 +36,7 @@ import tty
 from pathlib import Path
 
 from .board_process import BoardProcess
+from .power_switch import PowerSwitch
 
 
 class VirtualSerialBoard:
@@ -56,6 +62,7 @@ class VirtualSerialBoard:
         self._stop_relay = threading.Event()
         self._write_lock = threading.Lock()
         self.plugged = False
+        self.powered = True  # the board's own supply; plugging in always powers it
 
     # -- lifecycle
 
@@ -80,9 +87,8 @@ class VirtualSerialBoard:
         # is how the relay notices a client opening the port.
         os.close(slave)
         self._master = master
-        self._process = BoardProcess(self.board_dir, self.uid, self._to_host)
-        self._process.start()
-        self.uid = self._process.uid
+        self.powered = False
+        self._power_on()
         self._stop_relay.clear()
         self._relay = threading.Thread(target=self._relay_loop, name="vboard-relay", daemon=True)
         self._relay.start()
@@ -96,9 +102,7 @@ class VirtualSerialBoard:
         self._stop_relay.set()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
+        self._power_off()
         if self._relay is not None:
             self._relay.join(timeout=5)
         with self._write_lock:
@@ -110,6 +114,35 @@ class VirtualSerialBoard:
     def replug(self) -> None:
         self.unplug()
         self.plug()
+
+    def set_power(self, on: bool) -> None:
+        """Switch the board's supply; the port stays. Ignored while unplugged
+        (an unplugged board has no power either way)."""
+        if not self.plugged:
+            return
+        if on:
+            if not self.powered:
+                if self.boot_noise:  # the bootloader talks at power-on, client or not
+                    self._to_host(self.boot_noise)
+                self._power_on()
+        else:
+            self._power_off()
+
+    def _power_on(self) -> None:
+        if self.powered:
+            return
+        process = BoardProcess(self.board_dir, self.uid, self._to_host)
+        process.start()
+        self.uid = process.uid
+        self._process = process
+        self.powered = True
+
+    def _power_off(self) -> None:
+        self.powered = False
+        # Dropped first: the relay sends nothing more to a board losing power.
+        process, self._process = self._process, None
+        if process is not None:
+            process.stop()
 
     def stop(self) -> None:
         """Unplug and remove everything this board created."""
@@ -200,6 +233,7 @@ class VirtualSerialBoardProcess:
         board_dir: str | Path,
         uid: bytes | None = None,
         boot_noise: bytes = b"",
+        power_switch: bool = False,
     ) -> None:
         self.path = Path(path)
         self.board_dir = Path(board_dir)
@@ -208,11 +242,16 @@ class VirtualSerialBoardProcess:
             argv += ["--uid", uid.hex()]
         if boot_noise:
             argv += ["--boot-noise", boot_noise.decode("latin-1")]
+        if power_switch:
+            argv.append("--power-switch")
         import subprocess
 
-        self._proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
-        )
+        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        self._pending = b""  # stdout read but not yet taken as lines
+        # The switch's base URL: URL/power/{value} and URL/reset (fakes.power_switch).
+        self.power_switch_url: str | None = None
+        if power_switch:
+            self.power_switch_url = self._await_line("power switch at").split()[-1]
         self._await_line("virtual board at")
 
     @property
@@ -224,16 +263,23 @@ class VirtualSerialBoardProcess:
         return f"serial://{self.path}"
 
     def _await_line(self, prefix: str, timeout: float = 15.0) -> str:
+        """The next status line starting with `prefix`. Reads the pipe itself: a
+        buffered reader could hold two lines while select() sees none."""
         assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self._proc.stdout], [], [], 0.1)
-            if ready:
-                line = self._proc.stdout.readline()
-                if not line:
-                    break
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                line = raw.decode(errors="replace")
                 if line.startswith(prefix):
                     return line
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                self._pending += chunk
         self.stop()
         raise RuntimeError(f"virtual board did not report {prefix!r}")
 
@@ -244,6 +290,25 @@ class VirtualSerialBoardProcess:
     def plug(self) -> None:
         os.kill(self._proc.pid, signal.SIGUSR2)
         self._await_line("plugged")
+
+    def set_power(self, on: bool) -> None:
+        """Switch the board's power through its network switch, as a PDU would."""
+        self._switch_request(f"/power/{int(on)}")
+
+    def set_reset(self, held: bool) -> None:
+        """Hold the board in reset, or release it, through its reset line."""
+        self._switch_request("/reset", body=b"1" if held else b"0")
+
+    def _switch_request(self, path: str, body: bytes | None = None) -> None:
+        if self.power_switch_url is None:
+            raise RuntimeError("this virtual board was started without power_switch=True")
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.power_switch_url + path, data=body, method="GET" if body is None else "PUT"
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            reply.read()
 
     def stop(self) -> None:
         if self._proc.poll() is None:
@@ -272,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", help="the board's filesystem directory (default: temporary)")
     parser.add_argument("--uid", help="machine.unique_id() as hex (default: random, kept in --dir)")
     parser.add_argument("--boot-noise", default="", help="text printed when the board powers on")
+    parser.add_argument(
+        "--power-switch",
+        action="store_true",
+        help="serve the board's power switch and reset line on 127.0.0.1 (for labgrid)",
+    )
     args = parser.parse_args(argv)
     uid = bytes.fromhex(args.uid) if args.uid else None
     board = VirtualSerialBoard(
@@ -292,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=unplug).start())
     signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=plug).start())
     board.start()
+    switch = None
+    if args.power_switch:
+        switch = PowerSwitch(board.set_power).start()
+        print(f"power switch at {switch.url}", flush=True)
     print(
         f"virtual board at {board.url} (uid {board.uid.hex() if board.uid else '?'}, "
         f"files in {board.board_dir}); Ctrl-C stops it",
@@ -301,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             pass
     finally:
+        if switch is not None:
+            switch.stop()
         board.stop()
     return 0
 

@@ -4,8 +4,10 @@
     pytest hil --board ws://192.168.4.1:8266      (password from the secrets file)
 
 Without a board, a virtual serial board (the unix port behind a tty path, in
-its own process) stands in, so the suite is proven on every commit. Tests run
-one at a time: a board has one port.
+its own process, with a power switch on loopback) stands in, so the suite is
+proven on every commit. Tests run one at a time: a board has one port.
+With `--lg-places`, each xdist worker locks a labgrid place instead and
+resets its board through the place's reset line or power switch.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--board",
         default=os.environ.get("IOTK_BOARD"),
         help="URL of the board under test (default: $IOTK_BOARD, else a virtual serial board)",
+    )
+    parser.addoption(
+        "--dtr-reset",
+        action="store_true",
+        default=os.environ.get("IOTK_DTR_RESET", "") not in ("", "0"),
+        help="the board resets on RTS/DTR (an ESP32-style auto-reset circuit): test that reset",
     )
     parser.addoption(
         "--lg-places",
@@ -49,7 +59,10 @@ class VirtualStandIn:
         require_unix_port()
         self._dir = tempfile.TemporaryDirectory(prefix="iotk-hil-")
         root = Path(self._dir.name)
-        self.board = VirtualSerialBoardProcess(root / "ttyHIL0", board_dir=root / "files")
+        # With a power switch on loopback, as a board in a farm has.
+        self.board = VirtualSerialBoardProcess(
+            root / "ttyHIL0", board_dir=root / "files", power_switch=True
+        )
         self.plugged = True
         # A test unplugs from a timer thread; the next test must not start
         # before that unplug is complete, or the board vanishes under it.
@@ -66,13 +79,28 @@ class VirtualStandIn:
                 self.board.plug()
                 self.plugged = True
 
+    def power_cycle(self) -> None:
+        self.board.set_power(False)
+        time.sleep(0.2)
+        self.board.set_power(True)
+
     def stop(self) -> None:
         self.board.stop()
         self._dir.cleanup()
 
 
+@dataclass
+class FarmBoard:
+    """A board on a labgrid place: its URL and the place's hard reset, if any."""
+
+    url: str
+    hard_reset: Callable[[], None] | None
+
+
 @pytest.fixture(scope="session")
-def board_under_test(request: pytest.FixtureRequest) -> Iterator[str | VirtualStandIn]:
+def board_under_test(
+    request: pytest.FixtureRequest,
+) -> Iterator[str | FarmBoard | VirtualStandIn]:
     url = request.config.getoption("--board")
     places = request.config.getoption("--lg-places")
     if places:
@@ -87,7 +115,7 @@ def board_under_test(request: pytest.FixtureRequest) -> Iterator[str | VirtualSt
         place = LabgridPlace(names[index], coordinator)
         board_url = place.acquire()  # one board per worker, locked for this run
         try:
-            yield board_url
+            yield FarmBoard(board_url, place.hard_reset if place.hard_reset_means else None)
         finally:
             place.release()  # also when tests fail or are interrupted
         return
@@ -102,13 +130,16 @@ def board_under_test(request: pytest.FixtureRequest) -> Iterator[str | VirtualSt
 
 
 @pytest.fixture
-def backend(board_under_test: str | VirtualStandIn) -> Backend:
+def backend(board_under_test: str | FarmBoard | VirtualStandIn) -> Backend:
     if isinstance(board_under_test, str):
         return Backend("board", board_under_test)
+    if isinstance(board_under_test, FarmBoard):
+        return Backend("farm", board_under_test.url, hard_reset=board_under_test.hard_reset)
     board_under_test.ensure_plugged()
     return Backend(
         "virtual",
         board_under_test.board.url,
         vanish=lambda _device: board_under_test.unplug(),
         board=board_under_test,
+        hard_reset=board_under_test.power_cycle,
     )

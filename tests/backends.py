@@ -43,6 +43,8 @@ class Backend:
     options: dict[str, Any] = field(default_factory=dict)
     vanish: Callable[[Device], None] | None = None
     board: Any = None  # the VirtualSerialBoard or WebReplBridge behind it, if any
+    # Resets the board from outside (a power switch or reset line), if it has one.
+    hard_reset: Callable[[], None] | None = None
 
     def open(self, **overrides: Any) -> Device:
         options = {"idle_timeout": 3.0, "deadline": 10.0, **self.options, **overrides}

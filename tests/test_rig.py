@@ -2,10 +2,13 @@
 
 Starts a labgrid coordinator on 127.0.0.1, an exporter that exports two
 virtual serial boards through ser2net (the exporter runs ser2net for each
-port), creates a place per board, and runs the hil contract suite through
-labgrid on both boards in parallel (`pytest -n 2`, each worker locking its own
-place). A second client taking a locked place fails clearly. Everything
-started here is stopped by its PID.
+port), creates a place per board, and runs the hil suite through labgrid on
+both boards in parallel (`pytest -n 2`, each worker locking its own place).
+Each board has a switch on loopback (`fakes.power_switch`): the first place
+offers it as a power port (labgrid's simplerest model), the second as a reset
+line (an HttpDigitalOutput named `reset`), and hard resets go through both.
+A second client taking a locked place fails clearly. Everything started here
+is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from pathlib import Path
 import pytest
 
 from fakes.vboard import VirtualSerialBoardProcess
+from hil.labgrid_place import LabgridPlace, PlaceError, parse_show
+from iotkernel.device import Device
+from iotkernel.errors import DeviceException
 
 from .backends import IN_CI, require_unix_port
 
@@ -75,6 +81,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[st
                     Path(f"/dev/ttyIOTK{tag}x{i}"),
                     board_dir=tmp_path / f"board{i}",
                     uid=bytes([0xE0, i]),
+                    power_switch=True,
                 )
             )
         coordinator = f"127.0.0.1:{_free_port()}"
@@ -90,10 +97,21 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[st
         )
         config = tmp_path / "exporter.yaml"
         config.write_text(
-            "".join(
-                f"board{i}:\n  RawSerialPort:\n    port: {b.path}\n    speed: 115200\n"
-                for i, b in enumerate(boards)
-            )
+            f"""
+board0:
+  RawSerialPort: {{port: {boards[0].path}, speed: 115200}}
+  NetworkPowerPort:
+    model: simplerest
+    host: '{boards[0].power_switch_url}/power/{{value}}'
+    index: 0
+board1:
+  RawSerialPort: {{port: {boards[1].path}, speed: 115200}}
+  reset:
+    cls: HttpDigitalOutput
+    url: '{boards[1].power_switch_url}/reset'
+    body_asserted: '1'
+    body_deasserted: '0'
+"""
         )
         deadline = time.monotonic() + 20
         while _lg(coordinator, "places").returncode != 0:
@@ -157,9 +175,11 @@ def test_hil_on_two_labgrid_places_in_parallel(rig: tuple[str, list[str]]) -> No
             "-m",
             "pytest",
             "hil/test_contract.py",
+            "hil/test_hardware.py",
             "-n",
             str(workers),
-            "-q",
+            "-v",
+            "--durations=8",
             "-p",
             "no:cacheprovider",
             f"--lg-places={','.join(places[:workers])}",
@@ -173,6 +193,10 @@ def test_hil_on_two_labgrid_places_in_parallel(rig: tuple[str, list[str]]) -> No
     elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+    # The place's power switch or reset line was used, not skipped.
+    assert "PASSED hil/test_hardware.py::test_hard_reset_by_power_switch_or_reset_line" in (
+        result.stdout
+    )
     print(f"hil contract suite on {workers} labgrid board(s) with -n {workers}: {elapsed:.1f} s")
     # Released at the end: another client can take the place now.
     taken = _lg(coordinator, "-p", places[0], "acquire")
@@ -181,3 +205,82 @@ def test_hil_on_two_labgrid_places_in_parallel(rig: tuple[str, list[str]]) -> No
     assert again.returncode != 0
     assert "already acquired" in (again.stderr + again.stdout)
     _lg(coordinator, "-p", places[0], "release")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("index, means", [(0, "power"), (1, "reset line")])
+def test_hard_reset_through_the_place(rig: tuple[str, list[str]], index: int, means: str) -> None:
+    coordinator, places = rig
+    place = LabgridPlace(places[index], coordinator)
+    url = place.acquire()
+    try:
+        assert place.hard_reset_means == means
+        with Device.open(url, idle_timeout=3.0, deadline=10.0) as device:
+            device.exec("survives_reset = 1")
+            place.hard_reset()
+            device.reopen(timeout=10)
+            with pytest.raises(DeviceException, match="NameError"):
+                device.exec("survives_reset")
+    finally:
+        place.release()
+
+
+# What `labgrid-client show` printed for a place of the rig (labgrid 26).
+SHOW_SAMPLE = """\
+Place 'iotk1p0':
+  matches:
+    rig1/board0/*
+  acquired: vm/root
+  acquired resources:
+    rig1/board0/HttpDigitalOutput/reset
+    rig1/board0/NetworkPowerPort/NetworkPowerPort
+    rig1/board0/NetworkSerialPort/RawSerialPort
+  created: 2026-11-24 19:25:02.416276
+Acquired resource 'reset' (rig1/board0/HttpDigitalOutput/reset):
+  {'acquired': 'iotk1p0',
+   'avail': True,
+   'cls': 'HttpDigitalOutput',
+   'params': {'body_asserted': '1',
+              'body_deasserted': '0',
+              'extra': {'proxy': 'localhost', 'proxy_required': False},
+              'url': 'http://127.0.0.1:40999/reset'}}
+Acquired resource 'NetworkPowerPort' (rig1/board0/NetworkPowerPort/NetworkPowerPort):
+  {'acquired': 'iotk1p0',
+   'avail': True,
+   'cls': 'NetworkPowerPort',
+   'params': {'extra': {'proxy': 'localhost', 'proxy_required': False},
+              'host': 'http://127.0.0.1:40999/power/{value}',
+              'index': 0,
+              'model': 'simplerest'}}
+Acquired resource 'RawSerialPort' (rig1/board0/NetworkSerialPort/RawSerialPort):
+  {'acquired': 'iotk1p0',
+   'avail': True,
+   'cls': 'NetworkSerialPort',
+   'params': {'extra': {'path': '/dev/ttyIOTK1x0',
+                        'proxy': 'localhost',
+                        'proxy_required': False},
+              'host': '127.0.0.1',
+              'port': 39817,
+              'speed': 115200}}
+"""
+
+
+def test_show_output_gives_the_serial_url_and_the_reset_means() -> None:
+    resources = parse_show(SHOW_SAMPLE)
+    assert [(r.name, r.cls) for r in resources] == [
+        ("reset", "HttpDigitalOutput"),
+        ("NetworkPowerPort", "NetworkPowerPort"),
+        ("RawSerialPort", "NetworkSerialPort"),
+    ]
+    place = LabgridPlace("iotk1p0", "127.0.0.1:1")
+    place.resources = resources
+    # The serial port's host, not the power switch's URL (also a 'host').
+    assert place.url() == "rfc2217://127.0.0.1:39817?ign_set_control"
+    assert place.hard_reset_means == "reset line"  # preferred over a power cycle
+    place.resources = resources[1:]
+    assert place.hard_reset_means == "power"
+    place.resources = resources[2:]
+    assert place.hard_reset_means is None
+    place.resources = resources[:2]
+    with pytest.raises(PlaceError, match="no network serial port"):
+        place.url()
