@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,20 +44,35 @@ def cmd_tour(args: argparse.Namespace) -> int:
     """Run a notebook (the tour by default) with nbclient, printing each cell's output."""
     import nbclient
     import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from jupyter_client.manager import AsyncKernelManager
+
+    from .kernel.local_transport import kernel_manager_options
 
     path = Path(args.notebook)
     if not path.exists():
         print(f"iotk: no notebook at {path} (run from the project's folder)", file=sys.stderr)
         return 2
-    notebook = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(
-        notebook, timeout=args.timeout, kernel_name="iotkernel", allow_errors=False
-    )
     try:
-        client.execute(cwd=str(path.parent))
-    finally:
-        if args.output:
-            nbformat.write(notebook, args.output)
+        KernelSpecManager().get_kernel_spec("iotkernel")
+    except NoSuchKernel:
+        print(
+            "iotk: Jupyter does not know the iotkernel kernel here (an editable install "
+            "has no kernelspec): run `python -m iotkernel.install --sys-prefix`",
+            file=sys.stderr,
+        )
+        return 2
+    notebook = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="iotk-tour-") as sockets:
+        manager = AsyncKernelManager(kernel_name="iotkernel", **kernel_manager_options(sockets))
+        client = nbclient.NotebookClient(
+            notebook, km=manager, timeout=args.timeout, allow_errors=False
+        )
+        try:
+            client.execute(cwd=str(path.parent))
+        finally:
+            if args.output:
+                nbformat.write(notebook, args.output)
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue

@@ -7,9 +7,9 @@ Each journey saves a screenshot of its final state in `artifacts/screenshots/`.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -60,11 +60,11 @@ def lab() -> Iterator[str]:
     notebooks = root / "notebooks"
     shutil.rmtree(notebooks, ignore_errors=True)
     shutil.copytree(EXAMPLES / "project", notebooks / "project")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     token = "journey-token"
     log = (root / "lab.log").open("w")
+    # Port 0: the server binds a free port itself and writes it to its runtime
+    # file; kernels talk over IPC sockets. Nothing picks a port to release it
+    # and bind it again later, which another process could take in between.
     server = subprocess.Popen(
         [
             sys.executable,
@@ -73,9 +73,10 @@ def lab() -> Iterator[str]:
             "lab",
             "--no-browser",
             "--ip=127.0.0.1",
-            f"--port={port}",
+            "--port=0",
             f"--ServerApp.token={token}",
             f"--ServerApp.root_dir={notebooks}",
+            "--KernelManager.transport=ipc",
             "--LabApp.news_url=",
             "--allow-root",
         ],
@@ -85,13 +86,17 @@ def lab() -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 60
+        runtime_file = Path(os.environ["JUPYTER_RUNTIME_DIR"]) / f"jpserver-{server.pid}.json"
+        port = 0
         while True:
             try:
+                if not port:
+                    port = int(json.loads(runtime_file.read_text())["port"])
                 urllib.request.urlopen(
                     f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1
                 )
                 break
-            except OSError:
+            except (OSError, ValueError, KeyError):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("JupyterLab did not start") from None
                 time.sleep(0.2)

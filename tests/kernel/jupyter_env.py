@@ -3,7 +3,9 @@
 Installs the kernelspec with `python -m iotkernel.install --prefix` into a
 temporary directory (testing that command too), points JUPYTER_PATH at it, and
 gives kernels their own XDG_DATA_HOME (the `sim` board's files, the notebook
-memory), so tests never touch the user's real directories.
+memory), so tests never touch the user's real directories. Kernels started
+by tests talk over IPC sockets in that directory (`kernel_manager`), never
+over TCP ports another test's process could take first.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager, KernelManager
+
+from iotkernel.kernel.local_transport import kernel_manager_options
 
 _ROOT: Path | None = None
 
@@ -54,3 +61,19 @@ def prepare() -> Path:
     os.environ.pop("JPY_SESSION_NAME", None)
     _ROOT = root
     return root
+
+
+def _manager_options() -> dict[str, Any]:
+    sockets = prepare() / "sockets"
+    sockets.mkdir(exist_ok=True)
+    return {"kernel_name": "iotkernel", **kernel_manager_options(tempfile.mkdtemp(dir=sockets))}
+
+
+def kernel_manager() -> KernelManager:
+    """A manager for one IoT Kernel, on IPC sockets of its own."""
+    return KernelManager(**_manager_options())
+
+
+def async_kernel_manager() -> AsyncKernelManager:
+    """The same for nbclient, which drives kernels asynchronously."""
+    return AsyncKernelManager(**_manager_options())

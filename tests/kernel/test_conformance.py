@@ -8,7 +8,7 @@ from typing import Any
 import jupyter_kernel_test
 
 from ..backends import IN_CI, UNIX_AVAILABLE
-from .jupyter_env import prepare
+from .jupyter_env import kernel_manager, prepare
 
 prepare()
 
@@ -46,7 +46,17 @@ class IotKernelConformance(jupyter_kernel_test.KernelTests):
 
     @classmethod
     def setUpClass(cls) -> None:
-        super().setUpClass()
+        # As jupyter_kernel_test's own setUpClass, with our IPC sockets.
+        cls.km = kernel_manager()
+        cls.km.start_kernel()
+        cls.kc = cls.km.client()
+        cls.kc.start_channels()
+        try:
+            cls.kc.wait_for_ready(timeout=60)
+        except RuntimeError:
+            cls.kc.stop_channels()
+            cls.km.shutdown_kernel()
+            raise
         reply, _ = cls._run(f"%connect {cls.board}")
         assert reply["content"]["status"] == "ok", reply
 

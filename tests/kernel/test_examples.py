@@ -8,7 +8,7 @@ import nbclient
 import nbformat
 
 from ..backends import require_unix_port
-from .jupyter_env import prepare
+from .jupyter_env import async_kernel_manager, prepare
 from .test_tour import outputs_of
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -18,7 +18,7 @@ def run(name: str, cwd: Path) -> nbformat.NotebookNode:
     require_unix_port()
     prepare()
     notebook = nbformat.read(EXAMPLES / name, as_version=4)
-    nbclient.NotebookClient(notebook, timeout=60, kernel_name="iotkernel").execute(cwd=str(cwd))
+    nbclient.NotebookClient(notebook, km=async_kernel_manager(), timeout=60).execute(cwd=str(cwd))
     return notebook
 
 

@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.manager import KernelManager
 
 from fakes.vboard import VirtualSerialBoardProcess
 from iotkernel.device import Device
 
 from ..backends import require_unix_port
-from .jupyter_env import prepare
+from .jupyter_env import kernel_manager, prepare
 
 
 @dataclass
@@ -53,7 +52,7 @@ class Kernel:
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         prepare()
-        self.km = KernelManager(kernel_name="iotkernel")
+        self.km = kernel_manager()
         self.km.start_kernel(env={**os.environ, **(env or {})})
         self.kc: BlockingKernelClient = self.km.client()
         self.kc.start_channels()

@@ -8,7 +8,7 @@ import nbclient
 import nbformat
 
 from ..backends import require_unix_port
-from .jupyter_env import prepare
+from .jupyter_env import async_kernel_manager, prepare
 
 TOUR = Path(__file__).parents[2] / "examples" / "tour.ipynb"
 
@@ -29,7 +29,7 @@ def test_tour_runs_clean_on_sim(tmp_path: Path) -> None:
     require_unix_port()
     prepare()
     notebook = nbformat.read(TOUR, as_version=4)
-    nbclient.NotebookClient(notebook, timeout=60, kernel_name="iotkernel").execute(
+    nbclient.NotebookClient(notebook, km=async_kernel_manager(), timeout=60).execute(
         cwd=str(TOUR.parent)
     )
     cells: dict[str, nbformat.NotebookNode] = {}
