@@ -128,6 +128,9 @@ class Device:
         self._lock = threading.RLock()
         self._unsolicited = bytearray()
         self._interrupt_pending = False
+        # An exec is on its way (entering the raw REPL, sending the code): an
+        # interrupt now is kept for the moment the code starts, not dropped.
+        self._exec_starting = False
         self._helpers_ready = False
         self._identity: DeviceIdentity | None = None
         self._closed = False
@@ -485,19 +488,25 @@ class Device:
 
             on_output = collect
         stderr = bytearray()
-        self.ensure_raw_repl()
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            self._poll_unsolicited()
             self._interrupt_pending = False
-            self._engine.execute(source, mode)
-        self._drive(
-            lambda e: isinstance(e, ExecutionFinished),
-            deadline=deadline,
-            what="running code",
-            on_output=on_output,
-            stderr=stderr,
-        )
+            self._exec_starting = True
+        try:
+            self.ensure_raw_repl()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            with self._lock:
+                self._poll_unsolicited()
+                self._engine.execute(source, mode)
+            self._drive(
+                lambda e: isinstance(e, ExecutionFinished),
+                deadline=deadline,
+                what="running code",
+                on_output=on_output,
+                stderr=stderr,
+            )
+        finally:
+            with self._lock:
+                self._exec_starting = False
         if stderr:
             raise _device_exception(bytes(stderr))
         return bytes(collected)
@@ -506,17 +515,14 @@ class Device:
         """Stop the code that runs now (KeyboardInterrupt on the device).
 
         Safe from another thread; a no-op when nothing runs. The running
-        `exec` then raises `DeviceKeyboardInterrupt`.
+        `exec` then raises `DeviceKeyboardInterrupt`; one still on its way
+        (entering the raw REPL, sending its code) is interrupted as soon as
+        its code starts, so a stop pressed as a cell begins is never lost.
         """
         with self._lock:
             if self._engine.executing:
                 self._deliver_interrupt()
-            elif self._engine.state in (
-                State.PASTE_NEGOTIATING,
-                State.PASTE_SENDING,
-                State.PASTE_AWAITING_ACK,
-                State.CLASSIC_AWAITING_OK,
-            ):
+            elif self._exec_starting:
                 self._interrupt_pending = True  # delivered when execution starts
 
     def _deliver_interrupt(self) -> None:

@@ -135,6 +135,30 @@ def test_interrupt_stops_code_within_one_second(device: Device, code: str, mode:
     assert device.eval("alive") == "yes"
 
 
+@pytest.mark.parametrize("when", ["before-raw-repl", "after-raw-repl"])
+@pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
+def test_an_interrupt_as_exec_starts_is_not_lost(
+    device: Device, monkeypatch: pytest.MonkeyPatch, when: str, mode: ExecMode
+) -> None:
+    """The stop button pressed as a cell begins: the exec is still entering
+    the raw REPL, its code not yet running. The code stops once it starts."""
+    enter_raw_repl = device.ensure_raw_repl
+
+    def interrupted_from_another_thread() -> None:
+        if when == "after-raw-repl":
+            enter_raw_repl()
+        interrupter = threading.Thread(target=device.interrupt)
+        interrupter.start()
+        interrupter.join(timeout=5)
+        enter_raw_repl()
+
+    monkeypatch.setattr(device, "ensure_raw_repl", interrupted_from_another_thread)
+    with pytest.raises(DeviceKeyboardInterrupt):
+        device.exec("while True: pass", mode=mode, timeout=10)
+    monkeypatch.undo()
+    assert device.eval("1 + 1") == 2  # and only that exec: the next runs normally
+
+
 def test_interrupt_while_flooding_output(backend: Backend, device: Device) -> None:
     timer = threading.Timer(0.3, device.interrupt)
     timer.start()
