@@ -159,6 +159,11 @@ class IotKernel(IPythonKernel):
                 self.run_steps(parsed)
         except CellFailed as failed:
             return self._reply_error(failed, count)
+        except KeyboardInterrupt:
+            # The stop button landed on the host side of the cell (between its
+            # steps, before the board started): the cell ends, the kernel stays.
+            stopped = self._send_error("KeyboardInterrupt", "", ["KeyboardInterrupt"])
+            return self._reply_error(stopped, count)
         finally:
             if store_history and self.shell is not None:
                 self.shell.execution_count += 1
@@ -356,21 +361,23 @@ class IotKernel(IPythonKernel):
             else:
                 stderr_text.append(stderr.feed(data))
 
-        try:
-            with self.interrupts_go_to(device):
+        # The whole exchange, hook removal included, under the board's SIGINT
+        # handler: a stop never interrupts the host in the middle of it.
+        with self.interrupts_go_to(device):
+            try:
                 device.exec(source, on_output)
-        except DeviceException as exc:
-            stdout.close()
-            raise self._device_error(exc) from None
-        except IotKernelError as exc:
-            stdout.close()
-            if isinstance(exc, TransportError):
-                self.board.lost = True  # the next cell reconnects by identity
-            raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
-        finally:
-            if hooked:  # the board's own input() again for other tools
-                with contextlib.suppress(IotKernelError):
-                    device.exec("globals().pop('input', None)", timeout=2)
+            except DeviceException as exc:
+                stdout.close()
+                raise self._device_error(exc) from None
+            except IotKernelError as exc:
+                stdout.close()
+                if isinstance(exc, TransportError):
+                    self.board.lost = True  # the next cell reconnects by identity
+                raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
+            finally:
+                if hooked:  # the board's own input() again for other tools
+                    with contextlib.suppress(IotKernelError):
+                        device.exec("globals().pop('input', None)", timeout=2)
         stdout.close()
         if rewritten and stdout.result is not None:
             value = clean_text(stdout.result.rstrip("\r\n"))
