@@ -21,6 +21,7 @@ import fnmatch
 import os
 import posixpath
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import yaml
 
 from .errors import IotKernelError
 
-DEVICE_KEYS = {"uid", "resources", "url", "urls", "description"}
+DEVICE_KEYS = {"uid", "resources", "url", "urls", "description", "hard-reset"}
 RESOURCE_KEYS = {"path", "install-dir", "unpack", "include", "exclude"}
 _UID = re.compile(r"^[0-9a-f]{2,64}$")
 
@@ -85,6 +86,9 @@ class DeviceConfig:
     resources: tuple[Resource, ...] = ()
     urls: tuple[str, ...] = ()
     source: str = ""  # file:line where it is defined
+    # A host command that resets the board from outside (a power switch, a
+    # reset line, a labgrid place): argv, run without a shell by %hardreset.
+    hard_reset: tuple[str, ...] = ()
 
 
 @dataclass
@@ -185,7 +189,21 @@ def _load_file(path: Path) -> list[DeviceConfig]:
             if key in fields:
                 value = yaml.safe_load(yaml.serialize(fields[key][1]))
                 urls += [str(v) for v in (value if isinstance(value, list) else [value])]
-        devices.append(DeviceConfig(name, uid, tuple(resources), tuple(urls), where))
+        hard_reset: list[str] = []
+        if "hard-reset" in fields:
+            node = fields["hard-reset"][1]
+            command = yaml.safe_load(yaml.serialize(node))
+            try:
+                if not isinstance(command, str):
+                    raise ValueError("expected a command line (a string)")
+                hard_reset = shlex.split(command)
+            except ValueError as exc:
+                raise ConfigError(f"{_where(path, node)}: hard-reset: {exc}") from None
+            if not hard_reset:
+                raise ConfigError(f"{_where(path, node)}: hard-reset: the command is empty")
+        devices.append(
+            DeviceConfig(name, uid, tuple(resources), tuple(urls), where, tuple(hard_reset))
+        )
     return devices
 
 

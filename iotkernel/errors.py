@@ -123,3 +123,8 @@ class DeviceKeyboardInterrupt(DeviceException):
 
 class UsageError(IotKernelError, ValueError):
     """A magic or API call was used wrongly; the message says how to use it."""
+
+
+class HostCommandError(IotKernelError):
+    """A command IoT Kernel ran on the host for a board (its `hard-reset`
+    command) was missing, failed or did not finish in time."""

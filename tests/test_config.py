@@ -55,6 +55,9 @@ def test_iot_devices_overrides_the_folder(tmp_path: Path, monkeypatch: pytest.Mo
         ("a:\n  resources:\n    - path: lib\n      unpack: maybe\n", 3, "true or false"),
         ("a: [1, 2\n", 2, "expected"),
         ("- just a list\n", 1, "top-level keys"),
+        ("a:\n  uid: aa\n  hard-reset: false\n", 3, "hard-reset: expected a command line"),
+        ('a:\n  hard-reset: "relay \'on"\n', 2, "hard-reset: No closing quotation"),
+        ("a:\n  hard-reset: ''\n", 2, "hard-reset: the command is empty"),
     ],
 )
 def test_invalid_files_name_file_line_and_problem(
@@ -66,6 +69,20 @@ def test_invalid_files_name_file_line_and_problem(
         load_configuration()
     assert f"{path}:{line}" in str(info.value)
     assert message in str(info.value)
+
+
+def test_hard_reset_command_is_split_like_a_shell_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IOT_DEVICES", str(tmp_path))
+    write(
+        tmp_path,
+        "rig.yaml",
+        "esp:\n  uid: aa\n  hard-reset: labgrid-client -p 'esp 1' power cycle\n",
+    )
+    entry = load_configuration().for_board(None, "aa")
+    assert entry is not None
+    assert entry.hard_reset == ("labgrid-client", "-p", "esp 1", "power", "cycle")
 
 
 def test_duplicate_names_and_uids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -141,3 +142,67 @@ def test_every_magic_of_the_seed_is_listed_and_answers_help(fake_kernel: Kernel)
     for name in SEED_CELL:
         assert any(line.startswith(f"  %%{name} ") for line in lines), name
         assert f"usage: %%{name}" in kernel.run(f"%%{name} -h\n").stream(), name
+
+
+def _devices(tmp_path: Path, entry: str) -> dict[str, str]:
+    devices = tmp_path / "devices"
+    devices.mkdir(exist_ok=True)
+    (devices / "rig.yaml").write_text(entry)
+    return {"IOT_DEVICES": str(devices)}
+
+
+def test_hardreset_uses_the_boards_power_switch(tmp_path: Path) -> None:
+    """A board with a `hard-reset` command (here: a virtual serial board's
+    power switch on loopback, cut and restored) is reset through it."""
+    from fakes.vboard import VirtualSerialBoardProcess
+
+    from ..backends import require_unix_port
+
+    require_unix_port()
+    with VirtualSerialBoardProcess(
+        tmp_path / "ttyPWR", board_dir=tmp_path / "files", uid=b"\xab\xcd", power_switch=True
+    ) as board:
+        cycle = (
+            "import time, urllib.request as u; "
+            f"u.urlopen('{board.power_switch_url}/power/0'); time.sleep(0.2); "
+            f"u.urlopen('{board.power_switch_url}/power/1')"
+        )
+        env = _devices(
+            tmp_path, f'bench-board:\n  uid: abcd\n  hard-reset: {sys.executable} -c "{cycle}"\n'
+        )
+        k = Kernel(env=env)
+        try:
+            assert k.run(f"%connect {board.url}").status == "ok"
+            k.run("survives = 1")
+            run = k.run("%hardreset -q")
+            assert run.status == "ok", run.reply
+            gone = k.run("survives")
+            assert gone.status == "error" and gone.reply["ename"] == "NameError"
+            assert k.run("print('back')").stream().strip() == "back"
+        finally:
+            k.stop()
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("sh -c 'echo relay stuck >&2; exit 3'", "failed (exit 3): sh -c"),
+        ("no-such-reset-tool --now", "hard-reset command not found: no-such-reset-tool --now"),
+    ],
+)
+def test_a_failing_reset_command_is_one_clear_error(
+    tmp_path: Path, command: str, message: str
+) -> None:
+    entry = f"bench-board:\n  uid: abcd\n  hard-reset: {command}\n"
+    k = Kernel(env=_devices(tmp_path, entry))
+    try:
+        assert k.run(f"%connect fake://reset-{tmp_path.name}?uid=abcd").status == "ok"
+        run = k.run("%hardreset")
+        assert run.status == "error"
+        assert run.reply["ename"] == "HostCommandError"
+        assert message in run.reply["evalue"]
+        if "exit 3" in message:
+            assert run.reply["evalue"].endswith(": relay stuck")  # what the command said
+        assert k.run("print('still here')").stream().strip() == "still here"
+    finally:
+        k.stop()

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shlex
+import subprocess
 from typing import Any
 
-from ...errors import DeviceException, UsageError
+from ...config import load_configuration
+from ...errors import (
+    DeviceException,
+    DeviceProtocolError,
+    DeviceTimeoutError,
+    HostCommandError,
+    UsageError,
+)
 from .registry import MagicRegistry
+
+RESET_COMMAND_TIMEOUT = 60.0  # a PDU's off time plus a slow network
 
 SOFTRESET_BANNER = (
     "\n"
@@ -80,14 +91,33 @@ def synctime(kernel: Any, args: argparse.Namespace) -> None:
 
 
 def hardreset(kernel: Any, args: argparse.Namespace) -> None:
-    """machine.reset(), or DTR/RTS where the link can; echo boot output; reconnect."""
+    """Reset the board, echo its boot output until quiet, and reconnect.
+
+    In order: the `hard-reset` command of the board's device entry (a power
+    switch or reset line: works even when the firmware hangs); a fresh
+    process for the unix port; `machine.reset()`; and, when the board does
+    not answer, an RTS pulse where the port has the lines. `--rts` asks for
+    the pulse directly. RTS is never the first choice: many ports have the
+    lines with nothing on them (a Pico's native USB), and nothing would happen.
+    """
     device = kernel.require_device()
-    if device.transport.supports("restart"):
-        device.transport.restart()  # the unix port: power-cycle the process
-    elif device.transport.supports("hard_reset"):
+    command = _hard_reset_command(kernel)
+    if args.rts:
+        if not device.transport.supports("hard_reset"):
+            raise UsageError(f"{kernel.board.url} has no DTR/RTS lines to pulse")
         device.transport.hard_reset()
+    elif command:
+        _run_reset_command(kernel, command)
+    elif device.transport.supports("restart"):
+        device.transport.restart()  # the unix port: power-cycle the process
     else:
-        device.launch("__import__('machine').reset()")
+        try:
+            device.launch("__import__('machine').reset()", timeout=3.0)
+        except (DeviceTimeoutError, DeviceProtocolError):
+            if not device.transport.supports("hard_reset"):
+                raise
+            kernel.print("The board does not answer: pulsing RTS to reset it\n", "stderr")
+            device.transport.hard_reset()
     boot = device.wait_quiet(quiet=0.5, limit=10.0)
     if boot and not args.quiet:
         kernel.print(boot.decode("utf-8", "replace").replace("\r\n", "\n"))
@@ -97,6 +127,33 @@ def hardreset(kernel: Any, args: argparse.Namespace) -> None:
         device.connect()
     device.take_unsolicited()
     kernel.print(f"Reset {kernel.board.name}\n")
+
+
+def _hard_reset_command(kernel: Any) -> tuple[str, ...]:
+    """The `hard-reset` command of the current board's device entry, if any."""
+    entry = load_configuration().for_board(kernel.board.name, kernel.board.uid)
+    return entry.hard_reset if entry is not None else ()
+
+
+def _run_reset_command(kernel: Any, command: tuple[str, ...]) -> None:
+    """Run the board's reset command on the host: bounded, its failure a clear error."""
+    shown = shlex.join(command)
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=RESET_COMMAND_TIMEOUT, check=False
+        )
+    except FileNotFoundError:
+        raise HostCommandError(f"hard-reset command not found: {shown}") from None
+    except subprocess.TimeoutExpired:
+        raise HostCommandError(
+            f"hard-reset command did not finish within {RESET_COMMAND_TIMEOUT:.0f} s: {shown}"
+        ) from None
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        raise HostCommandError(
+            f"hard-reset command failed (exit {done.returncode}): {shown}"
+            + (f": {said[-1]}" if said else "")
+        )
 
 
 def register(registry: MagicRegistry) -> None:
@@ -113,13 +170,28 @@ def register(registry: MagicRegistry) -> None:
             "--local", action="store_true", help="the host's local time instead of UTC"
         ),
     )
+
+    def configure_hardreset(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "-q", "--quiet", action="store_true", help="do not echo the boot output"
+        )
+        parser.add_argument(
+            "--rts",
+            action="store_true",
+            help="pulse RTS (with DTR released), for boards with an ESP32-style auto-reset circuit",
+        )
+
     registry.add(
         "hardreset",
         "line",
         "Reset microcontroller by calling 'machine.reset()'. ",
         hardreset,
-        configure=lambda p: p.add_argument(
-            "-q", "--quiet", action="store_true", help="do not echo the boot output"
+        configure=configure_hardreset,
+        description=(
+            "Reset the board and reconnect. Uses the board's `hard-reset` command from its "
+            "device entry when there is one (a power switch, a reset line, a labgrid place), "
+            "else machine.reset(); a board that does not answer gets an RTS pulse where the "
+            "port has the lines."
         ),
     )
     registry.add(
