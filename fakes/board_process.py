@@ -109,32 +109,17 @@ class BoardProcess:
                 self._held.append(data)
                 return
             transport = self._transport
-            if (
-                b"\x03" in data
-                and not transport.line_has_terminal_signals()
-                and self._running_code(transport)
-            ):
+            if b"\x03" in data and not transport.line_has_terminal_signals():
                 # Code sent by raw-paste runs with the tty raw, where a \x03 byte
-                # reaches nobody: interrupt it with a signal.
+                # reaches nobody: interrupt it with a signal. The transport sends
+                # it only to running code (waiting for code that is about to
+                # start), never to the REPL, which a SIGINT kills.
                 with contextlib.suppress(TransportError):
                     transport.interrupt()
             try:
                 transport.write(data)
             except TransportError:
                 self._held.append(data)  # the process is restarting; replay after
-
-    @staticmethod
-    def _running_code(transport: UnixPortTransport) -> bool:
-        """True if the process stays out of its stdin reads for a while: it runs
-        code. Its REPL also leaves read() briefly to handle each byte (parsing
-        raw-paste data), and a SIGINT there kills the unix port, so one look is
-        not enough."""
-        pid = transport.pid
-        for _ in range(3):
-            if pid is None or waiting_for_input(pid):
-                return False
-            time.sleep(0.01)
-        return True
 
     # -- board to host
 

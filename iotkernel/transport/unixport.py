@@ -87,6 +87,24 @@ del _iotk_boot
 _READ_SYSCALL = {"x86_64": 0, "aarch64": 63, "armv7l": 3, "i686": 3}.get(platform.machine())
 
 
+def catches_sigint(pid: int) -> bool | None:
+    """True while the process has its SIGINT handler installed: it runs code.
+
+    The unix port installs the handler only around running code and restores
+    the default (terminate) in its REPL, while compiling, and between the
+    `OK` of the raw REPL and the code's first line; so this, not the process
+    being busy, tells when a SIGINT is safe. None where /proc cannot tell.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def waiting_for_input(pid: int) -> bool:
     """True if the process is blocked reading its stdin (its REPL is idle).
 
@@ -225,15 +243,28 @@ class UnixPortTransport:
     def interrupt(self) -> None:
         """Deliver SIGINT to the running MicroPython (raises KeyboardInterrupt in its code).
 
-        Not sent while the process waits in its REPL: there SIGINT would kill it.
+        Sent only while the code runs (its handler is installed): anywhere else
+        a SIGINT kills the unix port. Code that is about to start (compiling)
+        is waited for, up to a second; a REPL waiting for input means no code
+        runs, and nothing is sent.
         """
         child = self._child
         if child is None:
             raise TransportClosedError(f"{self.url}: the MicroPython process is not running")
-        if waiting_for_input(child.pid):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signal.SIGINT)
+        deadline = time.monotonic() + 1.0
+        while True:
+            caught = catches_sigint(child.pid)
+            if caught is None:  # no /proc: the best rule left
+                caught = not waiting_for_input(child.pid)
+                if not caught:
+                    return
+            if caught:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGINT)
+                return
+            if waiting_for_input(child.pid) or time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
 
     def line_has_terminal_signals(self) -> bool:
         """True while the pty turns a \\x03 byte into SIGINT (the port runs code
