@@ -26,6 +26,9 @@ from ..errors import PortBusyError, TransportClosedError, TransportError, Unsupp
 from .base import retry
 
 DEFAULT_BAUDRATE = 115200
+# How long one read of a network port (rfc2217://, socket://) waits before
+# the deadline is checked again; data arriving ends the wait at once.
+NETWORK_READ_POLL = 0.01
 
 
 def _pyserial_url(url: str) -> tuple[str, dict[str, str]]:
@@ -63,7 +66,6 @@ class SerialTransport:
         self._exclusive = exclusive
         self._port: Any = None
         self._fd: int | None = None
-        self._timeout_set: float | None = None
         self._open()
 
     @property
@@ -74,7 +76,11 @@ class SerialTransport:
     def _open(self) -> None:
         is_device = "://" not in self._target
         try:
-            kwargs: dict[str, Any] = {"baudrate": self._baudrate, "timeout": 0}
+            # Network ports keep one short read timeout for good: pyserial applies
+            # a new timeout by reconfiguring the port, which over RFC 2217 is
+            # several acknowledged round trips (it made every read ~0.1 s slow).
+            poll = 0 if is_device else NETWORK_READ_POLL
+            kwargs: dict[str, Any] = {"baudrate": self._baudrate, "timeout": poll}
             if not self._target.startswith("rfc2217://"):
                 # pyserial's RFC 2217 client has no write timeout (its socket's applies).
                 kwargs["write_timeout"] = self._write_timeout
@@ -90,7 +96,6 @@ class SerialTransport:
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot open {self._target}: {exc}") from exc
         self._port = port
-        self._timeout_set = 0.0
         fileno = getattr(port, "fileno", None)
         self._fd = None
         if is_device and fileno is not None:
@@ -163,15 +168,19 @@ class SerialTransport:
         if self._fd is not None:
             return self._read_fd(self._fd, max_bytes, timeout)
         try:
-            if self._timeout_set != timeout:
-                port.timeout = timeout
-                self._timeout_set = timeout
-            data = port.read(1)
-            if data:
+            if timeout <= 0:
                 waiting = port.in_waiting
-                if waiting:
-                    data += port.read(min(waiting, max_bytes - 1))
-            return bytes(data)
+                return bytes(port.read(min(waiting, max_bytes))) if waiting else b""
+            end = time.monotonic() + timeout
+            while True:
+                data = port.read(1)  # returns as data arrives, else after NETWORK_READ_POLL
+                if data:
+                    waiting = port.in_waiting
+                    if waiting:
+                        data += port.read(min(waiting, max_bytes - 1))
+                    return bytes(data)
+                if time.monotonic() >= end:
+                    return b""
         except (serial.SerialException, OSError) as exc:
             raise TransportClosedError(f"{self.url}: the port is gone ({exc})") from exc
 
