@@ -7,6 +7,10 @@ Two cases:
 * serial: IoT Kernel through SerialTransport on a virtual serial board, and
   mpremote's `SerialTransport.exec` on the same board (entered with resume
   semantics: no soft reset), with the ratio.
+* network: the same through ser2net's RFC 2217 server on loopback, started
+  as labgrid's exporter starts it (ser2net's default character delay), for
+  a board of a farm: `rfc2217://127.0.0.1:PORT?ign_set_control` for both
+  tools; skipped without ser2net (`apt-get install ser2net`).
 
     python bench/exec_latency.py [--calls N] [--json]
 """
@@ -14,13 +18,18 @@ Two cases:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
@@ -98,6 +107,74 @@ def serial_case(calls: int) -> dict[str, float]:
     }
 
 
+def _ser2net() -> str | None:
+    if shutil.which("ser2net"):
+        return shutil.which("ser2net")
+    return "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
+
+
+@contextlib.contextmanager
+def ser2net_rfc2217(device: Path) -> Iterator[str]:
+    """ser2net serving `device` by RFC 2217 on loopback; yields the URL."""
+    program = _ser2net()
+    assert program is not None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = (
+        "connection: &bench\n"
+        f"  accepter: telnet(rfc2217,mode=server),tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev(nouucplock=true),{os.path.realpath(device)},115200n81,local\n"
+    )
+    server = subprocess.Popen(
+        [program, "-d", "-n", "-Y", config],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("ser2net did not start") from None
+                time.sleep(0.05)
+        yield f"rfc2217://127.0.0.1:{port}?ign_set_control"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def network_case(calls: int) -> dict[str, float]:
+    """IoT Kernel and mpremote through ser2net (RFC 2217) to one virtual board."""
+    from mpremote.transport_serial import SerialTransport as MpremoteSerial
+
+    from fakes.vboard import VirtualSerialBoardProcess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        board = VirtualSerialBoardProcess(Path(tmp) / "ttyNET", board_dir=Path(tmp) / "files")
+        try:
+            with ser2net_rfc2217(board.path) as url:
+                with Device.open(url) as device:
+                    ours = time_calls(lambda: device.exec("x = 1"), max(100, calls // 10))
+                mp = MpremoteSerial(url)
+                try:
+                    mp.enter_raw_repl(soft_reset=False)
+                    theirs = time_calls(lambda: mp.exec("x = 1"), 30)
+                    mp.exit_raw_repl()
+                finally:
+                    mp.close()
+        finally:
+            board.stop()
+    return {
+        "iotkernel_ms": round(ours * 1000, 3),
+        "mpremote_ms": round(theirs * 1000, 3),
+        "speedup": round(theirs / ours, 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
@@ -115,6 +192,8 @@ def main() -> int:
     }
     if not args.skip_serial:
         result["serial"] = serial_case(args.calls)
+        if _ser2net() is not None:
+            result["network"] = network_case(args.calls)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -130,6 +209,14 @@ def main() -> int:
         print(f"  IoT Kernel      {s['iotkernel_ms']:8.3f} ms  (target: <= 1 ms)")
         print(f"  mpremote        {s['mpremote_ms']:8.3f} ms")
         print(f"  IoT Kernel is   {s['speedup']:8.1f}x faster  (target: >= 10x)")
+    if "network" in result:
+        n = result["network"]
+        print("the same board through ser2net (RFC 2217 on loopback):")
+        print(f"  IoT Kernel      {n['iotkernel_ms']:8.3f} ms")
+        print(f"  mpremote        {n['mpremote_ms']:8.3f} ms")
+        print(f"  IoT Kernel is   {n['speedup']:8.1f}x faster")
+    elif not args.skip_serial:
+        print("network case skipped: ser2net is not installed")
     return 0
 
 
