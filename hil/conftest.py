@@ -13,6 +13,7 @@ resets its board through the place's reset line or power switch.
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 import threading
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from iotkernel.hardreset import run_reset_command
 from tests.backends import Backend, require_unix_port
 from tests.conftest import device  # noqa: F401 - the same fixture as the contract suite
 
@@ -31,6 +33,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--board",
         default=os.environ.get("IOTK_BOARD"),
         help="URL of the board under test (default: $IOTK_BOARD, else a virtual serial board)",
+    )
+    parser.addoption(
+        "--hard-reset",
+        default=os.environ.get("IOTK_HARD_RESET"),
+        metavar="COMMAND",
+        help="a host command that resets the --board from outside (power switch, reset line, "
+        "`uhubctl -l 1-1 -p 2 -a cycle`); default: $IOTK_HARD_RESET",
     )
     parser.addoption(
         "--dtr-reset",
@@ -90,17 +99,16 @@ class VirtualStandIn:
 
 
 @dataclass
-class FarmBoard:
-    """A board on a labgrid place: its URL and the place's hard reset, if any."""
+class RealBoard:
+    """A board given by URL or on a labgrid place, and how to reset it from
+    outside (the place's power or reset line, or --hard-reset), if at all."""
 
     url: str
     hard_reset: Callable[[], None] | None
 
 
 @pytest.fixture(scope="session")
-def board_under_test(
-    request: pytest.FixtureRequest,
-) -> Iterator[str | FarmBoard | VirtualStandIn]:
+def board_under_test(request: pytest.FixtureRequest) -> Iterator[RealBoard | VirtualStandIn]:
     url = request.config.getoption("--board")
     places = request.config.getoption("--lg-places")
     if places:
@@ -115,12 +123,14 @@ def board_under_test(
         place = LabgridPlace(names[index], coordinator)
         board_url = place.acquire()  # one board per worker, locked for this run
         try:
-            yield FarmBoard(board_url, place.hard_reset if place.hard_reset_means else None)
+            yield RealBoard(board_url, place.hard_reset if place.hard_reset_means else None)
         finally:
             place.release()  # also when tests fail or are interrupted
         return
     if url:
-        yield url
+        command = request.config.getoption("--hard-reset")
+        reset = (lambda: run_reset_command(shlex.split(command))) if command else None
+        yield RealBoard(url, reset)
         return
     stand_in = VirtualStandIn()
     try:
@@ -130,11 +140,9 @@ def board_under_test(
 
 
 @pytest.fixture
-def backend(board_under_test: str | FarmBoard | VirtualStandIn) -> Backend:
-    if isinstance(board_under_test, str):
-        return Backend("board", board_under_test)
-    if isinstance(board_under_test, FarmBoard):
-        return Backend("farm", board_under_test.url, hard_reset=board_under_test.hard_reset)
+def backend(board_under_test: RealBoard | VirtualStandIn) -> Backend:
+    if isinstance(board_under_test, RealBoard):
+        return Backend("board", board_under_test.url, hard_reset=board_under_test.hard_reset)
     board_under_test.ensure_plugged()
     return Backend(
         "virtual",

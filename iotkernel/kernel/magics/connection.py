@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import shlex
-import subprocess
 from typing import Any
 
 from ...config import load_configuration
@@ -13,12 +11,10 @@ from ...errors import (
     DeviceException,
     DeviceProtocolError,
     DeviceTimeoutError,
-    HostCommandError,
     UsageError,
 )
+from ...hardreset import run_reset_command
 from .registry import MagicRegistry
-
-RESET_COMMAND_TIMEOUT = 60.0  # a PDU's off time plus a slow network
 
 SOFTRESET_BANNER = (
     "\n"
@@ -107,7 +103,7 @@ def hardreset(kernel: Any, args: argparse.Namespace) -> None:
             raise UsageError(f"{kernel.board.url} has no DTR/RTS lines to pulse")
         device.transport.hard_reset()
     elif command:
-        _run_reset_command(kernel, command)
+        run_reset_command(command)
     elif device.transport.supports("restart"):
         device.transport.restart()  # the unix port: power-cycle the process
     else:
@@ -133,27 +129,6 @@ def _hard_reset_command(kernel: Any) -> tuple[str, ...]:
     """The `hard-reset` command of the current board's device entry, if any."""
     entry = load_configuration().for_board(kernel.board.name, kernel.board.uid)
     return entry.hard_reset if entry is not None else ()
-
-
-def _run_reset_command(kernel: Any, command: tuple[str, ...]) -> None:
-    """Run the board's reset command on the host: bounded, its failure a clear error."""
-    shown = shlex.join(command)
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=RESET_COMMAND_TIMEOUT, check=False
-        )
-    except FileNotFoundError:
-        raise HostCommandError(f"hard-reset command not found: {shown}") from None
-    except subprocess.TimeoutExpired:
-        raise HostCommandError(
-            f"hard-reset command did not finish within {RESET_COMMAND_TIMEOUT:.0f} s: {shown}"
-        ) from None
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).strip().splitlines()
-        raise HostCommandError(
-            f"hard-reset command failed (exit {done.returncode}): {shown}"
-            + (f": {said[-1]}" if said else "")
-        )
 
 
 def register(registry: MagicRegistry) -> None:

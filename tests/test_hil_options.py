@@ -1,0 +1,63 @@
+"""hil/ against a board given by URL, reset from outside by --hard-reset.
+
+The board is a virtual serial board whose power switch listens on loopback;
+the command given to hil/ cuts and restores its power, as `uhubctl` or a
+PDU's client would on a desk.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from fakes.vboard import VirtualSerialBoardProcess
+
+from .backends import require_unix_port
+
+ROOT = Path(__file__).parents[1]
+PLUGINS_OFF = ("-p", "no:cacheprovider", "-p", "no:xdist")
+
+
+def _hil(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "hil/test_hardware.py", "-v", *PLUGINS_OFF, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_hil_resets_a_given_board_with_the_hard_reset_command(tmp_path: Path) -> None:
+    require_unix_port()
+    with VirtualSerialBoardProcess(
+        tmp_path / "ttyDESK", board_dir=tmp_path / "files", power_switch=True
+    ) as board:
+        cycle = (
+            f'{sys.executable} -c "import time, urllib.request as u; '
+            f"u.urlopen('{board.power_switch_url}/power/0'); time.sleep(0.2); "
+            f"u.urlopen('{board.power_switch_url}/power/1')\""
+        )
+        result = _hil(f"--board={board.url}", f"--hard-reset={cycle}")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert "test_hard_reset_by_power_switch_or_reset_line PASSED" in result.stdout
+        # Without the command, the same check skips and says why.
+        result = _hil(f"--board={board.url}", "-rs")
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert "test_hard_reset_by_power_switch_or_reset_line SKIPPED" in result.stdout
+        assert "no power switch or reset line" in result.stdout
+
+
+def test_a_failing_hard_reset_command_fails_the_check_clearly(tmp_path: Path) -> None:
+    require_unix_port()
+    with VirtualSerialBoardProcess(tmp_path / "ttyDESK", board_dir=tmp_path / "files") as board:
+        result = _hil(
+            f"--board={board.url}",
+            "--hard-reset=sh -c 'echo hub not found >&2; exit 2'",
+            "-k",
+            "hard_reset_by_power",
+        )
+        assert result.returncode == 1
+        assert "HostCommandError" in result.stdout
+        assert "failed (exit 2)" in result.stdout and "hub not found" in result.stdout
