@@ -2,6 +2,7 @@
 
 For IoT Kernel on `sim` (the unix-port MicroPython) and for the stock python3
 ipykernel on the host, with the ratio (target: IoT Kernel <= 2x python3).
+Both kernels talk over IPC sockets, as `iotk tour` starts kernels.
 
     python bench/kernel_latency.py [--calls N] [--json]
 """
@@ -12,14 +13,22 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 
-from jupyter_client.manager import start_new_kernel
+from jupyter_client.manager import KernelManager
+
+from iotkernel.kernel.local_transport import kernel_manager_options
 
 
 def round_trips(kernel_name: str, calls: int, setup: str | None) -> float:
-    km, kc = start_new_kernel(kernel_name=kernel_name)
+    sockets = tempfile.TemporaryDirectory(prefix="iotk-bench-")
+    km = KernelManager(kernel_name=kernel_name, **kernel_manager_options(sockets.name))
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
     try:
+        kc.wait_for_ready(timeout=60)
         if setup:
             kc.execute_interactive(setup, timeout=60)
         samples = []
@@ -36,6 +45,7 @@ def round_trips(kernel_name: str, calls: int, setup: str | None) -> float:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+        sockets.cleanup()
 
 
 def main() -> int:
