@@ -79,32 +79,40 @@ def floor_unix(calls: int) -> float:
         child.close(force=True)
 
 
-def serial_case(calls: int) -> dict[str, float]:
-    """IoT Kernel and mpremote on one virtual serial board (one after the other)."""
+def compare_with_mpremote(
+    url: str, port: str, ours_calls: int, theirs_calls: int
+) -> dict[str, float]:
+    """IoT Kernel on `url`, then mpremote's `SerialTransport.exec` on `port`
+    (the same board; entered with resume semantics: no soft reset)."""
     from mpremote.transport_serial import SerialTransport as MpremoteSerial
 
-    from fakes.vboard import VirtualSerialBoardProcess
-
-    with tempfile.TemporaryDirectory() as tmp:
-        board = VirtualSerialBoardProcess(Path(tmp) / "ttyBENCH", board_dir=Path(tmp) / "files")
-        try:
-            with Device.open(board.url) as device:
-                ours = time_calls(lambda: device.exec("x = 1"), calls)
-            theirs_calls = max(50, calls // 20)  # ~10 ms each: fewer calls suffice
-            mp = MpremoteSerial(str(board.path))
-            try:
-                mp.enter_raw_repl(soft_reset=False)
-                theirs = time_calls(lambda: mp.exec("x = 1"), theirs_calls)
-                mp.exit_raw_repl()
-            finally:
-                mp.close()
-        finally:
-            board.stop()
+    with Device.open(url) as device:
+        ours = time_calls(lambda: device.exec("x = 1"), ours_calls)
+    mp = MpremoteSerial(port)
+    try:
+        mp.enter_raw_repl(soft_reset=False)
+        theirs = time_calls(lambda: mp.exec("x = 1"), theirs_calls)
+        mp.exit_raw_repl()
+    finally:
+        mp.close()
     return {
         "iotkernel_ms": round(ours * 1000, 4),
         "mpremote_ms": round(theirs * 1000, 4),
         "speedup": round(theirs / ours, 1),
     }
+
+
+def serial_case(calls: int) -> dict[str, float]:
+    """IoT Kernel and mpremote on one virtual serial board (one after the other)."""
+    from fakes.vboard import VirtualSerialBoardProcess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        board = VirtualSerialBoardProcess(Path(tmp) / "ttyBENCH", board_dir=Path(tmp) / "files")
+        try:
+            # mpremote takes ~10 ms a call: fewer calls suffice.
+            return compare_with_mpremote(board.url, str(board.path), calls, max(50, calls // 20))
+        finally:
+            board.stop()
 
 
 def _ser2net() -> str | None:
@@ -149,30 +157,15 @@ def ser2net_rfc2217(device: Path) -> Iterator[str]:
 
 def network_case(calls: int) -> dict[str, float]:
     """IoT Kernel and mpremote through ser2net (RFC 2217) to one virtual board."""
-    from mpremote.transport_serial import SerialTransport as MpremoteSerial
-
     from fakes.vboard import VirtualSerialBoardProcess
 
     with tempfile.TemporaryDirectory() as tmp:
         board = VirtualSerialBoardProcess(Path(tmp) / "ttyNET", board_dir=Path(tmp) / "files")
         try:
             with ser2net_rfc2217(board.path) as url:
-                with Device.open(url) as device:
-                    ours = time_calls(lambda: device.exec("x = 1"), max(100, calls // 10))
-                mp = MpremoteSerial(url)
-                try:
-                    mp.enter_raw_repl(soft_reset=False)
-                    theirs = time_calls(lambda: mp.exec("x = 1"), 30)
-                    mp.exit_raw_repl()
-                finally:
-                    mp.close()
+                return compare_with_mpremote(url, url, max(100, calls // 10), 30)
         finally:
             board.stop()
-    return {
-        "iotkernel_ms": round(ours * 1000, 3),
-        "mpremote_ms": round(theirs * 1000, 3),
-        "speedup": round(theirs / ours, 1),
-    }
 
 
 def main() -> int:
