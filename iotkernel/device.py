@@ -131,6 +131,9 @@ class Device:
         # An exec is on its way (entering the raw REPL, sending the code): an
         # interrupt now is kept for the moment the code starts, not dropped.
         self._exec_starting = False
+        # Set by interrupt() from any thread; taken by whoever holds the lock
+        # next (see interrupt()): a flag, so no thread ever waits for the lock.
+        self._interrupt_requested = False
         self._helpers_ready = False
         self._identity: DeviceIdentity | None = None
         self._closed = False
@@ -270,6 +273,7 @@ class Device:
         received_tail = b""
         while True:
             with self._lock:
+                self._take_interrupt_request()
                 event = self._dispatch_pending(on_output, stderr)
                 self._flush()  # what the events made the engine queue (e.g. raw-paste data)
                 if event is not None:
@@ -507,6 +511,7 @@ class Device:
         finally:
             with self._lock:
                 self._exec_starting = False
+                self._interrupt_requested = False  # the code is over: nothing to stop
         if stderr:
             raise _device_exception(bytes(stderr))
         return bytes(collected)
@@ -519,11 +524,26 @@ class Device:
         (entering the raw REPL, sending its code) is interrupted as soon as
         its code starts, so a stop pressed as a cell begins is never lost.
         """
-        with self._lock:
-            if self._engine.executing:
-                self._deliver_interrupt()
-            elif self._exec_starting:
-                self._interrupt_pending = True  # delivered when execution starts
+        self._interrupt_requested = True
+        # The thread running the exchange holds the lock nearly all the time
+        # while output floods in, and a lock is not handed over fairly: rather
+        # than wait for it, leave the request to that thread, which takes it
+        # at its next step. Only when nobody runs an exchange is it taken here.
+        if self._lock.acquire(timeout=0.05):
+            try:
+                self._take_interrupt_request()
+            finally:
+                self._lock.release()
+
+    def _take_interrupt_request(self) -> None:
+        """Act on a requested interrupt (the caller holds the lock)."""
+        if not self._interrupt_requested:
+            return
+        self._interrupt_requested = False
+        if self._engine.executing:
+            self._deliver_interrupt()
+        elif self._exec_starting:
+            self._interrupt_pending = True  # delivered when execution starts
 
     def _deliver_interrupt(self) -> None:
         self._interrupt_pending = False
