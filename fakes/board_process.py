@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from iotkernel.errors import TransportClosedError, TransportError
-from iotkernel.transport.unixport import UnixPortTransport, catches_sigint, waiting_for_input
+from iotkernel.transport.unixport import UnixPortTransport, waiting_for_input
 
 log = logging.getLogger(__name__)
 
@@ -109,42 +109,19 @@ class BoardProcess:
                 self._held.append(data)
                 return
             transport = self._transport
-            if b"\x03" in data and self._code_runs_soon(transport):
+            if b"\x03" in data:
                 # A Ctrl-C for running code becomes its SIGINT, as a board's UART
                 # turns it into KeyboardInterrupt; the byte itself is consumed.
                 # Never the byte alone: with the tty's signals on but the code's
                 # handler not yet installed (it is about to start), the tty's
-                # SIGINT would kill the unix port.
+                # SIGINT would kill the unix port. For the REPL, the byte.
                 with contextlib.suppress(TransportError):
-                    transport.interrupt()
-                data = data.replace(b"\x03", b"")
+                    if transport.interrupt():
+                        data = data.replace(b"\x03", b"")
             try:
                 transport.write(data)
             except TransportError:
                 self._held.append(data)  # the process is restarting; replay after
-
-    @staticmethod
-    def _code_runs_soon(transport: UnixPortTransport) -> bool:
-        """True once the process runs code (its SIGINT handler installed),
-        waiting up to a second for code that is about to start; False at once
-        when its REPL waits for input. Without /proc: whether it stays out of
-        its stdin reads for a while (its REPL also leaves read() briefly for
-        each byte of raw-paste data, so one look is not enough)."""
-        pid = transport.pid
-        if pid is None:
-            return False
-        deadline = time.monotonic() + 1.0
-        while (caught := catches_sigint(pid)) is not None:
-            if caught:
-                return True
-            if waiting_for_input(pid) or time.monotonic() > deadline:
-                return False
-            time.sleep(0.001)
-        for _ in range(3):
-            if waiting_for_input(pid):
-                return False
-            time.sleep(0.01)
-        return True
 
     # -- board to host
 

@@ -127,7 +127,6 @@ class Device:
         self._engine = ReplEngine()
         self._lock = threading.RLock()
         self._unsolicited = bytearray()
-        self._interrupt_pending = False
         # An exec is on its way (entering the raw REPL, sending the code): an
         # interrupt now is kept for the moment the code starts, not dropped.
         self._exec_starting = False
@@ -277,8 +276,8 @@ class Device:
                 event = self._dispatch_pending(on_output, stderr)
                 self._flush()  # what the events made the engine queue (e.g. raw-paste data)
                 if event is not None:
-                    if isinstance(event, ExecutionStarted) and self._interrupt_pending:
-                        self._deliver_interrupt()
+                    if isinstance(event, ExecutionStarted):
+                        self._take_interrupt_request()  # one kept while the exec started
                     if done(event):
                         return
                     continue
@@ -493,7 +492,6 @@ class Device:
             on_output = collect
         stderr = bytearray()
         with self._lock:
-            self._interrupt_pending = False
             self._exec_starting = True
         try:
             self.ensure_raw_repl()
@@ -539,14 +537,14 @@ class Device:
         """Act on a requested interrupt (the caller holds the lock)."""
         if not self._interrupt_requested:
             return
-        self._interrupt_requested = False
         if self._engine.executing:
+            self._interrupt_requested = False
             self._deliver_interrupt()
-        elif self._exec_starting:
-            self._interrupt_pending = True  # delivered when execution starts
+        elif not self._exec_starting:
+            self._interrupt_requested = False  # nothing runs: nothing to stop
+        # else an exec is starting: kept until its code starts (ExecutionStarted)
 
     def _deliver_interrupt(self) -> None:
-        self._interrupt_pending = False
         if self.transport.supports("interrupt"):
             self.transport.interrupt()  # type: ignore[attr-defined]
         else:

@@ -105,6 +105,26 @@ def catches_sigint(pid: int) -> bool | None:
     return None
 
 
+def code_runs_soon(pid: int, wait: float = 1.0) -> bool:
+    """True once the process runs code (its SIGINT handler installed),
+    waiting up to `wait` s for code that is about to start (compiling); False
+    at once when its REPL waits for input. Without /proc's SigCgt: whether it
+    stays out of its stdin reads for a while (its REPL also leaves read()
+    briefly for each byte of raw-paste data, so one look is not enough)."""
+    deadline = time.monotonic() + wait
+    while (caught := catches_sigint(pid)) is not None:
+        if caught:
+            return True
+        if waiting_for_input(pid) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    for _ in range(3):
+        if waiting_for_input(pid):
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def waiting_for_input(pid: int) -> bool:
     """True if the process is blocked reading its stdin (its REPL is idle).
 
@@ -240,41 +260,20 @@ class UnixPortTransport:
     def supports(self, capability: str) -> bool:
         return capability in ("interrupt", "restart")
 
-    def interrupt(self) -> None:
+    def interrupt(self) -> bool:
         """Deliver SIGINT to the running MicroPython (raises KeyboardInterrupt in its code).
 
-        Sent only while the code runs (its handler is installed): anywhere else
-        a SIGINT kills the unix port. Code that is about to start (compiling)
-        is waited for, up to a second; a REPL waiting for input means no code
-        runs, and nothing is sent.
+        Sent only while the code runs (see `code_runs_soon`): anywhere else a
+        SIGINT kills the unix port. Returns whether it was sent.
         """
         child = self._child
         if child is None:
             raise TransportClosedError(f"{self.url}: the MicroPython process is not running")
-        deadline = time.monotonic() + 1.0
-        while True:
-            caught = catches_sigint(child.pid)
-            if caught is None:  # no /proc: the best rule left
-                caught = not waiting_for_input(child.pid)
-                if not caught:
-                    return
-            if caught:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGINT)
-                return
-            if waiting_for_input(child.pid) or time.monotonic() > deadline:
-                return
-            time.sleep(0.002)
-
-    def line_has_terminal_signals(self) -> bool:
-        """True while the pty turns a \\x03 byte into SIGINT (the port runs code
-        with the terminal settings it started with; its REPL switches them off)."""
-        if self._fd < 0:
+        if not code_runs_soon(child.pid):
             return False
-        try:
-            return bool(termios.tcgetattr(self._fd)[3] & termios.ISIG)
-        except termios.error:
-            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGINT)
+        return True
 
     def kill(self) -> None:
         """Kill the process as if the board vanished (for tests of that case)."""
