@@ -1,9 +1,10 @@
 """Backends the contract suite runs on, each a running board named by a URL.
 
 Shared by tests/ and hil/. `fake` (pure Python), `unix` (the unix port under
-a pty), `vserial` (a virtual serial board through SerialTransport) and
-`webrepl` (the WebREPL bridge through WebReplTransport); any other name is a
-URL of a real board. A backend knows how to make its board vanish, where
+a pty), `vserial` (a virtual serial board through SerialTransport),
+`webrepl` (the WebREPL bridge through WebReplTransport), `qemu` and
+`qemu-small` (bare-metal firmware in QEMU with a 140 KB and a 40 KB heap,
+through SerialTransport); any other name is a URL of a real board. A backend knows how to make its board vanish, where
 that is possible, for the tests of a board that disappears mid-operation.
 """
 
@@ -23,7 +24,9 @@ from iotkernel.device import Device
 
 UNIX_AVAILABLE = importlib.util.find_spec("micropython_unix") is not None
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BUILTIN = ("fake", "unix", "vserial", "webrepl")
+BUILTIN = ("fake", "unix", "vserial", "webrepl", "qemu", "qemu-small")
+# The QEMU backends and the firmware image each runs (fakes.qemu_board).
+QEMU_FIRMWARE = {"qemu": "heap140k", "qemu-small": "heap40k", "qemu-stock": "stock"}
 BRIDGE_PASSWORD = "test1234"
 
 
@@ -34,6 +37,51 @@ def require_unix_port() -> None:
         if IN_CI:
             pytest.fail(message + ": CI must run this tier")
         pytest.skip(message)
+
+
+def require_qemu(firmware: str = "heap140k") -> None:
+    """Skip visibly without qemu-system-arm or the firmware images, except in CI."""
+    from fakes.qemu_board import missing_requirement
+
+    missing = missing_requirement(firmware)
+    if missing:
+        if IN_CI:
+            pytest.fail(missing + ": CI must run the QEMU tier")
+        pytest.skip(missing)
+
+
+class QemuBoards:
+    """The QEMU boards of one test process, started on first use and kept
+    for the whole run (a cold start costs a second or two), each under its
+    own tty path and uid. Stopped by PID at the end of the session."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._boards: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        from fakes.qemu_board import QemuBoard
+
+        firmware = QEMU_FIRMWARE[name]
+        require_qemu(firmware)
+        board = self._boards.get(name)
+        if board is None:
+            board = QemuBoard(self.workdir / f"tty-{name}", firmware=firmware).start()
+            self._boards[name] = board
+        board.ensure_plugged()
+        return board
+
+    def stop(self) -> None:
+        for board in self._boards.values():
+            board.stop()
+        self._boards.clear()
+
+
+def fresh_interpreter(url: str) -> None:
+    """Soft-reset a shared board so one test's heap (a MemoryError, a
+    fragmented heap, stray globals) cannot fail the next."""
+    with Device.open(url, idle_timeout=3.0, deadline=15.0) as device:
+        device.soft_reset()
 
 
 @dataclass
@@ -56,8 +104,11 @@ def _kill_transport(device: Device) -> None:
 
 
 @contextlib.contextmanager
-def start_backend(name: str, workdir: Path) -> Iterator[Backend]:
-    """Start the board a backend name stands for; stop it on exit."""
+def start_backend(
+    name: str, workdir: Path, qemu_boards: QemuBoards | None = None
+) -> Iterator[Backend]:
+    """Start the board a backend name stands for; stop it on exit (QEMU
+    boards are shared through `qemu_boards` and only soft-reset)."""
     # Each board keeps its files across connections, like a real one: a named
     # fake board shares its filesystem, a unix board has its own directory.
     if name == "fake":
@@ -86,5 +137,16 @@ def start_backend(name: str, workdir: Path) -> Iterator[Backend]:
                 vanish=lambda device: br.process.kill(),
                 board=br,
             )
+    elif name in QEMU_FIRMWARE:
+        assert qemu_boards is not None, "QEMU backends need the session's boards"
+        board = qemu_boards.get(name)
+        fresh_interpreter(board.url)
+        yield Backend(
+            name,
+            board.url,
+            vanish=lambda device: board.unplug(),
+            board=board,
+            hard_reset=board.reset,
+        )
     else:
         yield Backend(name, name)

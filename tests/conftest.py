@@ -14,7 +14,7 @@ import pytest
 
 from iotkernel.device import Device
 
-from .backends import BUILTIN, Backend, start_backend
+from .backends import BUILTIN, Backend, QemuBoards, start_backend
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,10 +32,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", names, indirect=True)
 
 
+@pytest.fixture(scope="session")
+def qemu_boards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QemuBoards]:
+    """This test process's QEMU boards, booted on first use."""
+    boards = QemuBoards(tmp_path_factory.mktemp("qemu"))
+    try:
+        yield boards
+    finally:
+        boards.stop()
+
+
 @pytest.fixture
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, qemu_boards: QemuBoards
+) -> Iterator[Backend]:
     """A running board of the parametrised kind."""
-    with start_backend(request.param, tmp_path) as started:
+    with start_backend(request.param, tmp_path, qemu_boards) as started:
         yield started
 
 

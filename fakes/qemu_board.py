@@ -1,0 +1,366 @@
+"""The QEMU board: bare-metal MicroPython firmware on an emulated Cortex-M3.
+
+Owns one `qemu-system-arm` process (machine mps2-an385) running a firmware
+image of `../shared/boards/qemu-mps2/firmware/` (or `$IOTK_QEMU_FIRMWARE_DIR`),
+its UART on a pseudo-terminal published at a stable path (a symlink, like
+/dev/serial/by-id/...), so `serial://PATH` reaches it as any USB board.
+Unlike the unix port this is the firmware a microcontroller runs: a 256-byte
+UART buffer, a raw-paste window of 128, a small heap, littlefs on a RAM disk,
+`machine.reset()` that reboots, a fatal error that reboots.
+
+A board has its own `machine.unique_id()` (8 bytes given to QEMU's loader),
+a reset line (the QEMU monitor's `system_reset`: the board reboots on the same
+port and keeps its files, like pressing RESET; held = the CPU stopped) and a
+power switch (the process stopped by its PID and started again: a new pty
+behind the same path and an empty disk, as a board whose RAM disk loses power).
+
+    python -m fakes.qemu_board /tmp/qboard0 [--firmware heap40k|PATH] [--uid HEX]
+                               [--power-switch]
+
+runs one until Ctrl-C or SIGTERM; `--power-switch` serves its power switch and
+reset line on loopback (`fakes.power_switch`, as labgrid drives them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .power_switch import PowerSwitch
+
+QEMU = "qemu-system-arm"
+# The images of ../shared/boards/qemu-mps2/firmware/, by short name.
+FIRMWARES = {
+    "heap140k": "mps2-an385-heap140k.elf",
+    "heap64k": "mps2-an385-heap64k.elf",
+    "heap40k": "mps2-an385-heap40k.elf",
+    "stock": "mps2-an385-stock.elf",
+}
+# Where the patched images read machine.unique_id() from (BOARD.md).
+_UID_ADDRESS = "0x21fffff8"
+_PTY_LINE = re.compile(rb"char device redirected to (\S+) \(label serial0\)")
+_MONITOR_PROMPT = b"(qemu) "
+
+
+class QemuBoardError(RuntimeError):
+    """The QEMU board could not be started or driven."""
+
+
+def firmware_dir() -> Path:
+    """`$IOTK_QEMU_FIRMWARE_DIR`, else `shared/boards/qemu-mps2/firmware` beside the checkout."""
+    configured = os.environ.get("IOTK_QEMU_FIRMWARE_DIR")
+    if configured:
+        return Path(configured)
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout.parent / "shared" / "boards" / "qemu-mps2" / "firmware"
+
+
+def firmware_path(name_or_path: str) -> Path:
+    """The image a short name (`heap40k`, `stock`, ...) or a path stands for."""
+    if name_or_path in FIRMWARES:
+        return firmware_dir() / FIRMWARES[name_or_path]
+    return Path(name_or_path)
+
+
+def missing_requirement(firmware: str = "heap140k") -> str | None:
+    """Why a QEMU board cannot run here (no emulator, no image), or None."""
+    if shutil.which(QEMU) is None:
+        return f"{QEMU} is not installed (apt-get install qemu-system-arm)"
+    image = firmware_path(firmware)
+    if not image.is_file():
+        return f"no firmware image at {image} (set IOTK_QEMU_FIRMWARE_DIR)"
+    return None
+
+
+class QemuBoard:
+    """A firmware image running in QEMU, its UART at `path`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        firmware: str | Path = "heap140k",
+        uid: bytes | None = None,
+        start_timeout: float = 10.0,
+    ) -> None:
+        self.path = Path(path)
+        self.firmware = firmware_path(str(firmware))
+        if not self.firmware.is_file():
+            raise QemuBoardError(f"no firmware image at {self.firmware}")
+        if shutil.which(QEMU) is None:
+            raise QemuBoardError(f"{QEMU} is not installed")
+        self.uid = uid if uid is not None else os.urandom(8)
+        if len(self.uid) != 8:
+            raise QemuBoardError("a QEMU board's uid is 8 bytes")
+        self.start_timeout = start_timeout
+        self._workdir = Path(tempfile.mkdtemp(prefix="iotk-qemu-"))
+        self._monitor_path = self._workdir / "monitor.sock"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()
+        self.pty: str | None = None
+        self._hold = -1
+        self.boots = 0
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def url(self) -> str:
+        return f"serial://{self.path}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> QemuBoard:
+        """Power the board on: start QEMU and publish its UART at `path`."""
+        with self._lock:
+            if self.running:
+                return self
+            self._monitor_path.unlink(missing_ok=True)
+            argv = [
+                QEMU,
+                "-machine",
+                "mps2-an385",
+                "-nographic",
+                "-semihosting",
+                "-monitor",
+                f"unix:{self._monitor_path},server=on,wait=off",
+                "-serial",
+                "pty",
+                "-device",
+                f"loader,addr={_UID_ADDRESS},data=0x{self.uid.hex()},data-len=8,data-be=on",
+                "-kernel",
+                str(self.firmware),
+            ]
+            # Its own session: a Ctrl-C meant for the test run never reaches it;
+            # it is stopped by its PID.
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                self.pty = self._await_pty()
+            except BaseException:
+                self._kill()
+                raise
+            # QEMU reads the host's bytes only while it sees the pty's other end
+            # open, and notices a new opener by polling once a second: holding
+            # the end open keeps a client's first bytes from waiting up to 1 s
+            # (an emulation artefact; pyserial flushes what queued meanwhile).
+            self._hold = os.open(self.pty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            self._publish(self.pty)
+            self.boots += 1
+            return self
+
+    def _await_pty(self) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        seen = b""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                seen += chunk
+                match = _PTY_LINE.search(seen)
+                if match:
+                    # QEMU says nothing more unless it fails: drain it in the
+                    # background so a full pipe never blocks it.
+                    threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
+                    return match.group(1).decode()
+            elif self._proc.poll() is not None:
+                break
+        raise QemuBoardError(
+            f"{QEMU} did not start {self.firmware.name}: {seen.decode(errors='replace')[-300:]}"
+        )
+
+    @staticmethod
+    def _drain(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(fd, 4096):
+                pass
+
+    def _publish(self, pty_path: str) -> None:
+        """Point `path` at the pty, atomically (a reader never sees no link)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".new")
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(pty_path)
+        temporary.replace(self.path)
+
+    def _kill(self) -> None:
+        if self._hold >= 0:
+            os.close(self._hold)
+            self._hold = -1
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def stop(self) -> None:
+        """Power off for good: stop QEMU by its PID, remove the path and the monitor."""
+        with self._lock:
+            self._kill()
+            with contextlib.suppress(FileNotFoundError):
+                if self.path.is_symlink():
+                    self.path.unlink()
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> QemuBoard:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ power, reset, plug
+
+    def set_power(self, on: bool) -> None:
+        """Switch power: off stops the process (the port hangs up; the path
+        stays, dangling), on starts it afresh behind the same path."""
+        with self._lock:
+            if on:
+                self.start()
+            else:
+                self._kill()
+
+    def power_cycle(self, off_time: float = 0.2) -> None:
+        self.set_power(False)
+        time.sleep(off_time)
+        self.set_power(True)
+
+    def unplug(self) -> None:
+        """The board vanishes: no process, no path."""
+        with self._lock:
+            self._kill()
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def plug(self) -> None:
+        self.start()
+
+    def ensure_plugged(self) -> None:
+        if not self.running:
+            self.start()
+
+    def reset(self) -> None:
+        """Press RESET: the board reboots on the same port and keeps its files."""
+        self.monitor("system_reset")
+
+    def set_reset(self, held: bool) -> None:
+        """Hold the board in reset (its CPU stops) or release it (it reboots)."""
+        if held:
+            self.monitor("stop")
+        else:
+            self.monitor("system_reset")
+            self.monitor("cont")
+
+    def monitor(self, command: str, timeout: float = 5.0) -> str:
+        """Run one QEMU monitor command; its output."""
+        with self._lock:
+            if not self.running:
+                raise QemuBoardError("the board is powered off")
+            deadline = time.monotonic() + timeout
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                while True:
+                    try:
+                        sock.connect(str(self._monitor_path))
+                        break
+                    except (FileNotFoundError, ConnectionRefusedError):
+                        if time.monotonic() > deadline:
+                            raise QemuBoardError("the QEMU monitor does not answer") from None
+                        time.sleep(0.02)
+                sock.settimeout(timeout)
+                self._read_until_prompt(sock, deadline)  # the banner
+                sock.sendall(command.encode() + b"\n")
+                return self._read_until_prompt(sock, deadline)
+
+    @staticmethod
+    def _read_until_prompt(sock: socket.socket, deadline: float) -> str:
+        seen = b""
+        while not seen.endswith(_MONITOR_PROMPT):
+            if time.monotonic() > deadline:
+                raise QemuBoardError(f"the QEMU monitor did not answer: {seen[-200:]!r}")
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise QemuBoardError("the QEMU monitor closed")
+            seen += chunk
+        return seen[: -len(_MONITOR_PROMPT)].decode(errors="replace")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fakes.qemu_board",
+        description="Run bare-metal MicroPython in QEMU, its UART at a tty path.",
+    )
+    parser.add_argument("path", help="where the port appears, e.g. /tmp/qboard0")
+    parser.add_argument(
+        "--firmware",
+        default="heap140k",
+        help=f"an image name ({', '.join(FIRMWARES)}) or path (default heap140k)",
+    )
+    parser.add_argument("--uid", help="machine.unique_id() as 16 hex digits (default: random)")
+    parser.add_argument(
+        "--power-switch",
+        action="store_true",
+        help="serve the board's power switch and reset line on 127.0.0.1 (for labgrid)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        uid = bytes.fromhex(args.uid) if args.uid else None
+        board = QemuBoard(args.path, firmware=args.firmware, uid=uid).start()
+    except (QemuBoardError, ValueError) as exc:
+        print(f"qemu_board: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    switch = None
+    if args.power_switch:
+        switch = PowerSwitch(board.set_power).start()
+        print(f"power switch at {switch.url}", flush=True)
+    print(
+        f"qemu board at {board.url} (uid {board.uid.hex()}, {board.firmware.name}, "
+        f"QEMU pid {board.pid}); Ctrl-C stops it",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if switch is not None:
+            switch.stop()
+        board.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
