@@ -213,6 +213,16 @@ class _FakeWriter:
         self._path = path
         self._binary = binary
         self.closed = False
+        self._position = 0
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        with self._fs.lock:
+            size = len(self._fs.files.get(self._path, b""))
+        self._position = max(0, offset + (0, self._position, size)[whence])
+        return self._position
 
     def write(self, data: Any) -> int:
         if self.closed:
@@ -221,12 +231,18 @@ class _FakeWriter:
         with self._fs.lock:
             if self._path not in self._fs.files:
                 raise _oserror(errno.ENOENT)
+            content = self._fs.files[self._path]
+            start = min(self._position, len(content))
+            grows = max(0, start + len(raw) - len(content))
             cap = self._fs.capacity
-            if cap is not None and self._fs.used() + len(raw) > cap:
+            if cap is not None and self._fs.used() + grows > cap:
                 room = max(0, cap - self._fs.used())
-                self._fs.files[self._path] += raw[:room]
+                raw = raw[: len(content) - start + room]
+                self._fs.files[self._path] = content[:start] + raw + content[start + len(raw) :]
+                self._position = start + len(raw)
                 raise _oserror(errno.ENOSPC)
-            self._fs.files[self._path] += raw
+            self._fs.files[self._path] = content[:start] + raw + content[start + len(raw) :]
+            self._position = start + len(raw)
             self._fs._touch(self._path)
         return len(raw)
 

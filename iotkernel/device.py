@@ -13,6 +13,7 @@ other thread while an operation runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -65,6 +66,14 @@ _QUIET_PERIODS = (0.03, 0.2, 0.5, 1.0)
 _RESULT_MARK = b"\x1e"
 _CHECK_MARK = b"\x1f"
 _BYTES_TAG = "__iotk_bytes__"
+_ROWS_TAG = "__iotk_rows__"
+_ROW_MARK = b"\x1d"
+# Classic raw mode has no flow control: the board reads source into its RAM
+# as fast as it can, and a UART receive buffer (256 bytes on many boards)
+# overruns when the host sends faster. Larger classic sends go in slices with
+# a pause (raw-paste, with its window, never needs this).
+_CLASSIC_SLICE = 256
+_CLASSIC_PAUSE = 0.01
 _MAX_REPLY = 16 * 1024 * 1024
 
 
@@ -79,27 +88,80 @@ class DeviceIdentity:
     machine: str
 
 
-def _helper_install_source() -> str:
-    """One statement that installs the device-side helpers, checked on arrival.
+@dataclass(frozen=True)
+class _Helpers:
+    """The device-side helpers, as pieces small enough for a 40 KB heap.
 
-    The helpers travel as a string with its length and a position-weighted byte
-    sum (computable on every port, small enough for ports without big
-    integers); a corrupted copy raises instead of installing a helper that
-    could return wrong values.
+    Each piece is one statement holding at most ~1.2 KB of source as a
+    string with its length and a position-weighted byte sum (computable on
+    every port, small enough for ports without big integers): a corrupted
+    copy raises instead of installing a helper that could return wrong
+    values. The first piece starts an empty namespace; the last sets
+    `VERSION`, so a board whose namespace has this version has every piece.
     """
+
+    version: str
+    pieces: tuple[str, ...]
+
+
+_PIECE_LIMIT = 1200
+_NAMESPACE = "__import__('sys').modules['__iotk']"
+# The version of the helpers on the board and its free heap after a collection.
+_HELPER_PROBE = (
+    "print('\\x1e%s %d' % (__import__('sys').modules.get('__iotk', {}).get('VERSION'), "
+    "__import__('gc').collect() or __import__('gc').mem_free()))\n"
+)
+
+
+def _split_top_level(source: str, limit: int) -> list[str]:
+    """Group the module's top-level statements into pieces of at most
+    `limit` characters (a statement longer than that is a piece of its own);
+    comment-only and blank lines are left out: they would only cost heap."""
+    blocks: list[list[str]] = []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if line[0] not in " \t" and not (blocks and line.startswith(("else", "elif", "except"))):
+            blocks.append([])
+        blocks[-1].append(line)
+    pieces: list[str] = []
+    current = ""
+    for block in blocks:
+        text = "\n".join(block) + "\n"
+        if current and len(current) + len(text) > limit:
+            pieces.append(current)
+            current = ""
+        current += text
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _load_helpers() -> _Helpers:
     source = resources.files("iotkernel.board").joinpath("helpers.py").read_text()
-    data = source.encode()
-    check = sum((i % 251 + 1) * b for i, b in enumerate(data))
-    namespace = "__import__('sys').modules.setdefault('__iotk', {})"
-    return (
-        f"(lambda s, n, c: exec(s, {namespace}) if len(s.encode()) == n and "
-        "sum((i % 251 + 1) * b for i, b in enumerate(s.encode())) == c else "
-        "exec(\"raise ValueError('helpers corrupted in transit')\"))"
-        f"({source!r}, {len(data)}, {check})\n"
-    )
+    version = hashlib.sha256(source.encode()).hexdigest()[:16]
+    texts = _split_top_level(source, _PIECE_LIMIT)
+    texts[-1] += f"VERSION = {version!r}\n"
+    pieces = []
+    for index, text in enumerate(texts):
+        data = text.encode()
+        check = sum((i % 251 + 1) * b for i, b in enumerate(data))
+        namespace = (
+            "(__import__('sys').modules.update({'__iotk': {}}), " + _NAMESPACE + ")[1]"
+            if index == 0
+            else _NAMESPACE
+        )
+        pieces.append(
+            "(lambda s, n, c, g: exec(s, g) if len(s.encode()) == n and "
+            "sum((i % 251 + 1) * b for i, b in enumerate(s.encode())) == c else "
+            "exec(\"raise ValueError('helpers corrupted in transit')\"))"
+            f"({text!r}, {len(data)}, {check}, {namespace})\n"
+        )
+    return _Helpers(version, tuple(pieces))
 
 
-_HELPER_INSTALL = _helper_install_source()
+_HELPERS = _load_helpers()
 
 
 class Device:
@@ -134,6 +196,8 @@ class Device:
         # next (see interrupt()): a flag, so no thread ever waits for the lock.
         self._interrupt_requested = False
         self._helpers_ready = False
+        # The board's free heap when the helpers were checked (sizes chunks).
+        self._free_memory: int | None = None
         self._identity: DeviceIdentity | None = None
         self._closed = False
 
@@ -183,8 +247,15 @@ class Device:
         if data:
             if wire_log.isEnabledFor(logging.DEBUG):
                 wire_log.debug("%s <- %r", self.url, data[:200])
+            paced = self._engine.state is State.CLASSIC_AWAITING_OK and len(data) > _CLASSIC_SLICE
             try:
-                self.transport.write(data)
+                if not paced:
+                    self.transport.write(data)
+                    return
+                for start in range(0, len(data), _CLASSIC_SLICE):
+                    if start:
+                        time.sleep(_CLASSIC_PAUSE)
+                    self.transport.write(data[start : start + _CLASSIC_SLICE])
             except TransportError:
                 self._engine.mark_unsynced()  # what the board got is unknown
                 raise
@@ -345,6 +416,8 @@ class Device:
         """
         deadline = time.monotonic() + (self.deadline if timeout is None else timeout)
         last_error: Exception | None = None
+        with self._lock:
+            self._engine.forget_capabilities()  # a new session proves them again
         for quiet in _QUIET_PERIODS:
             if time.monotonic() >= deadline:
                 break
@@ -585,26 +658,78 @@ class Device:
             "ev", f"globals(), {source!r}, {request_crc}, {user}", request_crc, timeout
         )
 
+    def call_helper_rows(self, call_source: str, *, timeout: float | None = None) -> list[Any]:
+        """Evaluate `call_source`, an iterable among the device-side helpers,
+        and return its items, streamed by the board one checked line each (a
+        listing larger than a small board's heap). A lost, added or corrupted
+        line is a `DeviceProtocolError`."""
+        request_crc = zlib.crc32(call_source.encode())
+        self._ensure_helpers()
+        code = f"{_NAMESPACE}['rows']({call_source!r}, {request_crc})\n"
+        out = self.exec(code, timeout=self.deadline if timeout is None else timeout)
+        summary = _decode_reply(out, request_crc)
+        if not isinstance(summary, dict) or not isinstance(summary.get(_ROWS_TAG), int):
+            raise DeviceProtocolError("reply", "a count of streamed rows", repr(summary).encode())
+        return _decode_rows(out[: out.rfind(_RESULT_MARK)], summary[_ROWS_TAG])
+
     def call_with_payload(
-        self, name: str, argument: str, payload: bytes, *, timeout: float | None = None
+        self,
+        name: str,
+        arguments: tuple[object, ...],
+        payload: bytes,
+        *,
+        timeout: float | None = None,
     ) -> Any:
-        """Call helper `name(argument, payload, crc)`: the payload travels once,
-        as a bytes literal, checked against its CRC-32 on the board (file chunks
-        go this way: compiled once, not twice as through `ev`)."""
+        """Call helper `name(*arguments, payload, crc)`: the payload travels
+        once, as a bytes literal, checked against its CRC-32 on the board (file
+        chunks go this way: compiled once, not twice as through `ev`).
+        Arguments are quoted with repr()."""
         request_crc = zlib.crc32(payload)
-        return self._run_helper(
-            name, f"{argument!r}, {payload!r}, {request_crc}", request_crc, timeout
-        )
+        quoted = "".join(f"{argument!r}, " for argument in arguments)
+        return self._run_helper(name, f"{quoted}{payload!r}, {request_crc}", request_crc, timeout)
 
     def _run_helper(
         self, name: str, arguments: str, request_crc: int, timeout: float | None
     ) -> Any:
-        prefix = "" if self._helpers_ready else _HELPER_INSTALL
-        code = f"{prefix}__import__('sys').modules['__iotk'][{name!r}]({arguments})\n"
+        self._ensure_helpers()
+        code = f"{_NAMESPACE}[{name!r}]({arguments})\n"
         out = self.exec(code, timeout=self.deadline if timeout is None else timeout)
-        value = _decode_reply(out, request_crc)
+        return _decode_reply(out, request_crc)
+
+    def _ensure_helpers(self) -> None:
+        """Install the helpers unless this boot of the board has them already
+        (one version check per Device and soft reset, not a reinstall)."""
+        if self._helpers_ready:
+            return
+        version, free = self._probe_helpers()
+        if version != _HELPERS.version:
+            log.debug(
+                "%s: installing helpers %s (%d pieces)",
+                self.url,
+                _HELPERS.version,
+                len(_HELPERS.pieces),
+            )
+            for piece in _HELPERS.pieces:
+                self.exec(piece, timeout=self.deadline)
+            version, free = self._probe_helpers()
+            if version != _HELPERS.version:
+                raise DeviceProtocolError(
+                    "helpers", f"helpers version {_HELPERS.version}", version.encode()
+                )
+        self._free_memory = free
         self._helpers_ready = True
-        return value
+
+    def _probe_helpers(self) -> tuple[str, int]:
+        out = self.exec(_HELPER_PROBE, timeout=self.deadline)
+        line = out[out.rfind(_RESULT_MARK) + 1 :].strip().decode("ascii", "replace")
+        version, _, free = line.partition(" ")
+        return version, int(free) if free.isdigit() else 0
+
+    def free_memory(self) -> int:
+        """The board's free heap (bytes, after a collection) when the helpers
+        were last checked: what file chunks and other requests are sized by."""
+        self._ensure_helpers()
+        return self._free_memory or 0
 
     # ------------------------------------------------------------------ resets and identity
 
@@ -679,6 +804,29 @@ def _decode_reply(out: bytes, request_crc: int) -> Any:
         return json.loads(payload, object_hook=_decode_tags)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DeviceProtocolError("reply", "valid JSON", payload[:200]) from exc
+
+
+def _decode_rows(out: bytes, count: int) -> list[Any]:
+    """Check and decode streamed rows: each ROW_MARK json \x1f crc(json)."""
+    segments = out.split(_ROW_MARK)[1:]
+    if len(segments) != count:
+        raise DeviceProtocolError("rows", f"{count} rows", f"{len(segments)} rows".encode())
+    items = []
+    for segment in segments:
+        payload, sep, check = segment.rstrip(b"\r\n").rpartition(_CHECK_MARK)
+        if not sep or len(check) != 8:
+            raise DeviceProtocolError("rows", "a row ending in its CRC-32", segment[-200:])
+        try:
+            valid = int(check, 16) == zlib.crc32(payload)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise DeviceProtocolError("rows", "a row whose CRC-32 matches", segment[-200:])
+        try:
+            items.append(json.loads(payload, object_hook=_decode_tags))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DeviceProtocolError("rows", "valid JSON", payload[:200]) from exc
+    return items
 
 
 def _decode_tags(obj: dict[str, Any]) -> Any:

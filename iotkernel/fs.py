@@ -28,7 +28,12 @@ from .device import Device
 from .errors import DeviceException, DeviceOSError, IotKernelError
 
 TEMP_SUFFIX = ".iotk-tmp"
-DEFAULT_CHUNK = 4096  # raw bytes per round trip: ~5.5 KB of base64 on the wire
+DEFAULT_CHUNK = 4096  # raw bytes per round trip at most: ~5.5 KB of base64 on the wire
+# A chunk costs the board about this many times its size in heap at once
+# (the base64 literal as the compiler grows it, the bytes object, the decoded
+# data): chunks start at free heap / this, and halve on a MemoryError.
+_HEAP_PER_CHUNK_BYTE = 12
+MIN_CHUNK = 128
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -113,6 +118,22 @@ class FileService:
     def __init__(self, device: Device, *, chunk_size: int = DEFAULT_CHUNK) -> None:
         self.device = device
         self.chunk_size = chunk_size
+        # What this board has shown it can take (None: not yet sized).
+        self._fitting_chunk: int | None = None
+
+    def _chunk(self) -> int:
+        """Bytes per round trip: at most `chunk_size`, sized to the board's free heap."""
+        if self._fitting_chunk is None:
+            fits = self.device.free_memory() // _HEAP_PER_CHUNK_BYTE // 128 * 128
+            self._fitting_chunk = max(MIN_CHUNK * 2, fits)
+        return max(MIN_CHUNK, min(self.chunk_size, self._fitting_chunk))
+
+    def _shrink_chunk(self, exc: DeviceException, action: str, path: str) -> None:
+        """After a board-side MemoryError: halve the chunk, or give up."""
+        current = self._chunk()
+        if exc.exc_type != "MemoryError" or current <= MIN_CHUNK:
+            raise _explain(exc, action, path) from None
+        self._fitting_chunk = current // 2
 
     def _call(self, call: str, action: str, path: str, timeout: float | None = None) -> object:
         try:
@@ -140,7 +161,10 @@ class FileService:
         """Every file and directory under each root (missing roots are empty),
         in one round trip, with content hashes computed on the board on request."""
         where = ", ".join(roots)
-        rows = self._call(f"trees({roots!r}, {hashes!r})", "list", where, timeout=300)
+        try:
+            rows = self.device.call_helper_rows(f"trees({roots!r}, {hashes!r})", timeout=300)
+        except DeviceException as exc:
+            raise _explain(exc, "list", where) from None
         if not isinstance(rows, list):
             raise FileError(f"malformed listing of {where}")
         entries = []
@@ -189,7 +213,13 @@ class FileService:
             raise FileError(f"cannot read {path}: it is a directory")
         data = bytearray()
         while len(data) < entry.size:
-            chunk = self._call(f"rchunk({path!r}, {len(data)}, {self.chunk_size})", "read", path)
+            try:
+                chunk = self.device.call_helper(
+                    f"rchunk({path!r}, {len(data)}, {self._chunk()})", timeout=None
+                )
+            except DeviceException as exc:
+                self._shrink_chunk(exc, "read", path)
+                continue
             if not isinstance(chunk, bytes) or not chunk:
                 raise FileError(f"cannot read {path}: it changed while being read")
             data += chunk
@@ -210,11 +240,14 @@ class FileService:
         try:
             view = memoryview(data)
             while sent < len(data) or sent == 0:
-                chunk = bytes(view[sent : sent + self.chunk_size])
+                chunk = bytes(view[sent : sent + self._chunk()])
                 try:
-                    written = self.device.call_with_payload("wput", path, base64.b64encode(chunk))
+                    written = self.device.call_with_payload(
+                        "wput", (path, sent), base64.b64encode(chunk)
+                    )
                 except DeviceException as exc:
-                    raise _explain(exc, "write", path) from None
+                    self._shrink_chunk(exc, "write", path)
+                    continue
                 if written != len(chunk):
                     raise FileError(
                         f"cannot write {path}: the board stored {written} of {len(chunk)} bytes"

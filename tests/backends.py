@@ -4,8 +4,9 @@ Shared by tests/ and hil/. `fake` (pure Python), `unix` (the unix port under
 a pty), `vserial` (a virtual serial board through SerialTransport),
 `webrepl` (the WebREPL bridge through WebReplTransport), `qemu` and
 `qemu-small` (bare-metal firmware in QEMU with a 140 KB and a 40 KB heap,
-through SerialTransport); any other name is a URL of a real board. A backend knows how to make its board vanish, where
-that is possible, for the tests of a board that disappears mid-operation.
+through SerialTransport); any other name is a URL of a real board. A backend
+knows how to make its board vanish, where that is possible, for the tests of
+a board that disappears mid-operation.
 """
 
 from __future__ import annotations

@@ -11,9 +11,12 @@
 
 MARK = "\x1e"
 BYTES_TAG = "__iotk_bytes__"
+ROWS_TAG = "__iotk_rows__"
 
 
 def conv(v):
+    # Returns v itself when nothing in it needs converting: a large listing
+    # is not copied on a small heap.
     import binascii
 
     if v is None or isinstance(v, (bool, int, float, str)):
@@ -21,14 +24,25 @@ def conv(v):
     if isinstance(v, (bytes, bytearray)):
         return {BYTES_TAG: binascii.b2a_base64(v).decode().strip()}
     if isinstance(v, (list, tuple)):
-        return [conv(x) for x in v]
+        out = None
+        for i, x in enumerate(v):
+            y = conv(x)
+            if y is not x:
+                if out is None:
+                    out = list(v)
+                out[i] = y
+        return v if out is None else out
     if isinstance(v, dict):
-        out = {}
+        out = None
         for k, x in v.items():
             if not isinstance(k, str):
                 raise TypeError("dict key %r is not a string: JSON cannot carry it" % (k,))
-            out[k] = conv(x)
-        return out
+            y = conv(x)
+            if y is not x:
+                if out is None:
+                    out = dict(v)
+                out[k] = y
+        return v if out is None else out
     raise TypeError("a value of type '%s' cannot be sent as JSON" % type(v).__name__)
 
 
@@ -50,13 +64,43 @@ def put(v, req=0):
     import json
 
     s = json.dumps(conv(v))
-    print(MARK + s + "\x1f%08x%08x" % (crc(s.encode()), req))
+    try:
+        c = crc(s)  # MicroPython: a str is a buffer, no copy of a large reply
+    except TypeError:
+        c = crc(s.encode())
+    # In three prints: no concatenated copy of the reply.
+    print(MARK, end="")
+    print(s, end="")
+    print("\x1f%08x%08x" % (c, req))
 
 
 def ev(g, src, want, user):
     if crc(src.encode()) != want:
         raise ValueError("request corrupted in transit")
     put(eval(src, g if user else globals()), want)
+
+
+def rows(src, want):
+    # Streams the items of an iterable helper call, one checked line each
+    # ('\x1d' JSON '\x1f' CRC-32), then their count as the reply: a long
+    # listing never sits whole in a small heap.
+    if crc(src.encode()) != want:
+        raise ValueError("request corrupted in transit")
+    import json
+
+    n = 0
+    for item in eval(src, globals()):
+        s = json.dumps(conv(item))
+        try:
+            c = crc(s)
+        except TypeError:
+            c = crc(s.encode())
+        print("\x1d", end="")
+        print(s, end="")
+        print("\x1f%08x" % c)
+        n += 1
+        s = item = None
+    put({ROWS_TAG: n}, want)
 
 
 def ident():
@@ -149,9 +193,9 @@ def stat(path):
 
 
 def tree(root, hashes):
+    # A generator: rows are sent as they are found, never held all at once.
     import os
 
-    out = []
     stack = [root]
     while stack:
         d = stack.pop()
@@ -159,21 +203,19 @@ def tree(root, hashes):
             name, kind = entry[0], entry[1]
             p = d.rstrip("/") + "/" + name
             if kind & 0x4000:
-                out.append([p, True, 0, 0, None])
+                yield [p, True, 0, 0, None]
                 stack.append(p)
             else:
                 st = os.stat(p)
-                out.append([p, False, st[6], st[8], hashfile(p) if hashes else None])
-    return out
+                yield [p, False, st[6], st[8], hashfile(p) if hashes else None]
 
 
 def trees(roots, hashes):
-    out = []
     for root in roots:
         st = stat(root)
         if st is not None and st[0]:
-            out.extend(tree(root, hashes))
-    return out
+            for row in tree(root, hashes):
+                yield row
 
 
 def hashkind():
@@ -231,13 +273,17 @@ def wbegin(path):
     return hasher()[0]
 
 
-def wput(path, data, want):
+def wput(path, offset, data, want):
     import binascii
 
     if crc(data) != want:
         raise ValueError("request corrupted in transit")
     raw = binascii.a2b_base64(data)
-    n = W[path].write(raw)
+    data = None
+    f = W[path]
+    if f.tell() != offset:
+        f.seek(offset)  # a chunk sent again after a failure on the way back
+    n = f.write(raw)
     if n != len(raw):
         raise OSError(28)  # ENOSPC: the device is full
     put(n, want)

@@ -53,6 +53,13 @@ LEGACY_PASTE_ANSWER = RAW_BANNER
 # round trip. Bigger source uses raw-paste so the device never has to hold more
 # than a window of it (classic raw has no flow control and drops bytes on UARTs).
 CLASSIC_LIMIT = 256
+# A lost `\x05` or `A` of the raw-paste request makes any firmware answer as
+# one older than raw-paste does (the raw banner again): the request is asked
+# this many times before classic raw mode is chosen for this session.
+PASTE_REQUEST_ATTEMPTS = 2
+# When the board proved raw-paste in this session, a banner answer can only be
+# a lost byte: asked again this many times, then a protocol error.
+PASTE_REQUEST_RETRIES_PROVEN = 3
 
 
 class ExecMode(enum.Enum):
@@ -82,8 +89,11 @@ class ReplEngine:
 
     def __init__(self, *, raw_paste_supported: bool | None = None) -> None:
         self.state = State.UNSYNCED
-        # None: not known yet (try it); False: refused once, never ask again.
+        # None: not known yet (try it); True: the board granted a window;
+        # False: it refused (R\x00) or answered as legacy firmware twice. Only
+        # what the board proved since the last `forget_capabilities()`.
         self.raw_paste_supported = raw_paste_supported
+        self._paste_requests = 0  # requests sent for the current source
         self._inbuf = bytearray()
         self._outbuf = bytearray()
         self._events: list[Event] = []
@@ -193,10 +203,16 @@ class ReplEngine:
         if use_paste and self.raw_paste_supported is not False:
             self._paste_source = source
             self._paste_offset = 0
+            self._paste_requests = 1
             self._outbuf += CTRL_E + b"A" + CTRL_A
             self.state = State.PASTE_NEGOTIATING
         else:
             self._send_classic(source)
+
+    def forget_capabilities(self) -> None:
+        """Forget what the board proved (raw-paste support): a new session,
+        perhaps another board behind the same link, must prove it again."""
+        self.raw_paste_supported = None
 
     def send_interrupt(self) -> None:
         """Send Ctrl-C to running code (or a program when unsynced/friendly)."""
@@ -368,8 +384,17 @@ class ReplEngine:
             return True
         if first == b"r":
             # Legacy firmware: the rest of the raw banner ("raw REPL; ...\r\n>").
+            # Or a request that lost a byte on the way: ask again before believing it.
             if not self._expect_exact(LEGACY_PASTE_ANSWER, "the raw banner (legacy firmware)"):
                 return False
+            proven = self.raw_paste_supported is True
+            attempts = PASTE_REQUEST_RETRIES_PROVEN + 1 if proven else PASTE_REQUEST_ATTEMPTS
+            if self._paste_requests < attempts:
+                self._paste_requests += 1
+                self._outbuf += CTRL_E + b"A" + CTRL_A
+                return True
+            if proven:
+                self._fail("R\\x01: this board granted raw-paste before")
             self._refuse_paste(LEGACY_PASTE_ANSWER)
             return True
         self._fail("R\\x01 (raw-paste), R\\x00 (unsupported) or the raw banner (legacy)")

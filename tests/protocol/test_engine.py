@@ -184,9 +184,43 @@ def test_raw_paste_on_legacy_firmware() -> None:
     engine = raw_idle_engine()
     engine.execute(b"x = 1", ExecMode.RAW_PASTE)
     engine.data_to_send()
+    # A lost \x05 or A gives the same answer as legacy firmware: asked again first.
+    assert feed(engine, RAW_BANNER) == []
+    assert engine.data_to_send() == b"\x05A\x01"
     events = feed(engine, RAW_BANNER)
     assert events == [RawPasteRefused(RAW_BANNER)]
     assert engine.data_to_send() == b"x = 1\x04"
+    assert engine.raw_paste_supported is False
+
+
+def test_a_lost_byte_of_the_raw_paste_request_does_not_turn_raw_paste_off() -> None:
+    """The board got `A\\x01` (the \\x05 was lost) and answered with the banner."""
+    engine = raw_idle_engine()
+    engine.execute(b"x = 1", ExecMode.RAW_PASTE)
+    engine.data_to_send()
+    assert feed(engine, RAW_BANNER) == []
+    assert engine.data_to_send() == b"\x05A\x01"
+    feed(engine, b"R\x01\x80\x00\x01")
+    assert engine.data_to_send() == b"x = 1\x04"
+    assert engine.raw_paste_supported is True
+
+
+def test_a_board_that_proved_raw_paste_is_never_taken_for_legacy_firmware() -> None:
+    engine = raw_idle_engine()
+    engine.execute(b"x = 1", ExecMode.RAW_PASTE)
+    engine.data_to_send()
+    feed(engine, b"R\x01\x80\x00\x01\x04" + b"OK\x04\x04>"[2:])
+    assert engine.state is State.RAW_IDLE
+    engine.execute(b"y = 1", ExecMode.RAW_PASTE)
+    engine.data_to_send()
+    for _ in range(3):
+        assert feed(engine, RAW_BANNER) == []
+        assert engine.data_to_send() == b"\x05A\x01"
+    with pytest.raises(DeviceProtocolError):
+        feed(engine, RAW_BANNER)
+    assert engine.raw_paste_supported is True
+    engine.forget_capabilities()  # a new session: nothing proven
+    assert engine.raw_paste_supported is None
 
 
 def test_device_stops_raw_paste_reception() -> None:
