@@ -33,7 +33,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -105,8 +104,9 @@ class QemuBoard:
         if len(self.uid) != 8:
             raise QemuBoardError("a QEMU board's uid is 8 bytes")
         self.start_timeout = start_timeout
-        self._workdir = Path(tempfile.mkdtemp(prefix="iotk-qemu-"))
-        self._monitor_path = self._workdir / "monitor.sock"
+        # Beside the port, so a host command given only the port's path can
+        # press RESET (`python -m fakes.qemu_board --reset PATH`).
+        self._monitor_path = monitor_path(self.path)
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
         self.pty: str | None = None
@@ -233,7 +233,7 @@ class QemuBoard:
             with contextlib.suppress(FileNotFoundError):
                 if self.path.is_symlink():
                     self.path.unlink()
-            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._monitor_path.unlink(missing_ok=True)
 
     def __enter__(self) -> QemuBoard:
         return self.start()
@@ -288,32 +288,45 @@ class QemuBoard:
         with self._lock:
             if not self.running:
                 raise QemuBoardError("the board is powered off")
-            deadline = time.monotonic() + timeout
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                while True:
-                    try:
-                        sock.connect(str(self._monitor_path))
-                        break
-                    except (FileNotFoundError, ConnectionRefusedError):
-                        if time.monotonic() > deadline:
-                            raise QemuBoardError("the QEMU monitor does not answer") from None
-                        time.sleep(0.02)
-                sock.settimeout(timeout)
-                self._read_until_prompt(sock, deadline)  # the banner
-                sock.sendall(command.encode() + b"\n")
-                return self._read_until_prompt(sock, deadline)
+            return run_monitor_command(self._monitor_path, command, timeout)
 
-    @staticmethod
-    def _read_until_prompt(sock: socket.socket, deadline: float) -> str:
-        seen = b""
-        while not seen.endswith(_MONITOR_PROMPT):
-            if time.monotonic() > deadline:
-                raise QemuBoardError(f"the QEMU monitor did not answer: {seen[-200:]!r}")
+
+def monitor_path(port: Path) -> Path:
+    """Where the QEMU monitor of the board at `port` listens."""
+    return port.with_name(port.name + ".monitor")
+
+
+def run_monitor_command(path: Path, command: str, timeout: float = 5.0) -> str:
+    """Run one command on the QEMU monitor listening at `path`; its output."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        while True:
+            try:
+                sock.connect(str(path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > deadline:
+                    raise QemuBoardError(f"no QEMU monitor answers at {path}") from None
+                time.sleep(0.02)
+        sock.settimeout(timeout)
+        _read_until_prompt(sock, deadline)  # the banner
+        sock.sendall(command.encode() + b"\n")
+        return _read_until_prompt(sock, deadline)
+
+
+def _read_until_prompt(sock: socket.socket, deadline: float) -> str:
+    seen = b""
+    while not seen.endswith(_MONITOR_PROMPT):
+        if time.monotonic() > deadline:
+            raise QemuBoardError(f"the QEMU monitor did not answer: {seen[-200:]!r}")
+        try:
             chunk = sock.recv(4096)
-            if not chunk:
-                raise QemuBoardError("the QEMU monitor closed")
-            seen += chunk
-        return seen[: -len(_MONITOR_PROMPT)].decode(errors="replace")
+        except OSError as exc:
+            raise QemuBoardError(f"the QEMU monitor failed: {exc}") from None
+        if not chunk:
+            raise QemuBoardError("the QEMU monitor closed")
+        seen += chunk
+    return seen[: -len(_MONITOR_PROMPT)].decode(errors="replace")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,7 +346,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve the board's power switch and reset line on 127.0.0.1 (for labgrid)",
     )
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="press RESET on the board already running at PATH, then exit "
+        "(a hard-reset command for its device entry)",
+    )
     args = parser.parse_args(argv)
+    if args.reset:
+        try:
+            run_monitor_command(monitor_path(Path(args.path)), "system_reset")
+        except QemuBoardError as exc:
+            print(f"qemu_board: {exc}", file=sys.stderr)
+            return 1
+        return 0
     try:
         uid = bytes.fromhex(args.uid) if args.uid else None
         board = QemuBoard(args.path, firmware=args.firmware, uid=uid).start()

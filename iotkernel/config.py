@@ -100,9 +100,15 @@ class Configuration:
             return None
         return next((d for d in self.devices.values() if d.uid == uid), None)
 
-    def for_board(self, name: str | None, uid: str | None) -> DeviceConfig | None:
-        """The configuration of a board: by uid first, then by name."""
-        return self.by_uid(uid) or (self.devices.get(name) if name else None)
+    def for_board(
+        self, name: str | None, uid: str | None, url: str | None = None
+    ) -> DeviceConfig | None:
+        """The configuration of a board: by uid first, then by name, then by
+        one of its `url`s (a board without a unique id, on a fixed port)."""
+        found = self.by_uid(uid) or (self.devices.get(name) if name else None)
+        if found is None and url:
+            found = next((d for d in self.devices.values() if url in d.urls), None)
+        return found
 
 
 def normalise_uid(value: object) -> str:

@@ -30,7 +30,9 @@ from .errors import (
     DeviceKeyboardInterrupt,
     DeviceOSError,
     DeviceProtocolError,
+    DeviceRebootedError,
     DeviceTimeoutError,
+    DeviceUnresponsiveError,
     ProtocolError,
     TransportClosedError,
     TransportError,
@@ -67,11 +69,25 @@ _RESULT_MARK = b"\x1e"
 _CHECK_MARK = b"\x1f"
 _BYTES_TAG = "__iotk_bytes__"
 _ROWS_TAG = "__iotk_rows__"
+# What every MicroPython prints when it boots to the friendly REPL; never in a
+# helper's reply.
+_BOOT_MARK = b'Type "help()" for more information.'
+
+
+class _BootBannerSeen(Exception):
+    """Raised inside an exchange when a helper's output shows a boot banner."""
+
+
 _ROW_MARK = b"\x1d"
 # Classic raw mode has no flow control: the board reads source into its RAM
 # as fast as it can, and a UART receive buffer (256 bytes on many boards)
 # overruns when the host sends faster. Larger classic sends go in slices with
 # a pause (raw-paste, with its window, never needs this).
+# After Ctrl-C, running code must end this soon (its traceback arriving), or
+# the board is reported unresponsive: silent for this long...
+INTERRUPT_ANSWER_TIMEOUT = 2.0
+# ...or still printing this long after (output already on its way drains first).
+INTERRUPT_FLOOD_TIMEOUT = 20.0
 _CLASSIC_SLICE = 256
 _CLASSIC_PAUSE = 0.01
 _MAX_REPLY = 16 * 1024 * 1024
@@ -195,6 +211,8 @@ class Device:
         # Set by interrupt() from any thread; taken by whoever holds the lock
         # next (see interrupt()): a flag, so no thread ever waits for the lock.
         self._interrupt_requested = False
+        # When Ctrl-C (or SIGINT) went to the running code, if it did.
+        self._interrupt_sent_at: float | None = None
         self._helpers_ready = False
         # The board's free heap when the helpers were checked (sizes chunks).
         self._free_memory: int | None = None
@@ -339,7 +357,7 @@ class Device:
         deadline while code runs, the code is interrupted first.
         """
         idle = self.idle_timeout if idle_timeout is None else idle_timeout
-        last_progress = time.monotonic()
+        last_progress = last_data = time.monotonic()
         received_tail = b""
         while True:
             with self._lock:
@@ -359,6 +377,15 @@ class Device:
                 waits.append(deadline - now)
             if awaiting:
                 waits.append(last_progress + idle - now)
+            sent_at = self._interrupt_sent_at
+            if sent_at is not None and self._engine.executing:
+                answer_by = min(
+                    max(last_data, sent_at) + INTERRUPT_ANSWER_TIMEOUT,
+                    sent_at + INTERRUPT_FLOOD_TIMEOUT,
+                )
+                if now >= answer_by:
+                    self._on_unresponsive(now - sent_at, received_tail)
+                waits.append(answer_by - now)
             wait = min(waits)
             if wait <= 0:
                 if deadline is not None and now >= deadline:
@@ -376,10 +403,20 @@ class Device:
                 continue
             data = self._read(wait)
             if data:
-                last_progress = time.monotonic()
+                last_progress = last_data = time.monotonic()
                 received_tail = (received_tail + data)[-200:]
                 with self._lock:
                     self._engine.receive_data(data)
+
+    def _on_unresponsive(self, waited: float, received: bytes) -> None:
+        self._interrupt_sent_at = None
+        self._engine.mark_unsynced()  # the code may still run: resync (or reset) first
+        raise DeviceUnresponsiveError(
+            f"{self.url}: the board did not stop within {waited:.1f} s of Ctrl-C "
+            "(its firmware may ignore Ctrl-C while code runs): it needs a reset",
+            state="stdout",
+            received=received,
+        )
 
     def _on_deadline(self, what: str, received: bytes, stop_code: bool) -> None:
         state = self._engine.state.value
@@ -395,6 +432,8 @@ class Device:
                     stderr=bytearray(),
                     stop_code_on_deadline=False,
                 )
+            except DeviceUnresponsiveError:
+                raise
             except (DeviceTimeoutError, ProtocolError):
                 self._engine.mark_unsynced()
         else:
@@ -551,7 +590,8 @@ class Device:
         `timeout` (seconds) is given or `interrupt()` is called.
 
         Raises `DeviceException` (or `DeviceOSError`, `DeviceKeyboardInterrupt`)
-        when the code raised; `DeviceTimeoutError`; `TransportError`;
+        when the code raised; `DeviceTimeoutError`; `DeviceUnresponsiveError`
+        when the code did not stop after `interrupt()`; `TransportError`;
         `DeviceProtocolError` for a malformed conversation.
         """
         source = code.encode() if isinstance(code, str) else code
@@ -583,6 +623,7 @@ class Device:
             with self._lock:
                 self._exec_starting = False
                 self._interrupt_requested = False  # the code is over: nothing to stop
+                self._interrupt_sent_at = None
         if stderr:
             raise _device_exception(bytes(stderr))
         return bytes(collected)
@@ -618,6 +659,8 @@ class Device:
         # else an exec is starting: kept until its code starts (ExecutionStarted)
 
     def _deliver_interrupt(self) -> None:
+        if self._engine.executing and self._interrupt_sent_at is None:
+            self._interrupt_sent_at = time.monotonic()
         if self.transport.supports("interrupt"):
             self.transport.interrupt()  # type: ignore[attr-defined]
         else:
@@ -666,7 +709,7 @@ class Device:
         request_crc = zlib.crc32(call_source.encode())
         self._ensure_helpers()
         code = f"{_NAMESPACE}['rows']({call_source!r}, {request_crc})\n"
-        out = self.exec(code, timeout=self.deadline if timeout is None else timeout)
+        out = self._exec_helper(code, timeout)
         summary = _decode_reply(out, request_crc)
         if not isinstance(summary, dict) or not isinstance(summary.get(_ROWS_TAG), int):
             raise DeviceProtocolError("reply", "a count of streamed rows", repr(summary).encode())
@@ -693,8 +736,33 @@ class Device:
     ) -> Any:
         self._ensure_helpers()
         code = f"{_NAMESPACE}[{name!r}]({arguments})\n"
-        out = self.exec(code, timeout=self.deadline if timeout is None else timeout)
-        return _decode_reply(out, request_crc)
+        return _decode_reply(self._exec_helper(code, timeout), request_crc)
+
+    def _exec_helper(self, code: str, timeout: float | None) -> bytes:
+        """Run a helper call; its stdout. A board that reboots meanwhile (a
+        fatal error, a reset) prints its boot banner where the reply should
+        be: that is a `DeviceRebootedError` at once, not a wait for the
+        deadline, and the next operation reconnects."""
+        collected = bytearray()
+
+        def watch(data: bytes, stream: Stream) -> None:
+            if stream is Stream.STDOUT:
+                collected.extend(data)
+                if _BOOT_MARK in collected[-(len(data) + len(_BOOT_MARK)) :]:
+                    raise _BootBannerSeen
+
+        try:
+            self.exec(code, watch, timeout=self.deadline if timeout is None else timeout)
+        except _BootBannerSeen:
+            with self._lock:
+                self._engine.mark_unsynced()
+                self._helpers_ready = False
+                self._interrupt_sent_at = None
+            raise DeviceRebootedError(
+                f"{self.url}: the board rebooted during the operation "
+                "(a fatal error or a reset); it is reconnected on the next one"
+            ) from None
+        return bytes(collected)
 
     def _ensure_helpers(self) -> None:
         """Install the helpers unless this boot of the board has them already
@@ -710,7 +778,7 @@ class Device:
                 len(_HELPERS.pieces),
             )
             for piece in _HELPERS.pieces:
-                self.exec(piece, timeout=self.deadline)
+                self._exec_helper(piece, None)
             version, free = self._probe_helpers()
             if version != _HELPERS.version:
                 raise DeviceProtocolError(
@@ -720,7 +788,7 @@ class Device:
         self._helpers_ready = True
 
     def _probe_helpers(self) -> tuple[str, int]:
-        out = self.exec(_HELPER_PROBE, timeout=self.deadline)
+        out = self._exec_helper(_HELPER_PROBE, None)
         line = out[out.rfind(_RESULT_MARK) + 1 :].strip().decode("ascii", "replace")
         version, _, free = line.partition(" ")
         return version, int(free) if free.isdigit() else 0

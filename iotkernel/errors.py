@@ -86,6 +86,22 @@ class DeviceTimeoutError(IotKernelError, TimeoutError):
         self.received = received
 
 
+class DeviceRebootedError(IotKernelError):
+    """The board rebooted in the middle of an operation (a fatal error, such as
+    memory exhausted outside a handler, or a reset); the operation did not
+    finish, and the next one reconnects."""
+
+
+class NoResetMeansError(IotKernelError):
+    """A board must be reset, and nothing on the host can do it (no hard-reset
+    command, no reset line): a person must press its reset button."""
+
+
+class DeviceUnresponsiveError(DeviceTimeoutError):
+    """The board's code did not stop after Ctrl-C: the firmware ignores Ctrl-C
+    while code runs (some ports do), or it hangs. Only a reset helps."""
+
+
 # --- device-side exceptions ---------------------------------------------------
 
 

@@ -1,5 +1,9 @@
 """Resetting a board from outside: a host command that cuts its power or pulls its reset line.
 
+Also the reset of a board whose code does not stop (firmware that ignores
+Ctrl-C while code runs): through the best means the board has, then a
+reconnect.
+
 A board in a rig often has a power switch or a reset line the host can drive
 (a PDU, a relay, `uhubctl` on a switchable hub, a labgrid place's `power
 cycle`): the one reset that works even when the firmware hangs. Its command
@@ -15,7 +19,8 @@ import shlex
 import subprocess
 from collections.abc import Sequence
 
-from .errors import HostCommandError
+from .device import Device
+from .errors import HostCommandError, NoResetMeansError
 
 RESET_COMMAND_TIMEOUT = 60.0  # a PDU's off time plus a slow network
 
@@ -39,3 +44,42 @@ def run_reset_command(command: Sequence[str], *, timeout: float = RESET_COMMAND_
             f"hard-reset command failed (exit {done.returncode}): {shown}"
             + (f": {said[-1]}" if said else "")
         )
+
+
+def reconnect_after_reset(device: Device, *, quiet: float = 0.5, limit: float = 10.0) -> bytes:
+    """Wait for a reset board to fall quiet, then open the link again and
+    resync; what it printed while booting."""
+    boot = device.wait_quiet(quiet=quiet, limit=limit)
+    if device.transport.supports("reopen"):
+        device.reopen()  # a native-USB board re-enumerates: open the port again
+    else:
+        device.connect()
+    device.take_unsolicited()
+    return boot
+
+
+def reset_stuck_board(device: Device, command: Sequence[str] = ()) -> str:
+    """Reset a board whose code ignores Ctrl-C, and reconnect; how it was reset.
+
+    In order: the board's `hard-reset` command (a power switch or reset
+    line), a new process for the unix port, an RTS pulse where the port has
+    DTR/RTS lines. Raises `NoResetMeansError` when there is none, and the
+    reset's and the reconnect's own errors.
+    """
+    if command:
+        run_reset_command(command)
+        how = f"its hard-reset command ({shlex.join(command)})"
+    elif device.transport.supports("restart"):
+        device.transport.restart()  # type: ignore[attr-defined]
+        how = "a new process"
+    elif device.transport.supports("hard_reset"):
+        device.transport.hard_reset()  # type: ignore[attr-defined]
+        how = "an RTS pulse on its serial port"
+    else:
+        raise NoResetMeansError(
+            f"{device.url} does not stop and there is no way to reset it from here: "
+            "press its reset button (or give it a `hard-reset:` command in its device "
+            "entry), then %connect again"
+        )
+    reconnect_after_reset(device)
+    return how

@@ -25,9 +25,16 @@ from typing import Any
 from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__
-from ..device import Device
+from ..device import INTERRUPT_ANSWER_TIMEOUT, Device
 from ..discovery import AdvertListener, load_settings
-from ..errors import DeviceException, IotKernelError, TransportError, UsageError
+from ..errors import (
+    DeviceException,
+    DeviceUnresponsiveError,
+    IotKernelError,
+    TransportError,
+    UsageError,
+)
+from ..hardreset import reset_stuck_board
 from ..protocol import Stream
 from ..registry import DeviceRecord, Registry
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
@@ -369,6 +376,9 @@ class IotKernel(IPythonKernel):
             except DeviceException as exc:
                 stdout.close()
                 raise self._device_error(exc) from None
+            except DeviceUnresponsiveError as exc:
+                stdout.close()
+                raise self._recover_stuck_board(device, exc) from None
             except IotKernelError as exc:
                 stdout.close()
                 if isinstance(exc, TransportError):
@@ -390,6 +400,29 @@ class IotKernel(IPythonKernel):
                     "metadata": {},
                 },
             )
+
+    def _recover_stuck_board(self, device: Device, exc: DeviceUnresponsiveError) -> CellFailed:
+        """The board ignored the stop button: reset it through the best means
+        it has and reconnect, saying so in the cell, which ends as stopped."""
+        from .magics.connection import hard_reset_command
+
+        self.print(
+            f"{self.board.name} did not stop within "
+            f"{INTERRUPT_ANSWER_TIMEOUT:.0f} s of Ctrl-C: resetting it\n",
+            "stderr",
+        )
+        try:
+            how = reset_stuck_board(device, hard_reset_command(self))
+        except IotKernelError as failed:
+            self.board.lost = True  # the next cell tries to reconnect
+            message = f"{exc}; the reset failed: {failed}"
+            return self._send_error(type(failed).__name__, message, [message])
+        message = (
+            f"{self.board.name} was reset through {how} and is connected again: "
+            "its variables are gone"
+        )
+        self.print(message + "\n", "stderr")
+        return self._send_error("KeyboardInterrupt", message, ["KeyboardInterrupt: " + message])
 
     def _device_error(self, exc: DeviceException) -> CellFailed:
         lines = [clean_text(line) for line in exc.traceback.replace("\r\n", "\n").splitlines()]

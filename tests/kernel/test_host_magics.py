@@ -206,3 +206,43 @@ def test_a_failing_reset_command_is_one_clear_error(
         assert k.run("print('still here')").stream().strip() == "still here"
     finally:
         k.stop()
+
+
+def test_a_board_ignoring_the_stop_button_is_reset_and_reconnected(tmp_path: Path) -> None:
+    """The stock QEMU image never sees Ctrl-C while code runs. The stop
+    button still ends the cell: within 2 s the kernel says the board does not
+    answer, resets it through its device entry's hard-reset command, and
+    reconnects; the next cell runs."""
+    from fakes.qemu_board import QemuBoard
+
+    from ..backends import require_qemu
+
+    require_qemu("stock")
+    with QemuBoard(tmp_path / "ttyStock", firmware="stock") as board:
+        reset = f"{sys.executable} -m fakes.qemu_board --reset {board.path}"
+        # The stock image has no machine.unique_id(): the entry is found by its name.
+        k = Kernel(
+            env=_devices(tmp_path, f"stock-board:\n  url: {board.url}\n  hard-reset: {reset}\n")
+        )
+        try:
+            assert k.run(f"%connect {board.url}").status == "ok"
+            k.run("alive = 1")
+            interrupted_at: list[float] = []
+
+            def interrupt_when_running(msg: dict[str, object]) -> None:
+                if msg["msg_type"] == "stream" and not interrupted_at:
+                    interrupted_at.append(time.monotonic())
+                    threading.Thread(target=k.km.interrupt_kernel).start()
+
+            run = k.run(
+                "print('running')\nwhile True: pass", timeout=60, on_message=interrupt_when_running
+            )
+            assert run.status == "error"
+            assert run.reply["ename"] == "KeyboardInterrupt"
+            said = run.stream("stderr")
+            assert "did not stop within 2 s of Ctrl-C" in said
+            assert "was reset through its hard-reset command" in said
+            assert k.run("alive").reply["ename"] == "NameError"  # it really restarted
+            assert k.run("print('back')").stream().strip() == "back"
+        finally:
+            k.stop()

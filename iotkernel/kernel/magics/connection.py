@@ -13,7 +13,7 @@ from ...errors import (
     DeviceTimeoutError,
     UsageError,
 )
-from ...hardreset import run_reset_command
+from ...hardreset import reconnect_after_reset, run_reset_command
 from .registry import MagicRegistry
 
 SOFTRESET_BANNER = (
@@ -97,7 +97,7 @@ def hardreset(kernel: Any, args: argparse.Namespace) -> None:
     lines with nothing on them (a Pico's native USB), and nothing would happen.
     """
     device = kernel.require_device()
-    command = _hard_reset_command(kernel)
+    command = hard_reset_command(kernel)
     if args.rts:
         if not device.transport.supports("hard_reset"):
             raise UsageError(f"{kernel.board.url} has no DTR/RTS lines to pulse")
@@ -114,20 +114,16 @@ def hardreset(kernel: Any, args: argparse.Namespace) -> None:
                 raise
             kernel.print("The board does not answer: pulsing RTS to reset it\n", "stderr")
             device.transport.hard_reset()
-    boot = device.wait_quiet(quiet=0.5, limit=10.0)
+    boot = reconnect_after_reset(device)
     if boot and not args.quiet:
         kernel.print(boot.decode("utf-8", "replace").replace("\r\n", "\n"))
-    if device.transport.supports("reopen"):
-        device.reopen()  # a native-USB board re-enumerates: open the port again
-    else:
-        device.connect()
-    device.take_unsolicited()
     kernel.print(f"Reset {kernel.board.name}\n")
 
 
-def _hard_reset_command(kernel: Any) -> tuple[str, ...]:
+def hard_reset_command(kernel: Any) -> tuple[str, ...]:
     """The `hard-reset` command of the current board's device entry, if any."""
-    entry = load_configuration().for_board(kernel.board.name, kernel.board.uid)
+    board = kernel.board
+    entry = load_configuration().for_board(board.name, board.uid, board.url)
     return entry.hard_reset if entry is not None else ()
 
 
