@@ -11,6 +11,9 @@ Two cases:
   as labgrid's exporter starts it (ser2net's default character delay), for
   a board of a farm: `rfc2217://127.0.0.1:PORT?ign_set_control` for both
   tools; skipped without ser2net (`apt-get install ser2net`).
+* qemu: the same on bare-metal firmware in QEMU (fakes.qemu_board, 140 KB
+  heap): a UART that takes ~32 KB/s, the firmware's own REPL; skipped
+  without qemu-system-arm.
 
     python bench/exec_latency.py [--calls N] [--json]
 """
@@ -168,6 +171,19 @@ def network_case(calls: int) -> dict[str, float]:
             board.stop()
 
 
+def qemu_case(calls: int, firmware: str = "heap140k") -> dict[str, float] | None:
+    """IoT Kernel and mpremote on one QEMU board (real firmware)."""
+    from fakes.qemu_board import QemuBoard, missing_requirement
+
+    if missing_requirement(firmware):
+        return None
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        QemuBoard(Path(tmp) / "ttyQEMU", firmware=firmware) as board,
+    ):
+        return compare_with_mpremote(board.url, str(board.path), max(200, calls // 4), 50)
+
+
 def print_comparison(
     title: str, figures: dict[str, float], time_target: str = "", speedup_target: str = ""
 ) -> None:
@@ -196,6 +212,9 @@ def main() -> int:
         result["serial"] = serial_case(args.calls)
         if _ser2net() is not None:
             result["network"] = network_case(args.calls)
+        qemu = qemu_case(args.calls)
+        if qemu is not None:
+            result["qemu"] = qemu
     if args.json:
         print(json.dumps(result))
         return 0
@@ -218,6 +237,10 @@ def main() -> int:
         )
     elif not args.skip_serial:
         print("network case skipped: ser2net is not installed")
+    if "qemu" in result:
+        print_comparison("QEMU board, real firmware (140 KB heap):", result["qemu"])
+    elif not args.skip_serial:
+        print("qemu case skipped: qemu-system-arm or the firmware images are missing")
     return 0
 
 

@@ -5,7 +5,11 @@
 
 Without a board, a virtual serial board (the unix port behind a tty path, in
 its own process, with a power switch on loopback) stands in, so the suite is
-proven on every commit. Tests run one at a time: a board has one port.
+proven on every commit; `--qemu heap40k` (or IOTK_HIL_QEMU) runs real
+firmware in QEMU instead (`fakes.qemu_board`: heap140k, heap64k, heap40k),
+reset through its reset line. Each test starts on a freshly soft-reset
+interpreter, so one test's MemoryError cannot fail the next. Tests run one
+at a time: a board has one port.
 With `--lg-places`, each xdist worker locks a labgrid place instead and
 resets its board through the place's reset line or power switch.
 """
@@ -20,11 +24,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iotkernel.hardreset import run_reset_command
-from tests.backends import Backend, require_unix_port
+from tests.backends import Backend, fresh_interpreter, require_qemu, require_unix_port
 from tests.conftest import device  # noqa: F401 - the same fixture as the contract suite
 
 
@@ -46,6 +51,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=os.environ.get("IOTK_DTR_RESET", "") not in ("", "0"),
         help="the board resets on RTS/DTR (an ESP32-style auto-reset circuit): test that reset",
+    )
+    parser.addoption(
+        "--qemu",
+        default=os.environ.get("IOTK_HIL_QEMU"),
+        metavar="FIRMWARE",
+        help="without --board: a QEMU board running this firmware image (heap140k, heap64k, "
+        "heap40k or a path) instead of the virtual serial board; default: $IOTK_HIL_QEMU",
     )
     parser.addoption(
         "--lg-places",
@@ -108,7 +120,7 @@ class RealBoard:
 
 
 @pytest.fixture(scope="session")
-def board_under_test(request: pytest.FixtureRequest) -> Iterator[RealBoard | VirtualStandIn]:
+def board_under_test(request: pytest.FixtureRequest) -> Iterator[Any]:
     url = request.config.getoption("--board")
     places = request.config.getoption("--lg-places")
     if places:
@@ -132,6 +144,17 @@ def board_under_test(request: pytest.FixtureRequest) -> Iterator[RealBoard | Vir
         reset = (lambda: run_reset_command(shlex.split(command))) if command else None
         yield RealBoard(url, reset)
         return
+    firmware = request.config.getoption("--qemu")
+    if firmware:
+        from fakes.qemu_board import FIRMWARES, QemuBoard
+
+        require_qemu(firmware if firmware in FIRMWARES else "heap140k")
+        with (
+            tempfile.TemporaryDirectory(prefix="iotk-hil-qemu-") as root,
+            QemuBoard(Path(root) / "ttyQEMU0", firmware=firmware) as board,
+        ):
+            yield board
+        return
     stand_in = VirtualStandIn()
     try:
         yield stand_in
@@ -140,10 +163,20 @@ def board_under_test(request: pytest.FixtureRequest) -> Iterator[RealBoard | Vir
 
 
 @pytest.fixture
-def backend(board_under_test: RealBoard | VirtualStandIn) -> Backend:
+def backend(board_under_test: Any) -> Backend:
     if isinstance(board_under_test, RealBoard):
+        fresh_interpreter(board_under_test.url)
         return Backend("board", board_under_test.url, hard_reset=board_under_test.hard_reset)
     board_under_test.ensure_plugged()
+    fresh_interpreter(board_under_test.url)
+    if not isinstance(board_under_test, VirtualStandIn):  # a QEMU board
+        return Backend(
+            "qemu",
+            board_under_test.url,
+            vanish=lambda _device: board_under_test.unplug(),
+            board=board_under_test,
+            hard_reset=board_under_test.reset,
+        )
     return Backend(
         "virtual",
         board_under_test.board.url,
