@@ -271,6 +271,17 @@ class QemuBoard:
         if not self.running:
             self.start()
 
+    def pause(self) -> None:
+        """Stop the emulated CPU (its clock stops too). The firmware's REPL
+        polls the UART without sleeping, so a running QEMU board takes a
+        whole host core even when idle: boards not in use are paused."""
+        if self.running:
+            self.monitor("stop")
+
+    def resume(self) -> None:
+        if self.running:
+            self.monitor("cont")
+
     def reset(self) -> None:
         """Press RESET: the board reboots on the same port and keeps its files."""
         self.monitor("system_reset")

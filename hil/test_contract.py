@@ -2,5 +2,3 @@
 
 from tests.contract.test_exec import *  # noqa: F403
 from tests.contract.test_faults import *  # noqa: F403
-from tests.contract.test_files import *  # noqa: F403
-from tests.contract.test_sync import *  # noqa: F403

@@ -61,6 +61,7 @@ class QemuBoards:
         self._boards: dict[str, Any] = {}
 
     def get(self, name: str) -> Any:
+        """The board, running (boards not in use are paused: see `release`)."""
         from fakes.qemu_board import QemuBoard
 
         firmware = QEMU_FIRMWARE[name]
@@ -70,7 +71,15 @@ class QemuBoards:
             board = QemuBoard(self.workdir / f"tty-{name}", firmware=firmware).start()
             self._boards[name] = board
         board.ensure_plugged()
+        board.resume()
         return board
+
+    def release(self, name: str) -> None:
+        """Pause a board between its tests: the firmware's REPL polls the UART
+        without sleeping, and a running QEMU board takes a whole core."""
+        board = self._boards.get(name)
+        if board is not None:
+            board.pause()
 
     def stop(self) -> None:
         for board in self._boards.values():
@@ -141,13 +150,16 @@ def start_backend(
     elif name in QEMU_FIRMWARE:
         assert qemu_boards is not None, "QEMU backends need the session's boards"
         board = qemu_boards.get(name)
-        fresh_interpreter(board.url)
-        yield Backend(
-            name,
-            board.url,
-            vanish=lambda device: board.unplug(),
-            board=board,
-            hard_reset=board.reset,
-        )
+        try:
+            fresh_interpreter(board.url)
+            yield Backend(
+                name,
+                board.url,
+                vanish=lambda device: board.unplug(),
+                board=board,
+                hard_reset=board.reset,
+            )
+        finally:
+            qemu_boards.release(name)
     else:
         yield Backend(name, name)
