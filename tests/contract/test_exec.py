@@ -216,7 +216,8 @@ def test_eval_does_not_touch_user_globals(device: Device) -> None:
 def test_identity(device: Device) -> None:
     ident = device.identity()
     assert ident.implementation == "micropython"
-    assert ident.uid and all(c in "0123456789abcdef" for c in ident.uid)
+    # Firmware without machine.unique_id() (MicroPython's stock qemu port) has no uid.
+    assert ident.uid is None or (ident.uid and all(c in "0123456789abcdef" for c in ident.uid))
     assert ident.platform
     assert ident.version.count(".") == 2
 
