@@ -168,8 +168,8 @@ def backend(board_under_test: Any) -> Backend:
         fresh_interpreter(board_under_test.url)
         return Backend("board", board_under_test.url, hard_reset=board_under_test.hard_reset)
     board_under_test.ensure_plugged()
-    fresh_interpreter(board_under_test.url)
     if not isinstance(board_under_test, VirtualStandIn):  # a QEMU board
+        fresh_interpreter(board_under_test.url)
         return Backend(
             "qemu",
             board_under_test.url,
@@ -177,6 +177,7 @@ def backend(board_under_test: Any) -> Backend:
             board=board_under_test,
             hard_reset=board_under_test.reset,
         )
+    fresh_interpreter(board_under_test.board.url)
     return Backend(
         "virtual",
         board_under_test.board.url,
