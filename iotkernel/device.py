@@ -163,8 +163,14 @@ def _load_helpers() -> _Helpers:
     for index, text in enumerate(texts):
         data = text.encode()
         check = sum((i % 251 + 1) * b for i, b in enumerate(data))
+        # The first piece starts a new namespace, closing the files an earlier
+        # install left open for writing (littlefs links open files together:
+        # one freed by the garbage collector unclosed corrupts that list and
+        # hangs the filesystem).
         namespace = (
-            "(__import__('sys').modules.update({'__iotk': {}}), " + _NAMESPACE + ")[1]"
+            "([f.close() for f in __import__('sys').modules.get('__iotk', {})"
+            ".get('W', {}).values()], "
+            "__import__('sys').modules.update({'__iotk': {}}), " + _NAMESPACE + ")[2]"
             if index == 0
             else _NAMESPACE
         )
@@ -216,6 +222,9 @@ class Device:
         self._helpers_ready = False
         # The board's free heap when the helpers were checked (sizes chunks).
         self._free_memory: int | None = None
+        # What services learned of this board's limits in this session (the
+        # file service's chunk size): kept across their calls.
+        self.transfer_limits: dict[str, int] = {}
         self._identity: DeviceIdentity | None = None
         self._closed = False
 

@@ -112,28 +112,51 @@ def safe_local_path(destination: Path, relative: str) -> Path:
     return target
 
 
+class _ChunkTooLarge(Exception):
+    """A one-round-trip write hit a MemoryError: the chunk was halved, retry."""
+
+
+def _write_failure(exc: DeviceException, path: str) -> FileError:
+    if exc.exc_type == "ValueError" and "hash mismatch" in exc.message:
+        return TransferVerificationError(
+            f"cannot write {path}: the board's copy did not verify; the old file is intact"
+        )
+    return _explain(exc, "write", path)
+
+
 class FileService:
     """Files on one board."""
 
     def __init__(self, device: Device, *, chunk_size: int = DEFAULT_CHUNK) -> None:
         self.device = device
         self.chunk_size = chunk_size
-        # What this board has shown it can take (None: not yet sized).
-        self._fitting_chunk: int | None = None
+        self._hash_kind: str | None = None
+
+    # Chunk sizes start at what the board's free heap suggests and double
+    # after each chunk that went through, up to `chunk_size` (ports whose heap
+    # grows on demand, as the unix and ESP32 ports, report little free heap);
+    # a board-side MemoryError halves them and stops the growth. What was
+    # learned stays with the Device, for the next transfer.
 
     def _chunk(self) -> int:
-        """Bytes per round trip: at most `chunk_size`, sized to the board's free heap."""
-        if self._fitting_chunk is None:
+        """Bytes per round trip now."""
+        limits = self.device.transfer_limits
+        if "chunk" not in limits:
             fits = self.device.free_memory() // _HEAP_PER_CHUNK_BYTE // 128 * 128
-            self._fitting_chunk = max(MIN_CHUNK * 2, fits)
-        return max(MIN_CHUNK, min(self.chunk_size, self._fitting_chunk))
+            limits["chunk"] = max(MIN_CHUNK * 4, fits)
+        return max(MIN_CHUNK, min(self.chunk_size, limits["chunk"]))
+
+    def _grow_chunk(self) -> None:
+        limits = self.device.transfer_limits
+        if not limits.get("capped") and limits.get("chunk", 0) < self.chunk_size:
+            limits["chunk"] = min(self.chunk_size, limits.get("chunk", MIN_CHUNK) * 2)
 
     def _shrink_chunk(self, exc: DeviceException, action: str, path: str) -> None:
         """After a board-side MemoryError: halve the chunk, or give up."""
         current = self._chunk()
         if exc.exc_type != "MemoryError" or current <= MIN_CHUNK:
             raise _explain(exc, action, path) from None
-        self._fitting_chunk = current // 2
+        self.device.transfer_limits.update(chunk=current // 2, capped=1)
 
     def _call(self, call: str, action: str, path: str, timeout: float | None = None) -> object:
         try:
@@ -222,6 +245,7 @@ class FileService:
                 continue
             if not isinstance(chunk, bytes) or not chunk:
                 raise FileError(f"cannot read {path}: it changed while being read")
+            self._grow_chunk()
             data += chunk
             if progress is not None:
                 progress(len(data), entry.size)
@@ -235,6 +259,15 @@ class FileService:
         """
         if not path.startswith("/"):
             raise FileError(f"board paths are absolute: {path!r}")
+        if len(data) <= self._chunk():
+            try:
+                digest = self._write_in_one(path, data)
+            except _ChunkTooLarge:
+                pass  # the board could not take it at once: in smaller chunks
+            else:
+                if progress is not None:
+                    progress(len(data), len(data))
+                return digest
         kind = str(self._call(f"wbegin({path!r})", "write", path))
         sent = 0
         try:
@@ -253,6 +286,7 @@ class FileService:
                         f"cannot write {path}: the board stored {written} of {len(chunk)} bytes"
                     )
                 sent += len(chunk)
+                self._grow_chunk()
                 if progress is not None:
                     progress(sent, len(data))
                 if not data:
@@ -261,15 +295,30 @@ class FileService:
             try:
                 return str(self.device.call_helper(f"wend({path!r}, {want!r})", timeout=120))
             except DeviceException as exc:
-                if exc.exc_type == "ValueError" and "hash mismatch" in exc.message:
-                    raise TransferVerificationError(
-                        f"cannot write {path}: the board's copy did not verify; "
-                        "the old file is intact"
-                    ) from None
-                raise _explain(exc, "write", path) from None
+                raise _write_failure(exc, path) from None
         except BaseException:
             self._abort(path)
             raise
+
+    def _write_in_one(self, path: str, data: bytes) -> str:
+        """A file that fits in one chunk: one round trip (the board begins,
+        writes, verifies and renames; on any failure it removes its temporary)."""
+        if self._hash_kind is None:
+            self._hash_kind = self.hash_kind()
+        want = host_hash(data, self._hash_kind)
+        try:
+            reply = self.device.call_with_payload("wone", (path, want), base64.b64encode(data))
+        except DeviceException as exc:
+            if exc.exc_type == "MemoryError" and self._chunk() > MIN_CHUNK:
+                self._shrink_chunk(exc, "write", path)
+                raise _ChunkTooLarge from None
+            raise _write_failure(exc, path) from None
+        except BaseException:
+            self._abort(path)  # the link failed: the board may not have cleaned up
+            raise
+        if not isinstance(reply, list) or len(reply) != 2 or reply[0] != len(data):
+            raise FileError(f"cannot write {path}: the board stored something else ({reply!r})")
+        return str(reply[1])
 
     def _abort(self, path: str) -> None:
         """Remove the temporary of a failed write (best effort: the link may be gone)."""

@@ -274,6 +274,10 @@ def wbegin(path):
 
 
 def wput(path, offset, data, want):
+    put(wchunk(path, offset, data, want), want)
+
+
+def wchunk(path, offset, data, want):
     import binascii
 
     if crc(data) != want:
@@ -286,7 +290,20 @@ def wput(path, offset, data, want):
     n = f.write(raw)
     if n != len(raw):
         raise OSError(28)  # ENOSPC: the device is full
-    put(n, want)
+    return n
+
+
+def wone(path, digest, data, want):
+    # A file that fits in one chunk, in one round trip: begin, write, verify, rename.
+    wbegin(path)
+    try:
+        n = wchunk(path, 0, data, want)
+        data = None
+        got = wend(path, digest)
+    except BaseException:
+        wabort(path)
+        raise
+    put([n, got], want)
 
 
 def wend(path, want):

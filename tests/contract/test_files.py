@@ -9,7 +9,7 @@ import pytest
 
 from fakes.faults import FaultyTransport
 from iotkernel.device import Device
-from iotkernel.errors import IotKernelError
+from iotkernel.errors import DeviceException, IotKernelError
 from iotkernel.fs import FileError, FileService, UnsafePathError, safe_local_path
 from iotkernel.transport import open_transport
 
@@ -95,6 +95,21 @@ def test_errors_name_the_file_and_the_reason(files: FileService) -> None:
     assert "/no/such/dir/f" in str(info.value)
 
 
+def test_a_reinstall_of_the_helpers_closes_the_files_left_open(files: FileService) -> None:
+    """A transfer cut mid-way leaves its temporary open on the board; when the
+    helpers are installed again, that file is closed, never left to the
+    garbage collector (an unclosed littlefs file freed hangs the filesystem)."""
+    device = files.device
+    device.call_helper("wbegin('/t/cut')")  # a transfer that never ends
+    device.exec("held = __import__('sys').modules['__iotk']['W']['/t/cut']")
+    device.exec("del __import__('sys').modules['__iotk']['VERSION']")  # as a cut install
+    device.connect()  # a new session: the helpers' version is checked again
+    FileService(device).write("/t/other", b"x")  # and they are installed anew
+    with pytest.raises(DeviceException):
+        device.exec("held.write(b'more')")  # closed by the new install
+    device.exec("del held")
+
+
 def test_helpers_do_not_touch_user_globals(device: Device, files: FileService) -> None:
     before = device.eval("sorted(globals().keys())")
     files.write("/t/g", b"x")
@@ -126,6 +141,28 @@ def test_a_transfer_cut_at_any_chunk_leaves_the_old_file(backend: Backend) -> No
             assert check.read("/t/victim") == old, f"cut after {cut_after} chunks"
 
 
+def test_a_one_round_trip_write_cut_leaves_the_old_file(backend: Backend) -> None:
+    """A file small enough for one chunk goes in one round trip: cut there."""
+    transport_options = {
+        k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
+    }
+    with backend.open() as device:
+        FileService(device).remove("/t", recursive=True, missing_ok=True)
+        FileService(device).mkdirs("/t")
+        FileService(device).write("/t/small", b"old")
+    inner = open_transport(backend.url, **transport_options)
+    device = Device(ChunkCutter(inner, 0), idle_timeout=2, deadline=5)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(IotKernelError):
+            FileService(device).write("/t/small", b"new content")
+    finally:
+        device.close()
+    with backend.open() as device:
+        files = FileService(device)
+        assert files.read("/t/small") == b"old"
+        assert [e.path for e in files.tree("/t")] == ["/t/small"]
+
+
 class ChunkCutter:
     """Lets `chunks` file chunks through, then cuts the link (in the write path)."""
 
@@ -136,7 +173,7 @@ class ChunkCutter:
         self._cut = False
 
     def write(self, data: bytes) -> None:
-        if b"wput" in data or b"wend" in data:
+        if b"wput" in data or b"wend" in data or b"wone" in data:
             if self._left == 0:
                 self._cut = True
                 self.inner.close()  # type: ignore[attr-defined]
