@@ -106,3 +106,39 @@ class PowerSwitch:
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
+
+
+def serve_board(
+    set_power: Callable[[bool], None],
+    stop_board: Callable[[], None],
+    status: Callable[[], str],
+    *,
+    power_switch: bool,
+    stop: threading.Event,
+) -> int:
+    """The main loop of a board's command line (`python -m fakes.vboard`,
+    `fakes.qemu_board`): serve its power switch if asked, print its status
+    line, and run until `stop` is set (SIGTERM, SIGINT); then stop it all."""
+    switch = None
+    if power_switch:
+        switch = PowerSwitch(set_power).start()
+        print(f"power switch at {switch.url}", flush=True)
+    print(status(), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if switch is not None:
+            switch.stop()
+        stop_board()
+    return 0
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (installed in the main thread)."""
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop

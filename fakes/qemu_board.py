@@ -29,7 +29,6 @@ import os
 import re
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from .power_switch import PowerSwitch
+from .power_switch import serve_board, stop_on_signals
 
 QEMU = "qemu-system-arm"
 # The images of ../shared/boards/qemu-mps2/firmware/, by short name.
@@ -377,26 +376,16 @@ def main(argv: list[str] | None = None) -> int:
     except (QemuBoardError, ValueError) as exc:
         print(f"qemu_board: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    switch = None
-    if args.power_switch:
-        switch = PowerSwitch(board.set_power).start()
-        print(f"power switch at {switch.url}", flush=True)
-    print(
-        f"qemu board at {board.url} (uid {board.uid.hex()}, {board.firmware.name}, "
-        f"QEMU pid {board.pid}); Ctrl-C stops it",
-        flush=True,
+    return serve_board(
+        board.set_power,
+        board.stop,
+        lambda: (
+            f"qemu board at {board.url} (uid {board.uid.hex()}, {board.firmware.name}, "
+            f"QEMU pid {board.pid}); Ctrl-C stops it"
+        ),
+        power_switch=args.power_switch,
+        stop=stop_on_signals(),
     )
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        if switch is not None:
-            switch.stop()
-        board.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import tty
 from pathlib import Path
 
 from .board_process import BoardProcess
-from .power_switch import PowerSwitch
+from .power_switch import serve_board, stop_on_signals
 
 
 class VirtualSerialBoard:
@@ -347,7 +347,6 @@ def main(argv: list[str] | None = None) -> int:
     board = VirtualSerialBoard(
         args.path, board_dir=args.dir, uid=uid, boot_noise=args.boot_noise.encode("latin-1")
     )
-    stop = threading.Event()
 
     def unplug() -> None:
         board.unplug()
@@ -357,28 +356,20 @@ def main(argv: list[str] | None = None) -> int:
         board.plug()
         print("plugged", flush=True)
 
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=unplug).start())
     signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=plug).start())
     board.start()
-    switch = None
-    if args.power_switch:
-        switch = PowerSwitch(board.set_power).start()
-        print(f"power switch at {switch.url}", flush=True)
-    print(
-        f"virtual board at {board.url} (uid {board.uid.hex() if board.uid else '?'}, "
-        f"files in {board.board_dir}); Ctrl-C stops it",
-        flush=True,
+    return serve_board(
+        board.set_power,
+        board.stop,
+        lambda: (
+            f"virtual board at {board.url} (uid {board.uid.hex() if board.uid else '?'}, "
+            f"files in {board.board_dir}); Ctrl-C stops it"
+        ),
+        power_switch=args.power_switch,
+        stop=stop,
     )
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        if switch is not None:
-            switch.stop()
-        board.stop()
-    return 0
 
 
 if __name__ == "__main__":

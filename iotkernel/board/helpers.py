@@ -259,17 +259,44 @@ def rename(a, b):
     return True
 
 
+# A file open for writing is always reachable from W until it is closed
+# (closed first, then forgotten): one the garbage collector finds unclosed
+# must close itself in a finaliser, which some block devices (the QEMU
+# board's, in Python) cannot run, and littlefs is left corrupted.
+
+
+def wclose(path):
+    w = W.get(path)
+    if w is not None:
+        w.close()
+        del W[path]
+
+
+def wopen(path):
+    # Ctrl-C off while the file is opened and stored: an interrupt between
+    # the two would leave an open file nobody can close.
+    try:
+        import micropython
+
+        micropython.kbd_intr(-1)
+    except (ImportError, AttributeError):
+        micropython = None
+    try:
+        W[path] = open(path + TMP, "wb")
+    finally:
+        if micropython is not None:
+            micropython.kbd_intr(3)
+
+
 def wbegin(path):
     import os
 
-    w = W.pop(path, None)
-    if w is not None:
-        w.close()
+    wclose(path)
     try:
         os.remove(path + TMP)  # a temporary left by a cut transfer
     except OSError:
         pass
-    W[path] = open(path + TMP, "wb")
+    wopen(path)
     return hasher()[0]
 
 
@@ -309,7 +336,9 @@ def wone(path, digest, data, want):
 def wend(path, want):
     import os
 
-    W.pop(path).close()
+    if path not in W:
+        raise ValueError("no transfer to %s is open" % path)
+    wclose(path)
     got = hashfile(path + TMP)
     if got != want:
         os.remove(path + TMP)
@@ -327,9 +356,7 @@ def wend(path, want):
 def wabort(path):
     import os
 
-    w = W.pop(path, None)
-    if w is not None:
-        w.close()
+    wclose(path)
     try:
         os.remove(path + TMP)
     except OSError:
