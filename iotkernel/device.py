@@ -776,6 +776,9 @@ class Device:
     def _ensure_helpers(self) -> None:
         """Install the helpers unless this boot of the board has them already
         (one version check per Device and soft reset, not a reinstall)."""
+        # Resync first: a reconnect (after a reboot the link did not tell of)
+        # forgets the helpers, and they must be checked before the call runs.
+        self.ensure_raw_repl()
         if self._helpers_ready:
             return
         version, free = self._probe_helpers()

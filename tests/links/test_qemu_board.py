@@ -177,3 +177,20 @@ def test_a_reboot_while_a_helper_runs_is_seen_at_once(small_board: QemuBoard) ->
                 files.hash("/f")
         assert time.monotonic() - start < 5
         assert files.hash("/f").startswith("sha256:")
+
+
+def test_a_reboot_between_operations_is_noticed_and_the_next_one_works(
+    small_board: QemuBoard,
+) -> None:
+    """The board rebooted while the host was idle (nothing on the link says
+    so): the next operation fails with a typed error, and the one after it
+    reconnects and installs the helpers again before calling them."""
+    with Device.open(small_board.url) as device:
+        files = FileService(device)
+        files.write("/f", b"content")
+        small_board.reset()
+        time.sleep(2.0)  # booted to the friendly REPL
+        with pytest.raises((DeviceRebootedError, DeviceProtocolError)):
+            files.hash("/f")
+        assert files.hash("/f").startswith("sha256:")
+        assert files.read("/f") == b"content"
