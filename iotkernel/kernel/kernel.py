@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import re
 import signal
 import threading
@@ -43,6 +44,8 @@ from .magics import build_registry
 from .magics.registry import HelpRequested, Magic
 from .output import IncrementalText, StdoutSplitter, clean_text
 from .session import SIM, BoardSession, data_dir
+
+log = logging.getLogger(__name__)
 
 _NAME_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.?$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -118,6 +121,21 @@ class IotKernel(IPythonKernel):
 
     # ------------------------------------------------------------------ execute
 
+    # Every request gets a reply: an exception that is not one of ours (a bug,
+    # or a library error not yet translated where it arose) becomes one error
+    # naming what failed, its traceback in the log at DEBUG, and the kernel
+    # keeps serving. ipykernel would log it and send no reply at all: the
+    # cell, and every cell after it, would stay busy for ever.
+
+    def _unexpected(self, request: str, exc: Exception) -> dict[str, Any]:
+        log.debug("unexpected error in %s", request, exc_info=True)
+        ename = type(exc).__name__
+        evalue = (
+            f"{exc} (an unexpected {ename} in the kernel while answering {request}: "
+            "a bug of IoT Kernel; the traceback is in the log at DEBUG)"
+        )
+        return {"status": "error", "ename": ename, "evalue": evalue, "traceback": [evalue]}
+
     async def do_execute(
         self,
         code: str,
@@ -128,6 +146,33 @@ class IotKernel(IPythonKernel):
         *,
         cell_meta: dict[str, Any] | None = None,
         cell_id: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return await self._execute(
+                code,
+                silent,
+                store_history,
+                user_expressions,
+                allow_stdin,
+                cell_meta=cell_meta,
+                cell_id=cell_id,
+            )
+        except Exception as exc:
+            reply = self._unexpected("a cell", exc)
+            with contextlib.suppress(Exception):
+                self._send_error(reply["ename"], reply["evalue"], reply["traceback"])
+            return {**reply, "execution_count": self.execution_count}
+
+    async def _execute(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool,
+        user_expressions: dict[str, Any] | None,
+        allow_stdin: bool,
+        *,
+        cell_meta: dict[str, Any] | None,
+        cell_id: str | None,
     ) -> dict[str, Any]:
         if silent:
             # Frontend plumbing (VS Code's startup snippets, widget probes):
@@ -465,6 +510,12 @@ class IotKernel(IPythonKernel):
     # ------------------------------------------------------------------ completion and inspection
 
     async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        try:
+            return self._complete(code, cursor_pos)
+        except Exception as exc:
+            return self._unexpected("a completion request", exc)
+
+    def _complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         cursor_pos = len(code) if cursor_pos is None else cursor_pos
         line_start = code.rfind("\n", 0, cursor_pos) + 1
         line = code[line_start:cursor_pos]
@@ -527,6 +578,12 @@ class IotKernel(IPythonKernel):
     async def do_inspect(
         self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
     ) -> dict[str, Any]:
+        try:
+            return self._inspect(code, cursor_pos)
+        except Exception as exc:
+            return self._unexpected("an inspection request", exc)
+
+    def _inspect(self, code: str, cursor_pos: int) -> dict[str, Any]:
         cursor_pos = len(code) if cursor_pos is None else cursor_pos
         line_start = code.rfind("\n", 0, cursor_pos) + 1
         line_end = code.find("\n", cursor_pos)

@@ -74,6 +74,8 @@ class BoardSession:
         board moves to another port), stored with `schemes` for this notebook.
         """
         target_url = sim_url() if url == SIM else url
+        if target_url == self.url:
+            self.close()  # the same board again: its port must be free first
         device = Device.open(target_url)
         device.take_unsolicited()  # prompts echoed while entering the raw REPL
         self.close()
