@@ -113,6 +113,8 @@ class Configuration:
 
 def normalise_uid(value: object) -> str:
     text = str(value).strip().lower().replace(":", "").replace("-", "")
+    if text.startswith("0x"):
+        text = text[2:]
     if not _UID.match(text):
         raise ValueError(f"uid must be hexadecimal (e.g. 30aea4308434), got {value!r}")
     return text
@@ -180,10 +182,15 @@ def _load_file(path: Path) -> list[DeviceConfig]:
             )
         uid = None
         if "uid" in fields:
+            node = fields["uid"][1]
             try:
-                uid = normalise_uid(yaml.safe_load(yaml.serialize(fields["uid"][1])))
+                # The text as written: YAML 1.1 would read 10:20:30:40:50:59 as a
+                # base-60 number and 0x1234 as 4660.
+                if not isinstance(node, yaml.ScalarNode) or not node.value:
+                    raise ValueError("uid must be hexadecimal text (e.g. 30aea4308434)")
+                uid = normalise_uid(node.value)
             except ValueError as exc:
-                raise ConfigError(f"{_where(path, fields['uid'][1])}: {exc}") from None
+                raise ConfigError(f"{_where(path, node)}: {exc}") from None
         resources = []
         if "resources" in fields:
             node = fields["resources"][1]

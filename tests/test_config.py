@@ -48,6 +48,8 @@ def test_iot_devices_overrides_the_folder(tmp_path: Path, monkeypatch: pytest.Mo
     [
         ("a:\n  uid: 12\n  colour: red\n", 3, "unknown key 'colour'"),
         ("a:\n  uid: not-hex!\n", 2, "hexadecimal"),
+        ("a:\n  uid: [1, 2]\n", 2, "hexadecimal text"),
+        ("a:\n  uid: ''\n", 2, "hexadecimal text"),
         ("a:\n  resources:\n    - path: lib\n      unpak: true\n", 4, "unknown key 'unpak'"),
         ("a:\n  resources: lib\n", 2, "must be a list"),
         ("a:\n  resources:\n    - install-dir: /x\n", 3, "needs 'path'"),
@@ -69,6 +71,24 @@ def test_invalid_files_name_file_line_and_problem(
         load_configuration()
     assert f"{path}:{line}" in str(info.value)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "uid"),
+    [
+        ("10:20:30:40:50:59", "102030405059"),  # YAML 1.1: a base-60 integer
+        ("0x1234", "1234"),  # YAML: 4660
+        ("'00ff'", "00ff"),
+        ("123456", "123456"),  # digits only: still the text, not an int
+        ("30:AE:A4:30:84:34", "30aea4308434"),
+    ],
+)
+def test_uids_are_read_as_the_text_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str, uid: str
+) -> None:
+    monkeypatch.setenv("IOT_DEVICES", str(tmp_path))
+    write(tmp_path, "a.yaml", f"board:\n  uid: {written}\n")
+    assert load_configuration().devices["board"].uid == uid
 
 
 def test_hard_reset_command_is_split_like_a_shell_line(

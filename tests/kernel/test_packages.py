@@ -118,3 +118,40 @@ def test_service_runs_the_cell_safely_quoted(kernel_env: Kernel) -> None:
     assert failed.status == "error" and "exit status 4" in failed.reply["evalue"]
     unknown = kernel_env.run("%%service nosuch\nls")
     assert unknown.status == "error" and "cat, local" in unknown.reply["evalue"]
+
+
+@pytest.mark.parametrize(
+    ("description", "message"),
+    [
+        ({"version": "1", "hashes": [["evil.py", ""]]}, "has no valid hash"),
+        ({"version": "1", "hashes": [["evil.py", "zz"]]}, "has no valid hash"),
+        ({"version": "1", "hashes": [["lib/x.py\x00.evil", "0123abcd"]]}, "refusing the file path"),
+        ({"version": "1", "hashes": [["a\\b.py", "0123abcd"]]}, "refusing the file path"),
+        ({"version": "1", "hashes": [["x.py.iotk-tmp", "0123abcd"]]}, "refusing the file path"),
+        ({"version": "1", "hashes": [[1, 2]]}, "malformed file entry"),
+        ([1, 2, 3], "not a package description"),
+    ],
+    ids=["empty-hash", "bad-hash", "nul", "backslash", "our-temporary", "numbers", "a-list"],
+)
+def test_a_hostile_index_is_refused_before_anything_is_written(
+    kernel_env: Kernel, tmp_path: Path, description: object, message: str
+) -> None:
+    root = tmp_path / "hostile"
+    (root / "package" / "py" / "evil").mkdir(parents=True)
+    (root / "package" / "py" / "evil" / "latest.json").write_text(json.dumps(description))
+    digest = short_hash(b"anything")
+    (root / "file" / digest[:2]).mkdir(parents=True)
+    (root / "file" / digest[:2] / digest).write_bytes(b"anything")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        run = kernel_env.run(f"%mip install evil --index {url}")
+        assert run.status == "error" and message in run.reply["evalue"], run.reply
+        assert "evil" not in kernel_env.run("%rlist -r /lib").stream()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import shlex
 import sys
 import urllib.error
@@ -22,7 +23,7 @@ from typing import Any
 from ...config import projects_dir
 from ...discovery import Settings, load_settings, settings_path
 from ...errors import IotKernelError, UsageError
-from ...fs import FileService
+from ...fs import TEMP_SUFFIX, FileService
 from .host import stream_process
 from .registry import MagicParser, MagicRegistry
 
@@ -65,6 +66,38 @@ def _fetch(url: str) -> bytes:
         raise PackageError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
 
 
+_SHORT_HASH = re.compile(r"[0-9a-f]{8,64}")
+
+
+def _checked_hashes(name: str, meta: object) -> list[tuple[str, str]]:
+    """The (path, hash) pairs of a package description from an index, each
+    checked: a relative path with no `..`, NUL, backslash or our temporaries'
+    suffix, and a hash of 8 to 64 hex digits (an empty one would match any
+    content)."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("hashes", []), list):
+        raise PackageError(f"{name}: the index's description is not a package description")
+    pairs = []
+    for entry in meta.get("hashes", []):
+        if not (
+            isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry)
+        ):
+            raise PackageError(f"{name}: malformed file entry {entry!r:.80} in the index")
+        path, short_hash = entry
+        if (
+            not path
+            or path.startswith("/")
+            or ".." in path.split("/")
+            or "\x00" in path
+            or "\\" in path
+            or path.endswith(TEMP_SUFFIX)
+        ):
+            raise PackageError(f"{name}: refusing the file path {path!r:.80}")
+        if not _SHORT_HASH.fullmatch(short_hash):
+            raise PackageError(f"{name}: {path} has no valid hash ({short_hash!r:.80})")
+        pairs.append((path, short_hash))
+    return pairs
+
+
 def mip_install(
     kernel: Any,
     files: FileService,
@@ -85,13 +118,17 @@ def mip_install(
         raise
     except ValueError:
         raise PackageError(f"the index's description of {name!r} is not JSON") from None
-    for dep, dep_version in meta.get("deps", []):
-        mip_install(kernel, files, str(dep), str(dep_version), index, target, done)
-    for path, short_hash in meta.get("hashes", []):
-        if ".." in str(path).split("/") or str(path).startswith("/"):
-            raise PackageError(f"{name}: refusing the file path {path!r}")
+    hashes = _checked_hashes(name, meta)  # before anything is fetched or written
+    deps = meta.get("deps", [])
+    if not isinstance(deps, list) or not all(
+        isinstance(d, list) and len(d) == 2 and all(isinstance(x, str) for x in d) for d in deps
+    ):
+        raise PackageError(f"{name}: malformed dependencies in the index ({deps!r:.80})")
+    for dep, dep_version in deps:
+        mip_install(kernel, files, dep, dep_version, index, target, done)
+    for path, short_hash in hashes:
         data = _fetch(f"{index}/file/{short_hash[:2]}/{short_hash}")
-        if not hashlib.sha256(data).hexdigest().startswith(str(short_hash)):
+        if not hashlib.sha256(data).hexdigest().startswith(short_hash):
             raise PackageError(f"{name}: {path} does not match its hash {short_hash}")
         remote = posixpath.join(target, str(path))
         files.mkdirs(posixpath.dirname(remote))
