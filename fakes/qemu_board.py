@@ -10,7 +10,7 @@ UART buffer, a raw-paste window of 128, a small heap, littlefs on a RAM disk,
 
 A board has its own `machine.unique_id()` (8 bytes given to QEMU's loader),
 a reset line (the QEMU monitor's `system_reset`: the board reboots on the same
-port and keeps its files, like pressing RESET; held = the CPU stopped) and a
+port and keeps its files, like pressing RESET) and a
 power switch (the process stopped by its PID and started again: a new pty
 behind the same path and an empty disk, as a board whose RAM disk loses power).
 
@@ -284,14 +284,6 @@ class QemuBoard:
     def reset(self) -> None:
         """Press RESET: the board reboots on the same port and keeps its files."""
         self.monitor("system_reset")
-
-    def set_reset(self, held: bool) -> None:
-        """Hold the board in reset (its CPU stops) or release it (it reboots)."""
-        if held:
-            self.monitor("stop")
-        else:
-            self.monitor("system_reset")
-            self.monitor("cont")
 
     def monitor(self, command: str, timeout: float = 5.0) -> str:
         """Run one QEMU monitor command; its output."""

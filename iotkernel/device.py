@@ -69,28 +69,26 @@ _RESULT_MARK = b"\x1e"
 _CHECK_MARK = b"\x1f"
 _BYTES_TAG = "__iotk_bytes__"
 _ROWS_TAG = "__iotk_rows__"
+_ROW_MARK = b"\x1d"
 # What every MicroPython prints when it boots to the friendly REPL; never in a
 # helper's reply.
 _BOOT_MARK = b'Type "help()" for more information.'
-
-
-class _BootBannerSeen(Exception):
-    """Raised inside an exchange when a helper's output shows a boot banner."""
-
-
-_ROW_MARK = b"\x1d"
-# Classic raw mode has no flow control: the board reads source into its RAM
-# as fast as it can, and a UART receive buffer (256 bytes on many boards)
-# overruns when the host sends faster. Larger classic sends go in slices with
-# a pause (raw-paste, with its window, never needs this).
 # After Ctrl-C, running code must end this soon (its traceback arriving), or
 # the board is reported unresponsive: silent for this long...
 INTERRUPT_ANSWER_TIMEOUT = 2.0
 # ...or still printing this long after (output already on its way drains first).
 INTERRUPT_FLOOD_TIMEOUT = 20.0
+# Classic raw mode has no flow control: the board reads source into its RAM
+# as fast as it can, and a UART receive buffer (256 bytes on many boards)
+# overruns when the host sends faster. Larger classic sends go in slices with
+# a pause (raw-paste, with its window, never needs this).
 _CLASSIC_SLICE = 256
 _CLASSIC_PAUSE = 0.01
 _MAX_REPLY = 16 * 1024 * 1024
+
+
+class _BootBannerSeen(Exception):
+    """Raised inside an exchange when a helper's output shows a boot banner."""
 
 
 @dataclass(frozen=True)
@@ -418,7 +416,6 @@ class Device:
                     self._engine.receive_data(data)
 
     def _on_unresponsive(self, waited: float, received: bytes) -> None:
-        self._interrupt_sent_at = None
         self._engine.mark_unsynced()  # the code may still run: resync (or reset) first
         raise DeviceUnresponsiveError(
             f"{self.url}: the board did not stop within {waited:.1f} s of Ctrl-C "
@@ -716,9 +713,7 @@ class Device:
         listing larger than a small board's heap). A lost, added or corrupted
         line is a `DeviceProtocolError`."""
         request_crc = zlib.crc32(call_source.encode())
-        self._ensure_helpers()
-        code = f"{_NAMESPACE}['rows']({call_source!r}, {request_crc})\n"
-        out = self._exec_helper(code, timeout)
+        out = self._call_helper_raw("rows", f"{call_source!r}, {request_crc}", timeout)
         summary = _decode_reply(out, request_crc)
         if not isinstance(summary, dict) or not isinstance(summary.get(_ROWS_TAG), int):
             raise DeviceProtocolError("reply", "a count of streamed rows", repr(summary).encode())
@@ -743,9 +738,12 @@ class Device:
     def _run_helper(
         self, name: str, arguments: str, request_crc: int, timeout: float | None
     ) -> Any:
+        return _decode_reply(self._call_helper_raw(name, arguments, timeout), request_crc)
+
+    def _call_helper_raw(self, name: str, arguments: str, timeout: float | None) -> bytes:
+        """Call helper `name(arguments)` (helpers checked first); its stdout."""
         self._ensure_helpers()
-        code = f"{_NAMESPACE}[{name!r}]({arguments})\n"
-        return _decode_reply(self._exec_helper(code, timeout), request_crc)
+        return self._exec_helper(f"{_NAMESPACE}[{name!r}]({arguments})\n", timeout)
 
     def _exec_helper(self, code: str, timeout: float | None) -> bytes:
         """Run a helper call; its stdout. A board that reboots meanwhile (a
@@ -766,7 +764,6 @@ class Device:
             with self._lock:
                 self._engine.mark_unsynced()
                 self._helpers_ready = False
-                self._interrupt_sent_at = None
             raise DeviceRebootedError(
                 f"{self.url}: the board rebooted during the operation "
                 "(a fatal error or a reset); it is reconnected on the next one"

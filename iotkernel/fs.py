@@ -309,10 +309,10 @@ class FileService:
         try:
             reply = self.device.call_with_payload("wone", (path, want), base64.b64encode(data))
         except DeviceException as exc:
-            if exc.exc_type == "MemoryError" and self._chunk() > MIN_CHUNK:
-                self._shrink_chunk(exc, "write", path)
-                raise _ChunkTooLarge from None
-            raise _write_failure(exc, path) from None
+            if exc.exc_type != "MemoryError":
+                raise _write_failure(exc, path) from None
+            self._shrink_chunk(exc, "write", path)  # or a FileError at the smallest chunk
+            raise _ChunkTooLarge from None
         except BaseException:
             self._abort(path)  # the link failed: the board may not have cleaned up
             raise

@@ -63,15 +63,20 @@ def crc(data):
 def put(v, req=0):
     import json
 
-    s = json.dumps(conv(v))
+    send(MARK, json.dumps(conv(v)), "%08x" % req)
+
+
+def send(mark, s, tail):
+    # One reply line: mark, JSON, '\x1f', its CRC-32 and `tail`. In three
+    # prints, and the CRC taken of the str itself where the port allows
+    # (MicroPython: a str is a buffer): no copy of a large reply.
     try:
-        c = crc(s)  # MicroPython: a str is a buffer, no copy of a large reply
+        c = crc(s)
     except TypeError:
         c = crc(s.encode())
-    # In three prints: no concatenated copy of the reply.
-    print(MARK, end="")
+    print(mark, end="")
     print(s, end="")
-    print("\x1f%08x%08x" % (c, req))
+    print("\x1f%08x%s" % (c, tail))
 
 
 def ev(g, src, want, user):
@@ -90,16 +95,9 @@ def rows(src, want):
 
     n = 0
     for item in eval(src, globals()):
-        s = json.dumps(conv(item))
-        try:
-            c = crc(s)
-        except TypeError:
-            c = crc(s.encode())
-        print("\x1d", end="")
-        print(s, end="")
-        print("\x1f%08x" % c)
+        send("\x1d", json.dumps(conv(item)), "")
         n += 1
-        s = item = None
+        item = None
     put({ROWS_TAG: n}, want)
 
 
