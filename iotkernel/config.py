@@ -120,6 +120,62 @@ def normalise_uid(value: object) -> str:
     return text
 
 
+# A settings file needs no more anchors and aliases than this; a "billion
+# laughs" file (343 bytes that expand to 58 MB) uses many more.
+MAX_YAML_ALIASES = 32
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no tags that run code) with aliases bounded."""
+
+    aliases_seen = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases_seen += 1
+            if self.aliases_seen > MAX_YAML_ALIASES:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_YAML_ALIASES} aliases (*name)", mark
+                )
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Plain values from YAML text with the bounded safe loader (raises
+    yaml.YAMLError): for callers that word their own errors."""
+    return yaml.load(text, Loader=_BoundedLoader)
+
+
+def read_yaml(path: Path) -> yaml.Node | None:
+    """The node tree of a YAML file (None when it is empty), read with the
+    bounded safe loader; any problem is a ConfigError naming file and line."""
+    try:
+        loader = _BoundedLoader(path.read_text(encoding="utf-8"))
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+
+
+def yaml_value(path: Path, node: yaml.Node) -> Any:
+    """The plain value of a node (safe constructors only)."""
+    loader = _BoundedLoader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{_where(path, node)}: {getattr(exc, 'problem', exc)}") from None
+    finally:
+        loader.dispose()
+
+
 def _where(path: Path, node: yaml.Node | None) -> str:
     line = node.start_mark.line + 1 if node is not None else 0
     return f"{path}:{line}" if line else str(path)
@@ -154,15 +210,7 @@ def load_configuration(directory: Path | None = None) -> Configuration:
 
 
 def _load_file(path: Path) -> list[DeviceConfig]:
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{where}: {problem}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    root = read_yaml(path)
     if root is None:
         return []
     if not isinstance(root, yaml.MappingNode):
@@ -200,12 +248,12 @@ def _load_file(path: Path) -> list[DeviceConfig]:
         urls: list[str] = []
         for key in ("url", "urls"):
             if key in fields:
-                value = yaml.safe_load(yaml.serialize(fields[key][1]))
+                value = yaml_value(path, fields[key][1])
                 urls += [str(v) for v in (value if isinstance(value, list) else [value])]
         hard_reset: list[str] = []
         if "hard-reset" in fields:
             node = fields["hard-reset"][1]
-            command = yaml.safe_load(yaml.serialize(node))
+            command = yaml_value(path, node)
             try:
                 if not isinstance(command, str):
                     raise ValueError("expected a command line (a string)")
@@ -233,7 +281,7 @@ def _resource(path: Path, node: yaml.Node) -> Resource:
                 f"{_where(path, fields[bad][0])}: unknown key {bad!r} in a resource "
                 f"(known: {', '.join(sorted(RESOURCE_KEYS))})"
             )
-        data = yaml.safe_load(yaml.serialize(node))
+        data = yaml_value(path, node)
     else:
         raise ConfigError(f"{where}: a resource is a folder name or a mapping with 'path'")
     if "path" not in data or not isinstance(data["path"], str):

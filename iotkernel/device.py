@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from . import replies
 from .errors import (
     DeviceException,
     DeviceKeyboardInterrupt,
@@ -33,6 +34,7 @@ from .errors import (
     DeviceRebootedError,
     DeviceTimeoutError,
     DeviceUnresponsiveError,
+    MalformedReplyError,
     ProtocolError,
     TransportClosedError,
     TransportError,
@@ -52,6 +54,7 @@ from .protocol import (
     Stream,
     UnsolicitedOutput,
 )
+from .replies import check_depth
 from .transport import Transport, open_transport
 
 log = logging.getLogger(__name__)
@@ -72,7 +75,7 @@ _ROWS_TAG = "__iotk_rows__"
 _ROW_MARK = b"\x1d"
 # What every MicroPython prints when it boots to the friendly REPL; never in a
 # helper's reply.
-_BOOT_MARK = b'Type "help()" for more information.'
+BOOT_MARK = b'Type "help()" for more information.'
 # After Ctrl-C, running code must end this soon (its traceback arriving), or
 # the board is reported unresponsive: silent for this long...
 INTERRUPT_ANSWER_TIMEOUT = 2.0
@@ -755,7 +758,7 @@ class Device:
         def watch(data: bytes, stream: Stream) -> None:
             if stream is Stream.STDOUT:
                 collected.extend(data)
-                if _BOOT_MARK in collected[-(len(data) + len(_BOOT_MARK)) :]:
+                if BOOT_MARK in collected[-(len(data) + len(BOOT_MARK)) :]:
                     raise _BootBannerSeen
 
         try:
@@ -844,14 +847,15 @@ class Device:
         if self._identity is None or refresh:
             info = self.call_helper("ident()")
             if not isinstance(info, dict):
-                raise DeviceProtocolError("identity", "a JSON object", repr(info).encode())
-            self._identity = DeviceIdentity(
-                uid=info.get("uid"),
-                platform=str(info.get("platform", "")),
-                implementation=str(info.get("implementation", "")),
-                version=str(info.get("version", "")),
-                machine=str(info.get("machine", "")),
-            )
+                raise MalformedReplyError("identity", "a JSON object", info)
+            uid = replies.optional_text(info.get("uid"), "identity", "a uid", limit=64)
+            if uid is not None and (not uid or any(c not in "0123456789abcdef" for c in uid)):
+                raise MalformedReplyError("identity", "a uid in lower-case hex", uid)
+            fields = {
+                name: replies.shown(replies.text(info.get(name, ""), "identity", name))
+                for name in ("platform", "implementation", "version", "machine")
+            }
+            self._identity = DeviceIdentity(uid=uid, **fields)
         return self._identity
 
 
@@ -877,10 +881,7 @@ def _decode_reply(out: bytes, request_crc: int) -> Any:
         raise DeviceProtocolError("reply", "the reply to this request", reply[-200:])
     if zlib.crc32(payload) != payload_crc:
         raise DeviceProtocolError("reply", "a reply whose CRC-32 matches", reply[-200:])
-    try:
-        return json.loads(payload, object_hook=_decode_tags)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DeviceProtocolError("reply", "valid JSON", payload[:200]) from exc
+    return _decode_json(payload, "reply")
 
 
 def _decode_rows(out: bytes, count: int) -> list[Any]:
@@ -899,18 +900,28 @@ def _decode_rows(out: bytes, count: int) -> list[Any]:
             valid = False
         if not valid:
             raise DeviceProtocolError("rows", "a row whose CRC-32 matches", segment[-200:])
-        try:
-            items.append(json.loads(payload, object_hook=_decode_tags))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DeviceProtocolError("rows", "valid JSON", payload[:200]) from exc
+        items.append(_decode_json(payload, "rows"))
     return items
+
+
+def _decode_json(payload: bytes, what: str) -> Any:
+    """JSON from the board, tags decoded, nesting bounded (a 200 000-deep
+    array would otherwise be a RecursionError, or a value that breaks the
+    host code walking it)."""
+    try:
+        return check_depth(json.loads(payload, object_hook=_decode_tags), what)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise DeviceProtocolError(what, "valid JSON", payload[:200]) from exc
 
 
 def _decode_tags(obj: dict[str, Any]) -> Any:
     if len(obj) == 1 and _BYTES_TAG in obj:
         import binascii
 
-        return binascii.a2b_base64(obj[_BYTES_TAG])
+        encoded = obj[_BYTES_TAG]
+        if not isinstance(encoded, str):
+            raise ValueError("a bytes tag without base64 text")
+        return binascii.a2b_base64(encoded)  # binascii.Error is a ValueError
     return obj
 
 

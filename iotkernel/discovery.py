@@ -53,6 +53,7 @@ ADVERT_MAX_BYTES = 256
 ADVERT_SCHEMES = ("ws", "wss")
 ADVERT_RATE = 20  # datagrams per second accepted from one sender
 _UID = re.compile(r"^[0-9a-f]{4,64}$")
+_MAX_SENDERS = 4096  # senders the advert rate table remembers at once
 
 
 @dataclass
@@ -73,48 +74,79 @@ def settings_path() -> Path:
     return Path(projects).expanduser() / "iotkernel.yaml"
 
 
+SETTINGS_KEYS = (
+    "usb-vendor-ids",
+    "extra-ports",
+    "advert-port",
+    "advert-bind",
+    "services",  # for %%service
+    "mip-index",  # for %mip
+)
+
+
 def load_settings(path: Path | None = None) -> Settings:
-    """Discovery settings; a missing file means the defaults.
+    """Discovery settings; a missing file means the defaults. A broken one
+    is a ConfigError naming the file, the line and what was expected.
 
     usb-vendor-ids: {0x1234: My boards}
     extra-ports: [/tmp/board*]
     advert-port: 50000
     advert-bind: 0.0.0.0
     """
-    from .config import ConfigError
+    from .config import ConfigError, read_yaml, yaml_value
 
     path = path or settings_path()
     settings = Settings()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
+    if not path.exists():
         return settings
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping")
-    unknown = set(data) - {
-        "usb-vendor-ids",
-        "extra-ports",
-        "advert-port",
-        "advert-bind",
-        "services",  # for %%service
-        "mip-index",  # for %mip
-    }
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}")
-    for vid, name in (data.get("usb-vendor-ids") or {}).items():
-        settings.vendor_ids[int(vid)] = str(name)
-    ports = data.get("extra-ports") or []
-    settings.extra_ports = [str(p) for p in (ports if isinstance(ports, list) else [ports])]
-    settings.advert_port = int(data.get("advert-port", ADVERT_PORT))
-    settings.advert_bind = str(data.get("advert-bind", "0.0.0.0"))
-    services = data.get("services") or {}
-    if not isinstance(services, dict):
-        raise ConfigError(f"{path}: 'services' must map names to command prefixes")
-    settings.services = {str(k): str(v) for k, v in services.items()}
-    settings.mip_index = str(data.get("mip-index", settings.mip_index))
+    root = read_yaml(path)
+    if root is None:
+        return settings
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path}:{root.start_mark.line + 1}: expected a mapping of settings")
+    for key_node, value_node in root.value:
+        key = str(key_node.value)
+        where = f"{path}:{key_node.start_mark.line + 1}"
+        if key not in SETTINGS_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(SETTINGS_KEYS)})")
+        value = yaml_value(path, value_node)
+        try:
+            _apply_setting(settings, key, value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {key}: {exc}") from None
     return settings
+
+
+def _apply_setting(settings: Settings, key: str, value: Any) -> None:
+    """One setting, checked; TypeError or ValueError says what was expected."""
+
+    def text(item: Any, what: str) -> str:
+        if not isinstance(item, (str, int, float)) or isinstance(item, bool):
+            raise TypeError(f"expected {what}, got {item!r}")
+        return str(item)
+
+    if key == "usb-vendor-ids":
+        if not isinstance(value, dict):
+            raise TypeError("expected a mapping of USB vendor ids to names, like {0x1234: Mine}")
+        for vid, name in value.items():
+            if type(vid) is not int or not 0 <= vid <= 0xFFFF:
+                raise ValueError(f"expected a vendor id from 0 to 0xFFFF, got {vid!r}")
+            settings.vendor_ids[vid] = text(name, "a vendor name")
+    elif key == "extra-ports":
+        ports = value if isinstance(value, list) else [value]
+        settings.extra_ports = [text(p, "a port path or glob") for p in ports if p is not None]
+    elif key == "advert-port":
+        if type(value) is not int or not 1 <= value <= 65535:
+            raise ValueError(f"expected a UDP port from 1 to 65535, got {value!r}")
+        settings.advert_port = value
+    elif key == "advert-bind":
+        settings.advert_bind = text(value, "an address to listen on")
+    elif key == "services":
+        if not isinstance(value, dict):
+            raise TypeError("expected a mapping of service names to command prefixes")
+        settings.services = {text(k, "a name"): text(v, "a command") for k, v in value.items()}
+    elif key == "mip-index":
+        settings.mip_index = text(value, "the URL of a package index")
 
 
 # ---------------------------------------------------------------------- serial ports
@@ -210,8 +242,8 @@ def parse_advert(data: bytes) -> tuple[str, str] | None:
     if len(lines) != 2:
         return None
     url, uid = lines[0].strip(), lines[1].strip().lower()
-    if not _UID.match(uid) or any(c in url for c in " \t\r\x00"):
-        return None
+    if not _UID.match(uid) or not url.isprintable() or " " in url:
+        return None  # control characters would reach %discover's output
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -275,6 +307,8 @@ class AdvertListener:
                 start, count = now, 0
             count += 1
             self._rates[sender] = (start, count)
+            if len(self._rates) > _MAX_SENDERS:
+                self._forget_quiet_senders(now)
             if count > ADVERT_RATE:
                 self.dropped += 1
                 return False
@@ -289,6 +323,14 @@ class AdvertListener:
                 oldest = min(self._adverts.values(), key=lambda a: a.seen)
                 del self._adverts[oldest.url]
         return True
+
+    def _forget_quiet_senders(self, now: float) -> None:
+        """Bound the rate table (spoofed senders are free to make): drop the
+        senders whose window ended; in a flood of fresh ones, all of them."""
+        for sender in [s for s, (start, _) in self._rates.items() if now - start >= 1.0]:
+            del self._rates[sender]
+        if len(self._rates) > _MAX_SENDERS:
+            self._rates.clear()
 
     def current(self) -> list[Advert]:
         """Boards heard within the last `ttl` seconds."""

@@ -72,6 +72,22 @@ class DeviceProtocolError(ProtocolError):
         self.received = received
 
 
+class MalformedReplyError(ProtocolError):
+    """A well-framed reply from the board whose value is not what the
+    operation allows (a size that is not a number, a name of 5000
+    characters, a path with `..`): a board's data is checked before use."""
+
+    def __init__(self, operation: str, expected: str, value: object) -> None:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(
+            f"malformed reply from the board to {operation}: expected {expected}, got {shown}"
+        )
+        self.operation = operation
+        self.expected = expected
+
+
 # --- timeouts ---------------------------------------------------------------
 
 
@@ -144,3 +160,8 @@ class UsageError(IotKernelError, ValueError):
 class HostCommandError(IotKernelError):
     """A command IoT Kernel ran on the host for a board (its `hard-reset`
     command) was missing, failed or did not finish in time."""
+
+
+class ResetFailedError(IotKernelError):
+    """A reset the board was asked for did not happen (`machine.reset()`
+    raised): the board runs on, its state as it was."""

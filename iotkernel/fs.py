@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import replies
 from .device import Device
-from .errors import DeviceException, DeviceOSError, IotKernelError
+from .errors import DeviceException, DeviceOSError, IotKernelError, MalformedReplyError
 
 TEMP_SUFFIX = ".iotk-tmp"
 DEFAULT_CHUNK = 4096  # raw bytes per round trip at most: ~5.5 KB of base64 on the wire
@@ -43,11 +44,40 @@ class FileError(IotKernelError):
 
 
 class UnsafePathError(FileError):
-    """A path from the board would land outside the destination on the host."""
+    """A path that would land somewhere else than meant: a board path that
+    escapes the destination on the host, or a name a write must not use."""
 
 
 class TransferVerificationError(FileError):
     """The board's copy did not match what was sent; the old file is intact."""
+
+
+class FileTooLargeError(FileError):
+    """A file is larger than the operation takes (into host memory)."""
+
+
+# A read keeps the whole file in host memory: past this it is refused (the
+# largest flash of a MicroPython board is a few tens of MB; SD cards may
+# hold more, and FileService(max_read=...) raises it).
+MAX_READ = 256 * 1024 * 1024
+
+
+def check_writable_path(path: str) -> None:
+    """Refuse a board path a write must not use: relative, with a NUL (the
+    unix port cuts the name there, so the write would land on another
+    file), a backslash, an empty, `.` or `..` component, or our
+    temporaries' suffix (it would collide with a write in progress)."""
+    parts = path.split("/")[1:]
+    problems = (
+        (not path.startswith("/"), "board paths are absolute"),
+        ("\x00" in path, "a NUL in a board path"),
+        ("\\" in path, "a backslash in a board path"),
+        (any(part in ("", ".", "..") for part in parts), "an empty, '.' or '..' part"),
+        (path.endswith(TEMP_SUFFIX), f"the suffix {TEMP_SUFFIX} is kept for transfers"),
+    )
+    for found, problem in problems:
+        if found:
+            raise UnsafePathError(f"refusing to write {path!r}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -127,9 +157,12 @@ def _write_failure(exc: DeviceException, path: str) -> FileError:
 class FileService:
     """Files on one board."""
 
-    def __init__(self, device: Device, *, chunk_size: int = DEFAULT_CHUNK) -> None:
+    def __init__(
+        self, device: Device, *, chunk_size: int = DEFAULT_CHUNK, max_read: int = MAX_READ
+    ) -> None:
         self.device = device
         self.chunk_size = chunk_size
+        self.max_read = max_read
         self._hash_kind: str | None = None
 
     # Chunk sizes start at what the board's free heap suggests and double
@@ -171,10 +204,14 @@ class FileService:
         info = self._call(f"stat({path!r})", "stat", path)
         if info is None:
             return None
-        if not isinstance(info, list) or len(info) != 3:
-            raise FileError(f"malformed stat reply for {path}")
-        is_dir, size, mtime = info
-        return RemoteEntry(path, bool(is_dir), int(size), int(mtime))
+        operation = f"stat {path}"
+        is_dir, size, mtime = replies.items(info, operation, "an entry", 3)
+        return RemoteEntry(
+            path,
+            bool(is_dir),
+            replies.size(size, operation),
+            replies.integer(mtime, operation, "modification time"),
+        )
 
     def tree(self, root: str = "/", *, hashes: bool = False) -> list[RemoteEntry]:
         """Every file and directory under `root`, in one round trip."""
@@ -188,16 +225,24 @@ class FileService:
             rows = self.device.call_helper_rows(f"trees({roots!r}, {hashes!r})", timeout=300)
         except DeviceException as exc:
             raise _explain(exc, "list", where) from None
-        if not isinstance(rows, list):
-            raise FileError(f"malformed listing of {where}")
+        operation = f"list {where}"
         entries = []
-        for row in rows:
-            if not isinstance(row, list) or len(row) != 5 or not isinstance(row[0], str):
-                raise FileError(f"malformed listing of {where}")
-            path, is_dir, size, mtime, digest = row
+        for row in replies.items(rows, operation, "the entries"):
+            path, is_dir, size, mtime, digest = replies.items(row, operation, "an entry", 5)
+            path = replies.board_path(path, operation)
+            if not any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots):
+                raise MalformedReplyError(operation, f"paths under {where}", path)
             if path.endswith(TEMP_SUFFIX):
                 continue  # a transfer's temporary, not a user file
-            entries.append(RemoteEntry(path, bool(is_dir), int(size), int(mtime), digest))
+            entries.append(
+                RemoteEntry(
+                    path,
+                    bool(is_dir),
+                    replies.size(size, operation),
+                    replies.integer(mtime, operation, "modification time"),
+                    replies.optional_text(digest, operation, "a content hash", limit=80),
+                )
+            )
         return sorted(entries, key=lambda e: e.path)
 
     def hash_kind(self) -> str:
@@ -234,17 +279,27 @@ class FileService:
             raise FileError(f"cannot read {path}: no such file or directory")
         if entry.is_dir:
             raise FileError(f"cannot read {path}: it is a directory")
+        if entry.size > self.max_read:
+            raise FileTooLargeError(
+                f"cannot read {path}: the board says it holds {entry.size} bytes, "
+                f"more than the {self.max_read} a read takes into host memory"
+            )
         data = bytearray()
         while len(data) < entry.size:
+            asked = self._chunk()
             try:
                 chunk = self.device.call_helper(
-                    f"rchunk({path!r}, {len(data)}, {self._chunk()})", timeout=None
+                    f"rchunk({path!r}, {len(data)}, {asked})", timeout=None
                 )
             except DeviceException as exc:
                 self._shrink_chunk(exc, "read", path)
                 continue
-            if not isinstance(chunk, bytes) or not chunk:
+            # Never more than asked for, nor past the size announced: a board
+            # that lies about a file cannot grow host memory without bound.
+            if not isinstance(chunk, bytes) or not chunk or len(chunk) > asked:
                 raise FileError(f"cannot read {path}: it changed while being read")
+            if len(data) + len(chunk) > entry.size:
+                raise FileError(f"cannot read {path}: it grew while being read")
             self._grow_chunk()
             data += chunk
             if progress is not None:
@@ -257,8 +312,7 @@ class FileService:
         Returns the board's hash of the new file. On any failure the old file
         (if any) is left as it was.
         """
-        if not path.startswith("/"):
-            raise FileError(f"board paths are absolute: {path!r}")
+        check_writable_path(path)
         if len(data) <= self._chunk():
             try:
                 digest = self._write_in_one(path, data)
@@ -331,7 +385,11 @@ class FileService:
         parent = posixpath.dirname(remote)
         if parent and parent != "/":
             self.mkdirs(parent)
-        return self.write(remote, local.read_bytes(), progress)
+        try:
+            data = local.read_bytes()
+        except OSError as exc:
+            raise FileError(f"cannot read {local} on the host: {exc.strerror or exc}") from None
+        return self.write(remote, data, progress)
 
     def download_tree(self, remote_root: str, destination: Path) -> list[Path]:
         """Copy a directory of the board into `destination` (checked paths only)."""
@@ -341,12 +399,25 @@ class FileService:
             relative = entry.path[len(prefix) :] if entry.path.startswith(prefix) else ""
             target = safe_local_path(destination, relative)
             if entry.is_dir:
-                target.mkdir(parents=True, exist_ok=True)
+                try:
+                    target.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise FileError(f"cannot create {target} on the host: {exc.strerror}") from None
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            data = self.read(entry.path)
-            tmp = target.with_name(target.name + TEMP_SUFFIX)
-            tmp.write_bytes(data)
-            tmp.replace(target)  # never a half-written file on the host either
+            write_host_file(target, self.read(entry.path))
             written.append(target)
         return written
+
+
+def write_host_file(target: Path, data: bytes) -> None:
+    """Write a file on the host atomically (a temporary renamed over it: never
+    a half-written file); an OSError is a FileError naming the file."""
+    tmp = target.with_name(target.name + TEMP_SUFFIX)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise FileError(f"cannot write {target} on the host: {exc.strerror or exc}") from None

@@ -19,8 +19,8 @@ import shlex
 import subprocess
 from collections.abc import Sequence
 
-from .device import Device
-from .errors import HostCommandError, NoResetMeansError
+from .device import BOOT_MARK, Device
+from .errors import HostCommandError, NoResetMeansError, ResetFailedError
 
 RESET_COMMAND_TIMEOUT = 60.0  # a PDU's off time plus a slow network
 
@@ -55,6 +55,20 @@ def reconnect_after_reset(device: Device, *, quiet: float = 0.5, limit: float = 
     else:
         device.connect()
     device.take_unsolicited()
+    return boot
+
+
+def reset_by_firmware(device: Device) -> bytes:
+    """`machine.reset()` on the board, then a reconnect; what it printed
+    while booting. A board whose `machine.reset` raised (no such function,
+    a port that refuses) printed a traceback and no boot banner: that is a
+    ResetFailedError naming the error, not a reset."""
+    device.launch("__import__('machine').reset()", timeout=3.0)
+    boot = reconnect_after_reset(device)
+    if BOOT_MARK not in boot and b"Traceback" in boot:
+        lines = boot.decode("utf-8", "replace").replace("\x04", "\n").strip().splitlines()
+        reason = lines[-1].strip(" >") if lines else "an error"
+        raise ResetFailedError(f"{device.url}: machine.reset() failed on the board: {reason}")
     return boot
 
 

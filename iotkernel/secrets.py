@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .config import load_yaml_text
 from .errors import IotKernelError
 
 
@@ -50,7 +51,9 @@ def load_secrets(path: Path | None = None) -> dict[str, Any]:
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise SecretsError(f"refusing the secrets file {path}: it belongs to another user")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml_text(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise SecretsError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -71,3 +74,15 @@ def webrepl_password(url: str, name: str | None = None, path: Path | None = None
         if key and key in section:
             return str(section[key])
     return None
+
+
+def without_credentials(url: str) -> str:
+    """`url` with any user:password@ part masked, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:
+        return url.split("@")[-1] if "@" in url else url
+    if "@" not in netloc:
+        return url
+    return parts._replace(netloc="***@" + netloc.rpartition("@")[2]).geturl()

@@ -14,6 +14,7 @@ Knows no bytes on the wire: everything goes through `Device`.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 import re
@@ -25,7 +26,7 @@ from typing import Any
 
 from ipykernel.ipkernel import IPythonKernel
 
-from .. import __version__
+from .. import __version__, replies
 from ..device import INTERRUPT_ANSWER_TIMEOUT, Device
 from ..discovery import AdvertListener, load_settings
 from ..errors import (
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 _NAME_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.?$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _MAGIC_AT_END = re.compile(r"^(%%?)([A-Za-z_]*)$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+_MAX_COMPLETIONS = 5000
 
 
 class IotKernel(IPythonKernel):
@@ -75,18 +78,75 @@ class IotKernel(IPythonKernel):
         super().__init__(**kwargs)
         self.board = BoardSession()
         self.magics = build_registry()
+        # A broken settings or store file never stops the kernel: it starts
+        # without that feature and says why in the log and in the first cell.
+        self._startup_problems: list[str] = []
         self.registry = Registry(
             data_dir() / "registered.json",
-            _start_listener(),
+            self._start_listener(),
             builtin=DeviceRecord(uid=None, name=SIM, urls=[SIM]),
         )
         self._allow_stdin = False
         self._completion_cache: dict[str, list[str]] = {}
         self._reconnect_tried = False
+        self._load_store()
+        for handlers in (self.shell_handlers, self.control_handlers):
+            for msg_type, handler in handlers.items():
+                if msg_type.endswith("_request"):
+                    handlers[msg_type] = self._always_answered(msg_type, handler)
+
+    def _always_answered(self, msg_type: str, handler: Any) -> Any:
+        """`handler` (ipykernel's, for one request type), made to send an
+        error reply when it raises before replying: a malformed request (no
+        `code` in an is_complete_request) or a bug in a do_* method."""
+        reply_type = msg_type[: -len("_request")] + "_reply"
+
+        async def answered(stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+            try:
+                result = handler(stream, ident, parent)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                reply = self._unexpected(f"a {msg_type}", exc)
+                if msg_type == "execute_request":
+                    reply["execution_count"] = self.execution_count
+                if self.session is not None:
+                    self.session.send(stream, reply_type, reply, parent, ident)
+
+        return answered
+
+    def _load_store(self) -> None:
+        """%store values are host variables, across restarts."""
         from .magics.host import load_store
 
-        if self.shell is not None:  # %store values are host variables, across restarts
+        if self.shell is None:
+            return
+        try:
             self.shell.user_ns.update(load_store())
+        except IotKernelError as exc:
+            self._startup_problem(f"stored values not loaded: {exc}")
+
+    def _start_listener(self) -> AdvertListener | None:
+        """Listen for board advertisements from the start, so %discover has them."""
+        try:
+            settings = load_settings()
+        except IotKernelError as exc:
+            self._startup_problem(f"not listening for board adverts: {exc}")
+            return None
+        try:
+            return AdvertListener(settings.advert_port, settings.advert_bind)
+        except (IotKernelError, OSError):
+            return None  # the port is taken (another kernel listens): no adverts here
+
+    def _startup_problem(self, message: str) -> None:
+        log.warning("%s", message)
+        self._startup_problems.append(message)
+
+    def _show_startup_problems(self) -> None:
+        """Once, in the first cell run: what went wrong as the kernel started."""
+        problems, self._startup_problems = self._startup_problems, []
+        for message in problems:
+            self.print(f"IoT Kernel started with a problem: {message}\n", "stderr")
 
     # ------------------------------------------------------------------ kernel info
 
@@ -185,6 +245,7 @@ class IotKernel(IPythonKernel):
                     code, True, False, user_expressions, False, cell_meta=cell_meta, cell_id=cell_id
                 )
         self._allow_stdin = allow_stdin
+        self._show_startup_problems()
         parsed = parse_cell(code)
         if isinstance(parsed, CellMagic) and parsed.name == "host":
             try:
@@ -570,7 +631,13 @@ class IotKernel(IPythonKernel):
             names = device.eval(expression, timeout=2)
         except IotKernelError:
             return []
-        result = [str(n) for n in names] if isinstance(names, list) else []
+        # The board's names, kept only if they are identifiers (a rogue board
+        # could offer anything), and not too many of them.
+        result = (
+            [n for n in names[:_MAX_COMPLETIONS] if isinstance(n, str) and _IDENTIFIER.match(n)]
+            if isinstance(names, list)
+            else []
+        )
         if obj:  # module contents rarely change; globals do
             self._completion_cache[obj] = result
         return result
@@ -601,11 +668,16 @@ class IotKernel(IPythonKernel):
             if found and device is not None and not device.closed:
                 name = found.group(0)
                 try:
-                    kind_, value = device.eval(
-                        f"(type({name}).__name__, repr({name})[:2000])", timeout=2
+                    kind_, value = replies.items(
+                        device.eval(f"(type({name}).__name__, repr({name})[:2000])", timeout=2),
+                        "inspect",
+                        "a type and a value",
+                        2,
                     )
+                    kind_ = replies.text(kind_, "inspect", "a type name")
+                    value = replies.text(value, "inspect", "a value", limit=2000)
                     text = f"Type:  {kind_}\nValue: {value}"
-                except (IotKernelError, ValueError, TypeError):
+                except IotKernelError:
                     text = ""
         return {
             "status": "ok",
@@ -619,12 +691,3 @@ class IotKernel(IPythonKernel):
     def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
         self.board.close()  # frees the port at once
         return super().do_shutdown(restart)
-
-
-def _start_listener() -> AdvertListener | None:
-    """Listen for board advertisements from the start, so %discover has them."""
-    try:
-        settings = load_settings()
-        return AdvertListener(settings.advert_port, settings.advert_bind)
-    except (IotKernelError, OSError):
-        return None  # the port is taken (another kernel listens): no adverts here

@@ -6,14 +6,16 @@ import argparse
 import datetime
 from typing import Any
 
+from ... import replies
 from ...config import load_configuration
 from ...errors import (
     DeviceException,
     DeviceProtocolError,
     DeviceTimeoutError,
+    MalformedReplyError,
     UsageError,
 )
-from ...hardreset import reconnect_after_reset, run_reset_command
+from ...hardreset import reconnect_after_reset, reset_by_firmware, run_reset_command
 from .registry import MagicRegistry
 
 SOFTRESET_BANNER = (
@@ -60,11 +62,19 @@ def softreset(kernel: Any, args: argparse.Namespace) -> None:
 def _board_clock(device: Any) -> tuple[list[int], str]:
     """(y, m, d, h, mi, s) from the board and where it came from."""
     try:
-        value = device.eval("__import__('machine').RTC().datetime()")
+        value = _clock_fields(device.eval("__import__('machine').RTC().datetime()"), 7)
         return [value[0], value[1], value[2], value[4], value[5], value[6]], "machine.RTC"
     except DeviceException:
-        value = device.eval("__import__('time').localtime()")
-        return list(value[:6]), "time.localtime (no machine.RTC)"
+        value = _clock_fields(device.eval("__import__('time').localtime()"), 6)
+        return value[:6], "time.localtime (no machine.RTC)"
+
+
+def _clock_fields(value: Any, count: int) -> list[int]:
+    """A board's date-time tuple, checked: at least `count` integers."""
+    fields = replies.items(value, "read the clock", "a date-time tuple")
+    if len(fields) < count:
+        raise MalformedReplyError("read the clock", f"{count} date-time fields", value)
+    return [replies.integer(f, "read the clock", "date-time field", minimum=-1) for f in fields]
 
 
 def gettime(kernel: Any, args: argparse.Namespace) -> None:
@@ -98,6 +108,7 @@ def hardreset(kernel: Any, args: argparse.Namespace) -> None:
     """
     device = kernel.require_device()
     command = hard_reset_command(kernel)
+    boot = None
     if args.rts:
         if not device.transport.supports("hard_reset"):
             raise UsageError(f"{kernel.board.url} has no DTR/RTS lines to pulse")
@@ -108,13 +119,14 @@ def hardreset(kernel: Any, args: argparse.Namespace) -> None:
         device.transport.restart()  # the unix port: power-cycle the process
     else:
         try:
-            device.launch("__import__('machine').reset()", timeout=3.0)
+            boot = reset_by_firmware(device)
         except (DeviceTimeoutError, DeviceProtocolError):
             if not device.transport.supports("hard_reset"):
                 raise
             kernel.print("The board does not answer: pulsing RTS to reset it\n", "stderr")
             device.transport.hard_reset()
-    boot = reconnect_after_reset(device)
+    if boot is None:
+        boot = reconnect_after_reset(device)
     if boot and not args.quiet:
         kernel.print(boot.decode("utf-8", "replace").replace("\r\n", "\n"))
     kernel.print(f"Reset {kernel.board.name}\n")

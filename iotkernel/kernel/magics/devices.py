@@ -11,9 +11,10 @@ from ...config import load_configuration
 from ...discovery import all_ports, load_settings, probe
 from ...errors import IotKernelError, UsageError
 from ...registry import NoSuchDeviceError
+from ...secrets import without_credentials
 from ..failures import CellFailed
 from ..session import SIM, BoardSession, sim_url
-from .registry import MagicParser, MagicRegistry
+from .registry import MagicParser, MagicRegistry, seconds
 
 
 def discover(kernel: Any, args: argparse.Namespace) -> None:
@@ -60,7 +61,8 @@ def _table(rows: Sequence[tuple[str, ...]]) -> str:
 def register_url(kernel: Any, args: argparse.Namespace) -> None:
     found = probe(args.url, timeout=5)
     if found.identity is None:
-        raise IotKernelError(f"cannot register {args.url}: {found.error}")
+        shown = without_credentials(args.url)
+        raise IotKernelError(f"cannot register {shown}: {found.error}")
     kernel.registry.register(args.url)
     kernel.print(f"Registered {args.url} (uid {found.identity.uid})\n")
 
@@ -167,7 +169,11 @@ def register(registry: MagicRegistry) -> None:
         p.add_argument("target", help="device name, uid or url; `sim` for the virtual board")
         p.add_argument("schemes", nargs="*", help="transport order, e.g. ws serial")
         p.add_argument(
-            "--wait", type=float, default=0, metavar="S", help="wait up to S seconds for the board"
+            "--wait",
+            type=seconds,
+            default=0,
+            metavar="S",
+            help="wait up to S seconds for the board",
         )
 
     registry.add(

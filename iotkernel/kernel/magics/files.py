@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ... import replies
 from ...errors import UsageError
-from ...fs import FileService
+from ...fs import FileError, FileService, write_host_file
 from .registry import MagicParser, MagicRegistry
 
 
@@ -102,11 +103,7 @@ def cp(kernel: Any, args: argparse.Namespace) -> None:
                 if many or target_dir.is_dir()
                 else target_dir
             )
-            data = service.read(remote, Progress(kernel, remote))
-            local.parent.mkdir(parents=True, exist_ok=True)
-            tmp = local.with_name(local.name + ".iotk-tmp")
-            tmp.write_bytes(data)
-            tmp.replace(local)
+            write_host_file(local, service.read(remote, Progress(kernel, remote)))
             kernel.print(f":{remote} -> {local}\n")
 
 
@@ -123,13 +120,20 @@ def rlist(kernel: Any, args: argparse.Namespace) -> None:
     for entry in service.tree(root):
         depth = entry.path.count("/") - (0 if root == "/" else root.rstrip("/").count("/"))
         indent = "  " * (depth - 1)
-        name = posixpath.basename(entry.path) + ("/" if entry.is_dir else "")
+        # Names are the board's: shown with control characters escaped.
+        name = replies.shown(posixpath.basename(entry.path)) + ("/" if entry.is_dir else "")
         if entry.is_dir:
             lines.append(f"{'':>10}  {'':19}  {indent}{name}")
         else:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.mtime + epoch))
-            lines.append(f"{entry.size:>10}  {stamp}  {indent}{name}")
+            lines.append(f"{entry.size:>10}  {_stamp(entry.mtime + epoch)}  {indent}{name}")
     kernel.print("\n".join(lines) + ("\n" if lines else f"{root} is empty\n"))
+
+
+def _stamp(seconds: int) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+    except (OverflowError, OSError, ValueError):
+        return f"{'(time unknown)':19}"  # a board clock far outside what the host can show
 
 
 def _board_epoch(kernel: Any) -> int:
@@ -153,9 +157,16 @@ def mkdirs(kernel: Any, args: argparse.Namespace) -> None:
 
 def writefile(kernel: Any, args: argparse.Namespace, body: str) -> None:
     path = Path(args.path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a" if args.append else "w", encoding="utf-8") as handle:
-        handle.write(body if body.endswith("\n") or not body else body + "\n")
+    text = body if body.endswith("\n") or not body else body + "\n"
+    if args.append:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise FileError(f"cannot append to {path}: {exc.strerror or exc}") from None
+    else:
+        write_host_file(path, text.encode())
     kernel.print(f"{'Appended to' if args.append else 'Wrote'} {path}\n")
 
 

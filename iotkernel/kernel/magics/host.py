@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import IotKernelError, UsageError
+from ...replies import MAX_DEPTH, too_deep
 from ..session import data_dir
 from .registry import MagicParser, MagicRegistry
 
@@ -32,6 +33,11 @@ _BYTES_TAG = "__iotk_bytes__"
 
 class ShellError(IotKernelError):
     """A shell command failed (non-zero exit status)."""
+
+
+class StoreError(IotKernelError):
+    """The store file is damaged: nothing is read from it or written over it
+    until it is fixed or removed."""
 
 
 # ---------------------------------------------------------------------- %store
@@ -54,7 +60,10 @@ def _encode(value: Any) -> Any:
 def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {_BYTES_TAG}:
-            return base64.b64decode(value[_BYTES_TAG])
+            encoded = value[_BYTES_TAG]
+            if not isinstance(encoded, str):
+                raise ValueError(f"{_BYTES_TAG} must hold base64 text")
+            return base64.b64decode(encoded, validate=True)  # binascii.Error: a ValueError
         return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]
@@ -62,11 +71,28 @@ def _decode(value: Any) -> Any:
 
 
 def load_store() -> dict[str, Any]:
+    """The stored values (none when there is no store yet).
+
+    A damaged file is a StoreError naming it: %store then refuses to write
+    over it, so what it still holds is not lost."""
+    path = store_path()
     try:
-        data = json.loads(store_path().read_text())
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
-    return {k: _decode(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"cannot read the store {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+        if too_deep(data):
+            raise ValueError(f"values nested over {MAX_DEPTH} deep")
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object of names and values")
+        return {str(k): _decode(v) for k, v in data.items()}
+    except (ValueError, RecursionError) as exc:
+        raise StoreError(
+            f"the store {path} is damaged ({exc}); fix or remove it (%store leaves it alone)"
+        ) from None
 
 
 def _save_store(values: dict[str, Any]) -> None:
@@ -96,12 +122,12 @@ def _board_source(value: Any) -> str:
 
 
 def store(kernel: Any, args: argparse.Namespace) -> None:
-    values = load_store()
     names = _names(args)
-    if args.zap:
+    if args.zap:  # works on a damaged store too: the way to start afresh
         _save_store({})
         kernel.print("Cleared the store\n")
         return
+    values = load_store()
     if args.delete:
         missing = [n for n in names if n not in values]
         if missing:

@@ -23,7 +23,7 @@ from typing import Any
 from ...config import projects_dir
 from ...discovery import Settings, load_settings, settings_path
 from ...errors import IotKernelError, UsageError
-from ...fs import TEMP_SUFFIX, FileService
+from ...fs import FileService, UnsafePathError, check_writable_path
 from .host import stream_process
 from .registry import MagicParser, MagicRegistry
 
@@ -83,15 +83,12 @@ def _checked_hashes(name: str, meta: object) -> list[tuple[str, str]]:
         ):
             raise PackageError(f"{name}: malformed file entry {entry!r:.80} in the index")
         path, short_hash = entry
-        if (
-            not path
-            or path.startswith("/")
-            or ".." in path.split("/")
-            or "\x00" in path
-            or "\\" in path
-            or path.endswith(TEMP_SUFFIX)
-        ):
-            raise PackageError(f"{name}: refusing the file path {path!r:.80}")
+        try:
+            if path.startswith("/"):
+                raise UnsafePathError("absolute")
+            check_writable_path("/" + path)
+        except UnsafePathError:
+            raise PackageError(f"{name}: refusing the file path {path!r:.80}") from None
         if not _SHORT_HASH.fullmatch(short_hash):
             raise PackageError(f"{name}: {path} has no valid hash ({short_hash!r:.80})")
         pairs.append((path, short_hash))

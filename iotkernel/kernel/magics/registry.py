@@ -26,6 +26,21 @@ class HelpRequested(Exception):
         self.text = text
 
 
+MAX_WAIT = 24 * 3600.0
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a duration, finite, from 0 to a day (`nan` would
+    make a wait that never ends)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= MAX_WAIT:  # false for nan too
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 to {MAX_WAIT:.0f} seconds")
+    return value
+
+
 class MagicParser(argparse.ArgumentParser):
     """An argparse parser for a magic that raises instead of exiting."""
 
