@@ -90,6 +90,10 @@ _CLASSIC_PAUSE = 0.01
 _MAX_REPLY = 16 * 1024 * 1024
 
 
+# Engine states in which no exchange of ours is under way.
+_BETWEEN_EXCHANGES = (State.RAW_IDLE, State.FRIENDLY, State.UNSYNCED)
+
+
 class _BootBannerSeen(Exception):
     """Raised inside an exchange when a helper's output shows a boot banner."""
 
@@ -212,6 +216,7 @@ class Device:
         self._engine = ReplEngine()
         self._lock = threading.RLock()
         self._unsolicited = bytearray()
+        self._discard_unsolicited = False  # while resyncing after an abandoned exchange
         # An exec is on its way (entering the raw REPL, sending the code): an
         # interrupt now is kept for the moment the code starts, not dropped.
         self._exec_starting = False
@@ -299,6 +304,9 @@ class Device:
         return data
 
     def _note_unsolicited(self, data: bytes) -> None:
+        if self._discard_unsolicited:
+            log.debug("%s: dropped the tail of an abandoned exchange: %r", self.url, data[:200])
+            return
         self._unsolicited += data
         if len(self._unsolicited) > UNSOLICITED_LIMIT:
             del self._unsolicited[: len(self._unsolicited) - UNSOLICITED_LIMIT]
@@ -315,7 +323,7 @@ class Device:
 
     def _poll_unsolicited(self) -> None:
         """Read whatever is waiting without blocking (only while idle)."""
-        if self._engine.state not in (State.RAW_IDLE, State.FRIENDLY, State.UNSYNCED):
+        if self._engine.state not in _BETWEEN_EXCHANGES:
             return
         while True:
             data = self._read(0)
@@ -579,8 +587,23 @@ class Device:
         """Resynchronise if a previous operation left the conversation unknown."""
         if self._closed:
             raise TransportClosedError(f"{self.url}: device is closed")
-        if self._engine.state is not State.RAW_IDLE:
+        state = self._engine.state
+        if state is State.RAW_IDLE:
+            return
+        if state in _BETWEEN_EXCHANGES:
             self.connect()
+            return
+        # An exchange of ours was abandoned half-way: the host was
+        # interrupted (KeyboardInterrupt in a magic) while the board answered.
+        # What it still sends (the rest of a reply, the traceback of the
+        # Ctrl-C the resync sends) is not the board's to show in a cell.
+        with self._lock:
+            self._engine.mark_unsynced()
+            self._discard_unsolicited = True
+        try:
+            self.connect()
+        finally:
+            self._discard_unsolicited = False
 
     # ------------------------------------------------------------------ running code
 

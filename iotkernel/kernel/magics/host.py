@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import codecs
 import contextlib
 import json
 import logging
 import os
 import re
+import select
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +208,7 @@ def stream_process(kernel: Any, argv: list[str], stdin: str | None = None) -> No
     previous = signal.signal(signal.SIGINT, stop) if in_main else None
     interrupted = False
     try:
-        for line in iter(process.stdout.readline, b""):
-            kernel.print(line.decode("utf-8", "replace"))
+        _stream_output(kernel, process)
         status = process.wait()
     finally:
         if in_main:
@@ -218,6 +220,35 @@ def stream_process(kernel: Any, argv: list[str], stdin: str | None = None) -> No
         raise KeyboardInterrupt
     if status != 0:
         raise ShellError(f"exit status {status}")
+
+
+# After the command itself has exited, output still coming is read for this
+# long at most: a background job (`!sleep 40 &`) holds the pipe open, and the
+# cell must not wait for it.
+_AFTER_EXIT = 0.2
+
+
+def _stream_output(kernel: Any, process: subprocess.Popen[bytes]) -> None:
+    """Show the command's output as it comes, until the pipe closes or the
+    command has exited and the pipe stayed quiet (or busy) for _AFTER_EXIT."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    exited_at: float | None = None
+    while True:
+        if exited_at is None and process.poll() is not None:
+            exited_at = time.monotonic()
+        wait = 0.1 if exited_at is None else exited_at + _AFTER_EXIT - time.monotonic()
+        if wait <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            continue
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        kernel.print(decoder.decode(data))
+    kernel.print(decoder.decode(b"", final=True))
 
 
 def bash(kernel: Any, args: argparse.Namespace, body: str) -> None:
