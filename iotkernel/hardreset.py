@@ -66,8 +66,9 @@ def reset_by_firmware(device: Device) -> bytes:
     device.launch("__import__('machine').reset()", timeout=3.0)
     boot = reconnect_after_reset(device)
     if BOOT_MARK not in boot and b"Traceback" in boot:
-        lines = boot.decode("utf-8", "replace").replace("\x04", "\n").strip().splitlines()
-        reason = lines[-1].strip(" >") if lines else "an error"
+        text = boot.decode("utf-8", "replace").replace("\x04", "\n")
+        lines = [line.strip(" >\r") for line in text.splitlines() if line.strip(" >\r")]
+        reason = lines[-1] if lines else "an error"
         raise ResetFailedError(f"{device.url}: machine.reset() failed on the board: {reason}")
     return boot
 

@@ -29,6 +29,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         names = list(BUILTIN) + list(metafunc.config.getoption("--backend"))
+        # @pytest.mark.backends("fake", "unix", ...) narrows a test to those
+        # (and the real boards given with --backend).
+        chosen = metafunc.definition.get_closest_marker("backends")
+        if chosen is not None:
+            names = [n for n in names if n in chosen.args or n not in BUILTIN]
         metafunc.parametrize("backend", names, indirect=True)
 
 

@@ -55,6 +55,32 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _MAX_COMPLETIONS = 5000
 
 
+# The fields a request must carry, and their types (ipykernel drops an
+# execute_request without `code` with no reply at all).
+_REQUEST_FIELDS: dict[str, dict[str, type]] = {
+    "execute_request": {"code": str},
+    "complete_request": {"code": str, "cursor_pos": int},
+    "inspect_request": {"code": str, "cursor_pos": int},
+    "is_complete_request": {"code": str},
+    "history_request": {"hist_access_type": str},
+}
+
+
+class MalformedRequestError(IotKernelError):
+    """A Jupyter request without a field it needs, or with one of the wrong type."""
+
+
+def _check_request(msg_type: str, content: Any) -> None:
+    if not isinstance(content, dict):
+        raise MalformedRequestError(f"malformed {msg_type}: its content is not an object")
+    for name, kind in _REQUEST_FIELDS.get(msg_type, {}).items():
+        value = content.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise MalformedRequestError(
+                f"malformed {msg_type}: {name!r} must be a {kind.__name__}, got {value!r:.40}"
+            )
+
+
 class IotKernel(IPythonKernel):
     implementation = "iotkernel"
     implementation_version = __version__
@@ -103,9 +129,21 @@ class IotKernel(IPythonKernel):
 
         async def answered(stream: Any, ident: Any, parent: dict[str, Any]) -> None:
             try:
+                _check_request(msg_type, parent.get("content"))
                 result = handler(stream, ident, parent)
                 if inspect.isawaitable(result):
                     await result
+            except MalformedRequestError as exc:
+                reply = {
+                    "status": "error",
+                    "ename": type(exc).__name__,
+                    "evalue": str(exc),
+                    "traceback": [str(exc)],
+                }
+                if msg_type == "execute_request":
+                    reply["execution_count"] = self.execution_count
+                if self.session is not None:
+                    self.session.send(stream, reply_type, reply, parent, ident)
             except Exception as exc:
                 reply = self._unexpected(f"a {msg_type}", exc)
                 if msg_type == "execute_request":

@@ -77,10 +77,15 @@ class BoardSession:
         if target_url == self.url:
             self.close()  # the same board again: its port must be free first
         device = Device.open(target_url)
-        device.take_unsolicited()  # prompts echoed while entering the raw REPL
+        try:
+            device.take_unsolicited()  # prompts echoed while entering the raw REPL
+            uid = device.identity().uid
+        except BaseException:
+            device.close()  # a board that cannot say who it is does not become current
+            raise
         self.close()
         self.device, self.url, self.lost = device, target_url, False
-        self.uid = device.identity().uid
+        self.uid = uid
         self.name = SIM if url == SIM else (name or self.uid or target_url)
         if self._remembers:
             self._remember(json.dumps({"target": remember or url, "schemes": schemes or []}))

@@ -240,3 +240,18 @@ def test_download_refuses_paths_escaping_the_destination(tmp_path: Path) -> None
     with pytest.raises(UnsafePathError):
         safe_local_path(tmp_path, "link/escape")
     assert safe_local_path(tmp_path, "ok/file.txt") == tmp_path.resolve() / "ok" / "file.txt"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["/t/target.py\x00.evil", "/t/lib\\x.py", "/t/target.py.iotk-tmp", "/t/../target.py", "t/x"],
+    ids=["nul", "backslash", "our-temporary-suffix", "dot-dot", "relative"],
+)
+def test_a_write_refuses_names_that_would_land_elsewhere(files: FileService, name: str) -> None:
+    """The unix port cuts a name at NUL: writing /t/target.py\\x00.evil would
+    overwrite /t/target.py, and not atomically (the temporary's name is cut too)."""
+    files.write("/t/target.py", b"kept")
+    with pytest.raises(UnsafePathError):
+        files.write(name, b"evil")
+    assert files.read("/t/target.py") == b"kept"
+    assert [e.path for e in files.tree("/t")] == ["/t/target.py"]

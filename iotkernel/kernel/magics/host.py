@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...errors import IotKernelError, UsageError
+from ...errors import DeviceException, IotKernelError, UsageError
 from ...replies import MAX_DEPTH, too_deep
 from ..session import data_dir
 from .registry import MagicParser, MagicRegistry
@@ -158,7 +158,7 @@ def store(kernel: Any, args: argparse.Namespace) -> None:
     for name in names:
         try:
             value = device.eval(name)
-        except IotKernelError as exc:
+        except DeviceException as exc:  # no such variable, a value JSON cannot carry
             raise UsageError(f"cannot store {name}: {exc}") from None
         values[name] = value
         kernel.shell.user_ns[name] = value  # a %%host cell sees it at once

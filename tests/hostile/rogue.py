@@ -1,0 +1,44 @@
+"""A rogue board: a real board whose device-side helpers were replaced.
+
+The board stays what it is (the fake, the unix port, bare-metal firmware in
+QEMU); only the functions that answer the host's requests are swapped, in
+the helpers' own namespace, for ones that answer with hostile values. The
+replies stay well framed and CRC-checked, as a malicious `main.py` or a
+compromised board would make them: what the host must survive is their
+content.
+"""
+
+from __future__ import annotations
+
+from iotkernel.device import Device
+
+# Each case: the hostile helper source, run in the helpers' namespace (so it
+# can use their `send`, `put` and `MARK`).
+IDENT_UID_LIST = "def ident():\n return {'uid': [1, 2], 'platform': 'rogue'}\n"
+IDENT_HUGE_PLATFORM = "def ident():\n return {'uid': 'abcd', 'platform': 'p' * 300}\n"
+IDENT_ESCAPES = (
+    "def ident():\n return {'uid': 'abcd', 'platform': '\\x1b]0;pwned\\x07\\x1b[2Jrogue'}\n"
+)
+BYTES_TAG_NOT_TEXT = "def ident():\n return {'__iotk_bytes__': 5}\n"
+
+
+def deep_reply(depth: int) -> str:
+    """Every reply becomes an array nested `depth` deep."""
+    return f"def put(v, req=0):\n send(MARK, '[' * {depth} + ']' * {depth}, '%08x' % req)\n"
+
+
+def listing(*rows: str) -> str:
+    """`trees` (every listing) answers these rows, Python literals."""
+    return "def trees(roots, hashes):\n return [" + ", ".join(rows) + "]\n"
+
+
+def lying_file(size: int, chunk: str) -> str:
+    """`stat` says every file holds `size` bytes; `rchunk` answers `chunk`
+    (an expression of `n`, the bytes asked for)."""
+    return f"def stat(p):\n return [False, {size}, 0]\ndef rchunk(p, offset, n):\n return {chunk}\n"
+
+
+def make_rogue(device: Device, source: str) -> None:
+    """Install hostile helpers on the board behind `device`."""
+    device.call_helper("hashkind()")  # the real helpers first, then the swap
+    device.exec("exec(" + repr(source) + ", __import__('sys').modules['__iotk'])")
