@@ -109,7 +109,12 @@ def open_transport(url: str, **options: Any) -> Transport:
     """
     if url.startswith("/"):  # a bare device path means a serial port
         url = "serial://" + url
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (checks the port: ws://h:99999, ws://[::1)
+    except ValueError as exc:
+        raise UnsupportedUrlError(f"{url!r} is not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
     if not scheme:
         raise UnsupportedUrlError(
             f"{url!r} is not a device URL: expected e.g. serial:///dev/ttyACM0, "

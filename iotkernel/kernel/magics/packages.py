@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import posixpath
@@ -56,14 +57,26 @@ def pip(kernel: Any, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- %mip
 
 
+# An index file or package file larger than this is refused (micropython-lib's
+# largest are a few tens of KB; nothing must fill the host's memory).
+MAX_FETCH = 8 * 1024 * 1024
+
+
 def _fetch(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=15) as response:
-            return bytes(response.read())
+            data = bytes(response.read(MAX_FETCH + 1))
     except urllib.error.HTTPError as exc:
         raise PackageError(f"{url}: HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise PackageError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+    except http.client.HTTPException as exc:  # a reply cut short, a malformed status line
+        raise PackageError(f"{url}: a broken HTTP reply ({type(exc).__name__})") from None
+    except ValueError as exc:  # not an http(s) URL at all
+        raise PackageError(f"{url}: not a URL the index can be fetched from ({exc})") from None
+    if len(data) > MAX_FETCH:
+        raise PackageError(f"{url}: larger than {MAX_FETCH // (1024 * 1024)} MB: refused")
+    return data
 
 
 _SHORT_HASH = re.compile(r"[0-9a-f]{8,64}")
