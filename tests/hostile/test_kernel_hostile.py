@@ -190,3 +190,44 @@ def test_a_background_shell_job_does_not_hold_the_cell(kernel: Kernel, tmp_path:
         if pid_file.exists():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+@pytest.fixture
+def cut_short_index() -> Iterator[str]:
+    """An index on loopback whose every reply promises 1000 bytes and sends 10."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    conn.recv(4096)
+                    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{"hashes"')
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+def test_an_index_reply_cut_short_is_a_package_error(on_fake: Kernel, cut_short_index: str) -> None:
+    run = on_fake.run(f"%mip install greet --index {cut_short_index}", timeout=30)
+    assert run.reply.get("ename") == "PackageError", run.reply
+    assert "broken HTTP reply" in run.reply["evalue"]
+    assert_next_cell_runs(on_fake)

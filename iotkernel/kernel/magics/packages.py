@@ -66,6 +66,11 @@ def _fetch(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=15) as response:
             data = bytes(response.read(MAX_FETCH + 1))
+            announced = response.headers.get("Content-Length", "")
+            # read(n) returns what came before the server closed: a reply cut
+            # short is told only by its announced length.
+            if announced.isdigit() and len(data) < int(announced) <= MAX_FETCH:
+                raise http.client.IncompleteRead(data, int(announced) - len(data))
     except urllib.error.HTTPError as exc:
         raise PackageError(f"{url}: HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
