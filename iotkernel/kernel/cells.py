@@ -3,7 +3,10 @@
 Owns the cell grammar (pure functions, no I/O):
 * a first line `%%name args` makes the whole cell a cell magic;
 * otherwise lines starting in column 0 with `%` (line magic) or `!` (shell)
-  are host steps, run in order with the board code around them;
+  are host steps, run in order with the board code around them, except
+  where they continue board code (inside a string, a bracket or after a
+  backslash: found with Python's tokenizer, as IPython does);
+* line endings are normalised first (CR, CRLF, LF are all one newline);
 * each run of board code becomes one device chunk, padded with blank lines
   so the board's traceback line numbers are the cell's own;
 * the trailing expression of the cell's last chunk is rewritten to print its
@@ -13,6 +16,8 @@ Owns the cell grammar (pure functions, no I/O):
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from dataclasses import dataclass
 
 # Marks the value of a cell's trailing expression in the board's stdout.
@@ -49,8 +54,32 @@ class DeviceChunk:
 Step = HostLine | DeviceChunk
 
 
+def normalise_newlines(cell: str) -> str:
+    """`\r\n` and lone `\r` as `\n`, a leading byte-order mark dropped.
+
+    The board's lexer reads every CR, CRLF and LF as one newline (inside
+    strings too), and so does Python's parser; the cell's lines are counted
+    the same way here, so line numbers and the trailing-expression rewrite
+    agree with both. (Form feeds and U+2028 are not line breaks to either.)"""
+    return cell.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _continues(source: str) -> bool:
+    """Whether board code `source` ends inside a multi-line string, an open
+    bracket or a backslash continuation: a `%` or `!` line there is code."""
+    try:
+        for _ in tokenize.generate_tokens(io.StringIO(source).readline):
+            pass
+    except tokenize.TokenError as exc:
+        return "multi-line" in str(exc) or "triple-quoted" in str(exc)
+    except SyntaxError:  # a bad indent: not a continuation; the board reports it
+        return False
+    return False
+
+
 def parse_cell(cell: str) -> CellMagic | list[Step]:
     """Split a cell into a cell magic, or host steps and device chunks in order."""
+    cell = normalise_newlines(cell)
     stripped = cell.lstrip("\n")
     if stripped.startswith("%%"):
         first, _, body = stripped.partition("\n")
@@ -66,8 +95,15 @@ def parse_cell(cell: str) -> CellMagic | list[Step]:
             steps.append(DeviceChunk(padded, chunk[0] + 1, chunk[-1] + 1))
         chunk.clear()
 
+    def in_code(index: int) -> bool:
+        """Line `index` continues the board code before it (IPython splits
+        cells by tokens the same way)."""
+        return bool(chunk) and _continues("\n".join(lines[chunk[0] : index]) + "\n")
+
     for index, line in enumerate(lines):
-        if line.startswith("%") and not line.startswith("%%"):
+        if line.startswith(("%", "!")) and in_code(index):
+            chunk.append(index)
+        elif line.startswith("%") and not line.startswith("%%"):
             flush()
             steps.append(HostLine("magic", line[1:].strip(), index + 1))
         elif line.startswith("!"):
@@ -88,8 +124,8 @@ def show_trailing_expression(source: str) -> tuple[str, bool]:
     """
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return source, False
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source, False  # NULs, nesting too deep for the host parser...
     if not tree.body or not isinstance(tree.body[-1], ast.Expr):
         return source, False
     node = tree.body[-1]

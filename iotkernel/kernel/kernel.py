@@ -43,7 +43,7 @@ from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_e
 from .failures import CellFailed
 from .magics import build_registry
 from .magics.registry import HelpRequested, Magic
-from .output import IncrementalText, StdoutSplitter, clean_text
+from .output import IncrementalText, StdoutSplitter, board_text
 from .session import SIM, BoardSession, data_dir
 
 log = logging.getLogger(__name__)
@@ -492,7 +492,7 @@ class IotKernel(IPythonKernel):
         device = self.require_device()
         pending = device.take_unsolicited()
         if pending:  # what the board printed since the last cell
-            self.print(clean_text(pending.decode("utf-8", "replace")))
+            self.print(board_text(pending.decode("utf-8", "replace")))
         source, rewritten = (
             show_trailing_expression(chunk.source) if show_value else (chunk.source, False)
         )
@@ -500,7 +500,7 @@ class IotKernel(IPythonKernel):
         if hooked:
             source = self._with_input_hook(source)
         stdout = StdoutSplitter(
-            lambda text: self.print(clean_text(text)),
+            self.print,
             on_prompt=lambda prompt: self._answer_input(device, prompt),
         )
         stderr = IncrementalText()
@@ -534,7 +534,7 @@ class IotKernel(IPythonKernel):
                         device.exec("globals().pop('input', None)", timeout=2)
         stdout.close()
         if rewritten and stdout.result is not None:
-            value = clean_text(stdout.result.rstrip("\r\n"))
+            value = board_text(stdout.result.rstrip("\r\n"))
             self.send_response(
                 self.iopub_socket,
                 "execute_result",
@@ -569,7 +569,7 @@ class IotKernel(IPythonKernel):
         return self._send_error("KeyboardInterrupt", message, ["KeyboardInterrupt: " + message])
 
     def _device_error(self, exc: DeviceException) -> CellFailed:
-        lines = [clean_text(line) for line in exc.traceback.replace("\r\n", "\n").splitlines()]
+        lines = [board_text(line) for line in exc.traceback.replace("\r\n", "\n").splitlines()]
         return self._send_error(exc.exc_type, exc.message, lines or [str(exc)])
 
     # ------------------------------------------------------------------ input()

@@ -2,6 +2,8 @@
 
 Owns incremental UTF-8 decoding per stream (a character split across two
 reads survives; invalid bytes become U+FFFD instead of `b'...'` literals),
+what of the board's text is shown as is (all of it, but escape sequences
+other than colours),
 the split between printed output and a cell's trailing-expression value
 (after `RESULT_MARK`), and the prompt markers of `input()`. No I/O here.
 """
@@ -16,13 +18,23 @@ from .cells import RESULT_MARK
 
 INPUT_MARK = "\x1dI"  # the board asks for a line: INPUT_MARK + prompt + INPUT_END
 INPUT_END = "\x1d"
-# Terminal escape sequences are not passed to the browser unfiltered.
-_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[@-Z\\-_]")
+
+# What the board printed is shown as it was: NULs, \r, \b and colour
+# sequences (SGR: ESC [ ... m, which JupyterLab, Notebook and VS Code
+# render) pass through. Every other escape sequence is neutralised, visibly:
+# its ESC becomes U+241B (␛). Notebooks ignore such sequences, but
+# terminal frontends (jupyter console) would obey them: move the cursor over
+# earlier output, retitle the window, write the clipboard (OSC 52).
+_NOT_A_COLOUR = re.compile(r"\x1b(?!\[[0-9;:]*m)")
+ESCAPE_SHOWN = "\u241b"
+# The start of a colour sequence at the end of a chunk (its end may be in the
+# next read): held back, at most this long.
+_PARTIAL_COLOUR = re.compile(r"\x1b(?:\[[0-9;:]{0,30})?$")
 
 
-def clean_text(text: str) -> str:
-    """Board text as it is safe to show: no terminal escapes, no NULs."""
-    return _ESCAPES.sub("", text).replace("\x00", "")
+def board_text(text: str) -> str:
+    """Board text as the notebook shows it (see above)."""
+    return _NOT_A_COLOUR.sub(ESCAPE_SHOWN, text) if "\x1b" in text else text
 
 
 class IncrementalText:
@@ -54,7 +66,7 @@ class StdoutSplitter:
         self._on_text = on_text
         self._on_prompt = on_prompt
         self._pending = ""  # text that may be the start of a marker
-        self._held_cr = ""
+        self._held = ""  # a \r or the start of a colour sequence, ending a chunk
         self.result: str | None = None
 
     def feed(self, data: bytes) -> None:
@@ -62,9 +74,9 @@ class StdoutSplitter:
 
     def close(self) -> None:
         self._process(self._decoder.flush(), final=True)
-        if self._held_cr:
-            self._held_cr, text = "", self._held_cr
-            self._on_text(text)
+        if self._held:
+            self._held, text = "", self._held
+            self._on_text(board_text(text))
 
     def _process(self, text: str, final: bool = False) -> None:
         if self.result is not None:
@@ -102,11 +114,15 @@ class StdoutSplitter:
 
     def _emit(self, text: str) -> None:
         # Boards end lines with \r\n; a notebook wants \n (a lone \r, as in a
-        # progress line, stays). A \r at the end of a chunk waits for the next.
-        text = self._held_cr + text
-        self._held_cr = ""
-        if text.endswith("\r"):
-            text, self._held_cr = text[:-1], "\r"
+        # progress line, stays). A \r at the end of a chunk waits for the
+        # next, and so does the start of a colour sequence.
+        text = self._held + text
+        self._held = ""
+        partial = _PARTIAL_COLOUR.search(text)
+        if partial:
+            text, self._held = text[: partial.start()], text[partial.start() :]
+        elif text.endswith("\r"):
+            text, self._held = text[:-1], "\r"
         text = text.replace("\r\n", "\n")
         if text:
-            self._on_text(text)
+            self._on_text(board_text(text))

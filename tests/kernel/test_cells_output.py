@@ -16,7 +16,7 @@ from iotkernel.kernel.cells import (
     parse_cell,
     show_trailing_expression,
 )
-from iotkernel.kernel.output import INPUT_END, INPUT_MARK, StdoutSplitter, clean_text
+from iotkernel.kernel.output import INPUT_END, INPUT_MARK, StdoutSplitter
 
 
 def test_cell_magic_takes_the_whole_cell() -> None:
@@ -82,7 +82,3 @@ def test_any_split_of_the_stream_gives_the_same_text(cuts: list[int]) -> None:
 def test_invalid_utf8_becomes_replacement_not_bytes_literal() -> None:
     text, _, _ = collect([b"ok \xff\xfe end"])
     assert text == "ok \ufffd\ufffd end"
-
-
-def test_terminal_escapes_are_removed() -> None:
-    assert clean_text("\x1b[2J\x1b[31mred\x1b[0m\x00") == "red"

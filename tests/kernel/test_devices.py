@@ -114,6 +114,8 @@ def test_connect_all_runs_everywhere_and_reports_one_failure(rig: Rig) -> None:
     for header in ("----- HOST", "----- sim", "----- alpha", "----- beta", "----- a002"):
         assert header in out
     assert out.count("platform linux") == 5  # host, sim and three boards
+    # In the order produced: the host's print under its own header, first.
+    assert out.split("----- HOST\n", 1)[1].startswith("platform linux\n"), out
     assert run.status == "error"
     assert next(e["ename"] for e in run.of_type("error")) == "AssertionError"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -108,6 +109,10 @@ def connect_cell(kernel: Any, args: argparse.Namespace, body: str) -> None:
     if args.host:
         kernel.print("----- HOST\n")
         kernel.shell.run_cell(body, store_history=False)
+        # The host's prints go through ipykernel's buffered streams: sent now,
+        # under their header, not after the boards' output.
+        sys.stdout.flush()
+        sys.stderr.flush()
     targets = list(args.targets)
     if args.all:
         kernel.registry.discover(load_settings())

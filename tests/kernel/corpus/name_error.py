@@ -1,0 +1,3 @@
+# A NameError, uncaught
+print("start")
+print(undefined_variable)
