@@ -144,3 +144,40 @@ def test_the_value_shown_is_the_right_one(kernel: Kernel, cell: str, value: str)
 def test_colours_and_nuls_reach_the_notebook(kernel: Kernel) -> None:
     run = kernel.run("print('\\x1b[32mok\\x1b[0m', 'a\\x00b')")
     assert run.stream() == "\x1b[32mok\x1b[0m a\x00b\n"
+
+
+STATEMENTS = st.sampled_from(
+    [
+        "x = 1",
+        "x = x + 1 if 'x' in dir() else 0",
+        "s = '''\n%d items\n!not shell\n'''",
+        "t = (2\n% 3)",
+        "print('a\\tb')",
+        "print(len('é\\x00'))",
+        "y = [1,\n  2]",
+        "# a comment ( [ {",
+        "",
+        "\f",
+        "z = 'a' \\\n  'b'",
+    ]
+)
+NEWLINES = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(STATEMENTS, NEWLINES), min_size=1, max_size=6))
+def test_a_valid_cell_with_any_line_endings_runs_as_python_runs_it(
+    kernel: Kernel, parts: list[tuple[str, str]]
+) -> None:
+    import contextlib
+    import io
+
+    cell = "".join(statement.replace("\n", newline) + newline for statement, newline in parts)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(cell.replace("\r\n", "\n").replace("\r", "\n"), "<cell>", "exec"), {})
+    run = kernel.run("%softreset -q\n" + cell, timeout=30)
+    assert run.status == "ok", (cell, run.reply)
+    assert run.stream() == printed.getvalue(), cell
