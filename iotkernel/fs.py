@@ -417,7 +417,8 @@ def write_host_file(target: Path, data: bytes) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         tmp.replace(target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        with contextlib.suppress(OSError, ValueError):
             tmp.unlink()
-        raise FileError(f"cannot write {target} on the host: {exc.strerror or exc}") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise FileError(f"cannot write {target!s:.200} on the host: {reason}") from None

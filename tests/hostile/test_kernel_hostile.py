@@ -231,3 +231,14 @@ def test_an_index_reply_cut_short_is_a_package_error(on_fake: Kernel, cut_short_
     assert run.reply.get("ename") == "PackageError", run.reply
     assert "broken HTTP reply" in run.reply["evalue"]
     assert_next_cell_runs(on_fake)
+
+
+def test_a_download_to_where_the_host_cannot_write_is_a_file_error(
+    on_fake: Kernel, tmp_path: Path
+) -> None:
+    assert on_fake.run("open('/kept.txt', 'w').write('kept')").status == "ok"
+    for destination in ("/proc/iotk-cannot-be-here", str(tmp_path / "no-such-dir" / "x" / "\x00")):
+        run = on_fake.run(f"%cp :/kept.txt '{destination}'")
+        assert run.reply.get("ename") in ("FileError", "UsageError"), run.reply
+    assert not list(tmp_path.rglob("*.iotk-tmp"))
+    assert_next_cell_runs(on_fake)

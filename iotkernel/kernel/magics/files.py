@@ -24,6 +24,14 @@ def board_path(text: str) -> str:
     return posixpath.normpath("/" + path.lstrip("/")) if path not in ("", "/") else "/"
 
 
+def host_path(text: str) -> Path:
+    """A host path typed in a magic (`~` expanded); one with a NUL, which no
+    host filesystem takes, is a UsageError."""
+    if "\x00" in text:
+        raise UsageError(f"a host path cannot hold a NUL: {text!r}")
+    return Path(text).expanduser()
+
+
 def files(kernel: Any) -> FileService:
     return FileService(kernel.require_device())
 
@@ -65,7 +73,7 @@ def cp(kernel: Any, args: argparse.Namespace) -> None:
     if upload:
         target = board_path(destination)
         for source in sources:
-            local = Path(source).expanduser()
+            local = host_path(source)
             if local.is_dir():
                 if not args.recursive:
                     raise UsageError(f"{source} is a directory: use %cp -r")
@@ -85,7 +93,7 @@ def cp(kernel: Any, args: argparse.Namespace) -> None:
             service.upload_file(local, remote, Progress(kernel, remote))
             kernel.print(f"{source} -> :{remote}\n")
     else:
-        target_dir = Path(destination).expanduser()
+        target_dir = host_path(destination)
         for source in sources:
             remote = board_path(source)
             entry = service.stat(remote)
@@ -156,7 +164,7 @@ def mkdirs(kernel: Any, args: argparse.Namespace) -> None:
 
 
 def writefile(kernel: Any, args: argparse.Namespace, body: str) -> None:
-    path = Path(args.path).expanduser()
+    path = host_path(args.path)
     text = body if body.endswith("\n") or not body else body + "\n"
     if args.append:
         try:

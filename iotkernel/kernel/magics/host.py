@@ -28,6 +28,7 @@ from typing import Any
 from ...errors import DeviceException, IotKernelError, UsageError
 from ...replies import MAX_DEPTH, too_deep
 from ..session import data_dir
+from .files import host_path
 from .registry import MagicParser, MagicRegistry
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -256,7 +257,7 @@ def bash(kernel: Any, args: argparse.Namespace, body: str) -> None:
 
 
 def cd(kernel: Any, args: argparse.Namespace) -> None:
-    target = Path(args.path).expanduser() if args.path else Path.home()
+    target = host_path(args.path) if args.path else Path.home()
     try:
         os.chdir(target)
     except OSError as exc:
