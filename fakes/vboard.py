@@ -7,9 +7,12 @@ be unplugged (path gone, the open port hangs up, the board loses power) and
 replugged (path back, the board boots again with the same directory and uid).
 Its power can also be cut while the port stays, as on a board whose USB-UART
 chip is powered from USB while a relay switches the board itself: the board
-falls silent and boots afresh when power returns.
+falls silent and boots afresh when power returns. With `--baud N` the relay
+passes at most N/10 bytes a second each way, as a UART does: a board behind
+a 115200-baud bridge, on any machine.
 
     python -m fakes.vboard /tmp/board0 [--dir BOARD_DIR] [--uid HEX] [--power-switch]
+                           [--baud 115200]
 
 runs one until Ctrl-C or SIGTERM; SIGUSR1 unplugs it, SIGUSR2 plugs it back;
 `--power-switch` serves its power switch and reset line on loopback
@@ -39,6 +42,29 @@ from .board_process import BoardProcess
 from .power_switch import serve_board, stop_on_signals
 
 
+class LinePace:
+    """A UART's byte rate on one direction of the relay: `baud` / 10 bytes a
+    second (8 data bits, a start and a stop bit). `take(n)` sleeps until n
+    more bytes may pass; no rate means no pacing."""
+
+    def __init__(self, baud: int | None) -> None:
+        self.rate = None if not baud else baud / 10.0
+        self._free_at = time.monotonic()  # when the line is idle again
+
+    def take(self, count: int) -> None:
+        if self.rate is None:
+            return
+        now = time.monotonic()
+        start = max(now, self._free_at)
+        self._free_at = start + count / self.rate
+        if self._free_at > now:
+            time.sleep(self._free_at - now)
+
+    def chunk(self) -> int:
+        """Bytes to move at once: about 5 ms of the line (at least one byte)."""
+        return 65536 if self.rate is None else max(1, int(self.rate / 200))
+
+
 class VirtualSerialBoard:
     """A unix-port MicroPython behind a pty published at `path`."""
 
@@ -49,9 +75,14 @@ class VirtualSerialBoard:
         board_dir: str | Path | None = None,
         uid: bytes | None = None,
         boot_noise: bytes = b"",
+        baud: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.boot_noise = boot_noise
+        # The link's byte rate each way, like a USB-UART bridge (None: a pty's).
+        self.baud = baud
+        self._to_host_pace = LinePace(baud)
+        self._to_board_pace = LinePace(baud)
         self._owns_dir = board_dir is None
         self.board_dir = Path(board_dir or tempfile.mkdtemp(prefix="iotk-vboard-")).resolve()
         self.board_dir.mkdir(parents=True, exist_ok=True)
@@ -172,10 +203,14 @@ class VirtualSerialBoard:
         output nobody reads for a second (a board with no host attached)."""
         view = memoryview(data)
         deadline = time.monotonic() + 1.0
+        pace = self._to_host_pace
         with self._write_lock:
             while view and self._master >= 0:
+                piece = view[: pace.chunk()]
+                pace.take(len(piece))
                 try:
-                    view = view[os.write(self._master, view) :]
+                    view = view[os.write(self._master, piece) :]
+                    deadline = time.monotonic() + 1.0  # a second without progress
                 except BlockingIOError:
                     if time.monotonic() > deadline:
                         return
@@ -196,7 +231,8 @@ class VirtualSerialBoard:
                 client = self._client_seen(client)  # an open port with nothing to read
                 continue
             try:
-                data = os.read(master, 65536)
+                # Paced: the host's writes wait in the port, as on a UART.
+                data = os.read(master, self._to_board_pace.chunk())
             except BlockingIOError:
                 continue
             except OSError as exc:
@@ -206,6 +242,7 @@ class VirtualSerialBoard:
                     continue
                 return
             client = self._client_seen(client)
+            self._to_board_pace.take(len(data))
             process = self._process
             if data and process is not None:
                 process.send(data)
@@ -234,12 +271,16 @@ class VirtualSerialBoardProcess:
         uid: bytes | None = None,
         boot_noise: bytes = b"",
         power_switch: bool = False,
+        baud: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.board_dir = Path(board_dir)
+        self.baud = baud
         argv = [sys.executable, "-m", "fakes.vboard", str(self.path), "--dir", str(board_dir)]
         if uid is not None:
             argv += ["--uid", uid.hex()]
+        if baud:
+            argv += ["--baud", str(baud)]
         if boot_noise:
             argv += ["--boot-noise", boot_noise.decode("latin-1")]
         if power_switch:
@@ -338,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uid", help="machine.unique_id() as hex (default: random, kept in --dir)")
     parser.add_argument("--boot-noise", default="", help="text printed when the board powers on")
     parser.add_argument(
+        "--baud",
+        type=int,
+        default=None,
+        help="pass at most BAUD/10 bytes a second each way, like a UART (default: a pty's speed)",
+    )
+    parser.add_argument(
         "--power-switch",
         action="store_true",
         help="serve the board's power switch and reset line on 127.0.0.1 (for labgrid)",
@@ -345,7 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     uid = bytes.fromhex(args.uid) if args.uid else None
     board = VirtualSerialBoard(
-        args.path, board_dir=args.dir, uid=uid, boot_noise=args.boot_noise.encode("latin-1")
+        args.path,
+        board_dir=args.dir,
+        uid=uid,
+        boot_noise=args.boot_noise.encode("latin-1"),
+        baud=args.baud,
     )
 
     def unplug() -> None:

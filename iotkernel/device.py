@@ -583,6 +583,19 @@ class Device:
             out += data
         return bytes(out)
 
+    def resync(self) -> None:
+        """Forget where the conversation stands and enter the raw REPL
+        afresh (Ctrl-C clears what the REPL may have read of a cut exchange).
+        What the board sends meanwhile is the tail of that exchange: dropped,
+        never shown as the board's own output."""
+        with self._lock:
+            self._engine.mark_unsynced()
+            self._discard_unsolicited = True
+        try:
+            self.connect()
+        finally:
+            self._discard_unsolicited = False
+
     def ensure_raw_repl(self) -> None:
         """Resynchronise if a previous operation left the conversation unknown."""
         if self._closed:
@@ -597,13 +610,7 @@ class Device:
         # interrupted (KeyboardInterrupt in a magic) while the board answered.
         # What it still sends (the rest of a reply, the traceback of the
         # Ctrl-C the resync sends) is not the board's to show in a cell.
-        with self._lock:
-            self._engine.mark_unsynced()
-            self._discard_unsolicited = True
-        try:
-            self.connect()
-        finally:
-            self._discard_unsolicited = False
+        self.resync()
 
     # ------------------------------------------------------------------ running code
 
@@ -715,12 +722,28 @@ class Device:
         """
         return self._verified_eval(expression, user=True, timeout=timeout)
 
-    def call_helper(self, call_source: str, *, timeout: float | None = None) -> Any:
+    def call_helper(
+        self,
+        call_source: str,
+        *,
+        timeout: float | None = None,
+        on_stdout: Callable[[bytes], None] | None = None,
+    ) -> Any:
         """Evaluate `call_source` (e.g. ``"ident()"``, arguments built with
-        repr()) among the device-side helpers and return its JSON reply."""
-        return self._verified_eval(call_source, user=False, timeout=timeout)
+        repr()) among the device-side helpers and return its JSON reply.
 
-    def _verified_eval(self, source: str, *, user: bool, timeout: float | None) -> Any:
+        `on_stdout` sees what the helper prints as it comes, before its reply
+        (a receiver's acknowledgements, answered with `send_input`)."""
+        return self._verified_eval(call_source, user=False, timeout=timeout, on_stdout=on_stdout)
+
+    def _verified_eval(
+        self,
+        source: str,
+        *,
+        user: bool,
+        timeout: float | None,
+        on_stdout: Callable[[bytes], None] | None = None,
+    ) -> Any:
         """Evaluate on the device with integrity checks both ways.
 
         The expression travels as a string with its CRC-32, checked on the
@@ -729,8 +752,9 @@ class Device:
         reply to another request is a `DeviceProtocolError`, never a value.
         """
         request_crc = zlib.crc32(source.encode())
-        return self._run_helper(
-            "ev", f"globals(), {source!r}, {request_crc}, {user}", request_crc, timeout
+        arguments = f"globals(), {source!r}, {request_crc}, {user}"
+        return _decode_reply(
+            self._call_helper_raw("ev", arguments, timeout, on_stdout), request_crc
         )
 
     def call_helper_rows(self, call_source: str, *, timeout: float | None = None) -> list[Any]:
@@ -766,12 +790,20 @@ class Device:
     ) -> Any:
         return _decode_reply(self._call_helper_raw(name, arguments, timeout), request_crc)
 
-    def _call_helper_raw(self, name: str, arguments: str, timeout: float | None) -> bytes:
+    def _call_helper_raw(
+        self,
+        name: str,
+        arguments: str,
+        timeout: float | None,
+        on_stdout: Callable[[bytes], None] | None = None,
+    ) -> bytes:
         """Call helper `name(arguments)` (helpers checked first); its stdout."""
         self._ensure_helpers()
-        return self._exec_helper(f"{_NAMESPACE}[{name!r}]({arguments})\n", timeout)
+        return self._exec_helper(f"{_NAMESPACE}[{name!r}]({arguments})\n", timeout, on_stdout)
 
-    def _exec_helper(self, code: str, timeout: float | None) -> bytes:
+    def _exec_helper(
+        self, code: str, timeout: float | None, on_stdout: Callable[[bytes], None] | None = None
+    ) -> bytes:
         """Run a helper call; its stdout. A board that reboots meanwhile (a
         fatal error, a reset) prints its boot banner where the reply should
         be: that is a `DeviceRebootedError` at once, not a wait for the
@@ -783,6 +815,8 @@ class Device:
                 collected.extend(data)
                 if BOOT_MARK in collected[-(len(data) + len(BOOT_MARK)) :]:
                     raise _BootBannerSeen
+                if on_stdout is not None:
+                    on_stdout(data)
 
         try:
             self.exec(code, watch, timeout=self.deadline if timeout is None else timeout)
