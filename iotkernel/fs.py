@@ -29,7 +29,13 @@ from pathlib import Path
 
 from . import replies
 from .device import Device
-from .errors import DeviceException, DeviceOSError, IotKernelError, MalformedReplyError
+from .errors import (
+    DeviceException,
+    DeviceOSError,
+    IotKernelError,
+    MalformedReplyError,
+    ProtocolUsageError,
+)
 
 TEMP_SUFFIX = ".iotk-tmp"
 DEFAULT_CHUNK = 4096  # raw bytes per round trip at most: ~5.5 KB of base64 on the wire
@@ -153,9 +159,6 @@ _ESCAPED = re.compile(rb"[\x01-\x05\x10]")
 # Bytes of the next frame sent before the board has written the last one:
 # they wait in its UART receive buffer (256 bytes on many boards).
 UART_PREFETCH = 192
-# Stop a raw transfer when the board has acknowledged nothing for this long
-# (a byte lost on the way: the board waits for it; Ctrl-C ends its wait).
-RAW_STALL = 3.0
 
 
 def escape_frame(data: bytes) -> bytes:
@@ -188,6 +191,7 @@ class _FramePump:
         self._sent = 0  # bytes of it already sent
         self._written = 0  # frames the board has written
         self._done_bytes = 0
+        self._total = sum(sizes)
         self._tail = b""
         self.unexpected: bytes | None = None
         self.stalled = False
@@ -203,8 +207,17 @@ class _FramePump:
         self._watchdog.join(timeout=2)
 
     def _watch(self) -> None:
+        # A frame sent whole and not read within the device's idle timeout:
+        # a byte was lost on the way and the board waits for it (Ctrl-C ends
+        # its wait). Writing a frame may take longer (flash erases, littlefs
+        # compaction): that wait is bounded by the call's deadline only.
         while not self._finished.wait(0.1):
-            if time.monotonic() - self._last_ack > RAW_STALL:
+            # Its time on the wire counted too, at 1 KB/s (slower than 9600 baud).
+            stall = (
+                self._device.idle_timeout
+                + len(self._frames[min(self._next, len(self._frames) - 1)]) / 1024
+            )
+            if self._reading() and time.monotonic() - self._last_ack > stall:
                 self.stalled = True
                 self._device.interrupt()
                 return
@@ -233,7 +246,7 @@ class _FramePump:
             self._done_bytes += self._sizes[self._written]
             self._written += 1
             if self._progress is not None:
-                self._progress(self._done_bytes, sum(self._sizes))
+                self._progress(self._done_bytes, self._total)
             if self._next < len(self._frames):
                 self._send(len(self._frames[self._next]))
         else:
@@ -243,8 +256,20 @@ class _FramePump:
         frame = self._frames[self._next]
         end = min(len(frame), upto)
         if end > self._sent:
-            self._device.send_input(frame[self._sent : end])
+            try:
+                self._device.send_input(frame[self._sent : end])
+            except ProtocolUsageError:
+                return  # the receiver has ended (its error is on the way)
             self._sent = end
+
+    def _reading(self) -> bool:
+        """The board has written every frame before this one, which is sent
+        whole: it reads that frame now, and waits for nothing else."""
+        return (
+            self._next < len(self._frames)
+            and self._written == self._next
+            and self._sent == len(self._frames[self._next])
+        )
 
 
 class _ChunkTooLarge(Exception):
@@ -470,8 +495,10 @@ class FileService:
             raise
 
     def _raw_path(self) -> bool:
-        """Whether writes take the raw data path on this board (asked once)."""
-        if not self.raw_transfers:
+        """Whether writes take the raw data path on this board (asked once):
+        a link that carries any byte (not WebREPL's text frames) and a board
+        whose code can read its stdin as bytes."""
+        if not self.raw_transfers or not self.device.transport.supports("binary_input"):
             return False
         limits = self.device.transfer_limits
         if "raw" not in limits:
@@ -498,8 +525,12 @@ class FileService:
         )
         pump.start()
         try:
+            # One call for the whole file: its deadline grows with the size (at
+            # 1 KB/s, below any link's rate); the watchdog catches a stall early.
             reply = self.device.call_helper(
-                f"rx({path!r}, {len(data)}, {want!r})", timeout=None, on_stdout=pump.feed
+                f"rx({path!r}, {len(data)}, {want!r})",
+                timeout=self.device.deadline + len(data) / 1024,
+                on_stdout=pump.feed,
             )
         except DeviceException as exc:
             self.device.resync()  # what the board had not read yet must not reach its REPL

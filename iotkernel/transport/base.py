@@ -43,7 +43,10 @@ class Transport(Protocol):
         """Release the link at once (idempotent)."""
 
     def supports(self, capability: str) -> bool:
-        """True if the optional capability (`interrupt`, `restart`, `hard_reset`) is available."""
+        """True if the optional capability (`interrupt`, `restart`, `hard_reset`,
+        `reopen`) is available, or the link has the property: `binary_input`,
+        any byte reaches the board as sent (a serial line, a pty; not
+        WebREPL's text frames)."""
 
 
 def retry(

@@ -107,7 +107,7 @@ class SerialTransport:
     def supports(self, capability: str) -> bool:
         if capability == "hard_reset":
             return self._has_modem_lines()
-        return capability == "reopen"
+        return capability in ("reopen", "binary_input")
 
     def _has_modem_lines(self) -> bool:
         if self._target.startswith("socket://") or self._port is None:

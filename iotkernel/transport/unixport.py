@@ -258,7 +258,7 @@ class UnixPortTransport:
     # -- capabilities
 
     def supports(self, capability: str) -> bool:
-        return capability in ("interrupt", "restart")
+        return capability in ("interrupt", "restart", "binary_input")
 
     def interrupt(self) -> bool:
         """Deliver SIGINT to the running MicroPython (raises KeyboardInterrupt in its code).

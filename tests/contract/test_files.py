@@ -117,8 +117,10 @@ def test_helpers_do_not_touch_user_globals(device: Device, files: FileService) -
     assert device.eval("sorted(globals().keys())") == before
 
 
-def test_a_transfer_cut_at_any_chunk_leaves_the_old_file(backend: Backend) -> None:
-    """Cut the link after N chunks, for every N: the old file survives intact."""
+@pytest.mark.parametrize("raw", [True, False], ids=["raw-path", "base64-path"])
+def test_a_transfer_cut_at_any_chunk_leaves_the_old_file(backend: Backend, raw: bool) -> None:
+    """Cut the link after N chunks (or raw frame writes), for every N: the
+    old file survives intact."""
     transport_options = {
         k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
     }
@@ -133,7 +135,7 @@ def test_a_transfer_cut_at_any_chunk_leaves_the_old_file(backend: Backend) -> No
         device = Device(cutter, idle_timeout=2, deadline=5)  # type: ignore[arg-type]
         try:
             with pytest.raises(IotKernelError):
-                FileService(device, chunk_size=512).write("/t/victim", new)
+                FileService(device, chunk_size=512, raw_transfers=raw).write("/t/victim", new)
         finally:
             device.close()
         with backend.open() as device:
@@ -171,9 +173,12 @@ class ChunkCutter:
         self.url = inner.url  # type: ignore[attr-defined]
         self._left = chunks
         self._cut = False
+        self._raw = False
 
     def write(self, data: bytes) -> None:
-        if b"wput" in data or b"wend" in data or b"wone" in data:
+        # A raw transfer's frames follow its rx( call: each write of them counts.
+        self._raw = self._raw or b"rx('" in data
+        if self._raw or b"wput" in data or b"wend" in data or b"wone" in data:
             if self._left == 0:
                 self._cut = True
                 self.inner.close()  # type: ignore[attr-defined]
@@ -197,7 +202,8 @@ class ChunkCutter:
         return self.inner.supports(capability)  # type: ignore[attr-defined,no-any-return]
 
 
-def test_faulty_transfers_never_corrupt(backend: Backend) -> None:
+@pytest.mark.parametrize("raw", [True, False], ids=["raw-path", "base64-path"])
+def test_faulty_transfers_never_corrupt(backend: Backend, raw: bool) -> None:
     """Under random faults a write ends verified or with an error, and a read
     back on a clean link always finds either the old or the new content."""
     transport_options = {
@@ -215,7 +221,7 @@ def test_faulty_transfers_never_corrupt(backend: Backend) -> None:
         )
         device = Device(faulty, idle_timeout=0.5, deadline=4)  # type: ignore[arg-type]
         try:
-            FileService(device, chunk_size=1024).write("/t/f", new)
+            FileService(device, chunk_size=1024, raw_transfers=raw).write("/t/f", new)
             outcomes["ok"] += 1
             expected = new
         except IotKernelError:
