@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import itertools
 import posixpath
 import re
 import threading
@@ -168,28 +169,34 @@ def escape_frame(data: bytes) -> bytes:
 
 
 class _FramePump:
-    """Feeds frames to the board's receiver as its acknowledgements come:
-    a whole frame when it is ready, the first `prefetch` bytes of the next
-    when it has read one, the rest when it has written it. Runs inside the
-    helper call's output callback; a watchdog interrupts the board when it
-    stalls."""
+    """Feeds frames to the board's receiver as its acknowledgements come.
+
+    The frames are one stream of bytes; what may be sent runs ahead of what
+    the board has read by `ahead` bytes while it writes a frame (they wait
+    in its UART buffer: 192 of 256 bytes), and by a whole frame while it
+    reads one. A board with no UART to overrun (the unix port's pty) gets
+    `ahead` of several frames and a full pipeline. Runs inside the helper
+    call's output callback; a watchdog interrupts the board when it stalls.
+    """
 
     def __init__(
         self,
         device: Device,
         frames: list[bytes],
         sizes: list[int],
-        prefetch: int,
+        ahead: int,
         progress: Progress | None,
     ) -> None:
         self._device = device
-        self._frames = frames
+        self._stream = b"".join(frames)
+        self._ends = list(itertools.accumulate(len(frame) for frame in frames))
         self._sizes = sizes
-        self._prefetch = prefetch
+        self._ahead = ahead
         self._progress = progress
-        self._next = 0  # the frame being sent
-        self._sent = 0  # bytes of it already sent
+        self._sent = 0  # bytes of the stream sent
+        self._read = 0  # frames the board has read
         self._written = 0  # frames the board has written
+        self._ready = False
         self._done_bytes = 0
         self._total = sum(sizes)
         self._tail = b""
@@ -207,20 +214,28 @@ class _FramePump:
         self._watchdog.join(timeout=2)
 
     def _watch(self) -> None:
-        # A frame sent whole and not read within the device's idle timeout:
-        # a byte was lost on the way and the board waits for it (Ctrl-C ends
-        # its wait). Writing a frame may take longer (flash erases, littlefs
+        # A frame sent whole and not read within the device's idle timeout
+        # (and its time on the wire at 1 KB/s, slower than 9600 baud): a byte
+        # was lost on the way and the board waits for it (Ctrl-C ends its
+        # wait). Writing a frame may take longer (flash erases, littlefs
         # compaction): that wait is bounded by the call's deadline only.
         while not self._finished.wait(0.1):
-            # Its time on the wire counted too, at 1 KB/s (slower than 9600 baud).
-            stall = (
-                self._device.idle_timeout
-                + len(self._frames[min(self._next, len(self._frames) - 1)]) / 1024
-            )
-            if self._reading() and time.monotonic() - self._last_ack > stall:
+            reading = self._reading()
+            if reading is None:
+                continue
+            stall = self._device.idle_timeout + reading / 1024
+            if time.monotonic() - self._last_ack > stall:
                 self.stalled = True
                 self._device.interrupt()
                 return
+
+    def _reading(self) -> int | None:
+        """The size of the frame the board reads now and waits for nothing
+        else to read (every frame before it written, it sent whole), or None."""
+        index = self._read
+        if index >= len(self._ends) or self._written != index or self._sent < self._ends[index]:
+            return None
+        return self._ends[index] - (self._ends[index - 1] if index else 0)
 
     def feed(self, data: bytes) -> None:
         data = self._tail + data
@@ -236,40 +251,34 @@ class _FramePump:
     def _on_ack(self, kind: bytes) -> None:
         self._last_ack = time.monotonic()
         if kind == b"R":
-            self._send(len(self._frames[0]))
+            self._ready = True
         elif kind == b"r":
-            self._next += 1
-            self._sent = 0
-            if self._next < len(self._frames):
-                self._send(self._prefetch)
+            self._read += 1
         elif kind == b"d":
             self._done_bytes += self._sizes[self._written]
             self._written += 1
             if self._progress is not None:
                 self._progress(self._done_bytes, self._total)
-            if self._next < len(self._frames):
-                self._send(len(self._frames[self._next]))
         else:
             self.unexpected = kind  # not our receiver speaking: stop sending
+            return
+        self._send()
 
-    def _send(self, upto: int) -> None:
-        frame = self._frames[self._next]
-        end = min(len(frame), upto)
-        if end > self._sent:
+    def _send(self) -> None:
+        if not self._ready or self._read >= len(self._ends):
+            return
+        read_upto = self._ends[self._read - 1] if self._read else 0
+        limit = read_upto + self._ahead
+        if self._written == self._read:  # the board reads now: the frame whole
+            limit = max(limit, self._ends[self._read])
+        limit = min(limit, len(self._stream))
+        while self._sent < limit:
+            piece = self._stream[self._sent : min(limit, self._sent + 4096)]
             try:
-                self._device.send_input(frame[self._sent : end])
+                self._device.send_input(piece)
             except ProtocolUsageError:
                 return  # the receiver has ended (its error is on the way)
-            self._sent = end
-
-    def _reading(self) -> bool:
-        """The board has written every frame before this one, which is sent
-        whole: it reads that frame now, and waits for nothing else."""
-        return (
-            self._next < len(self._frames)
-            and self._written == self._next
-            and self._sent == len(self._frames[self._next])
-        )
+            self._sent += len(piece)
 
 
 class _ChunkTooLarge(Exception):
@@ -294,6 +303,7 @@ class FileService:
         chunk_size: int = DEFAULT_CHUNK,
         max_read: int = MAX_READ,
         raw_transfers: bool = True,
+        compress: bool = True,
     ) -> None:
         self.device = device
         self.chunk_size = chunk_size
@@ -301,6 +311,8 @@ class FileService:
         # Writes larger than a chunk as raw bytes on stdin where the board can
         # (False: always base64 chunks in source, the path every board has).
         self.raw_transfers = raw_transfers
+        # Raw writes of compressible files go deflated where the board inflates.
+        self.compress = compress
         self._hash_kind: str | None = None
 
     # Chunk sizes start at what the board's free heap suggests and double
@@ -502,33 +514,55 @@ class FileService:
             return False
         limits = self.device.transfer_limits
         if "raw" not in limits:
-            limits["raw"] = int(self._call("rxok()", "ask about", "raw transfers") is True)
+            answer = self._call("rxok()", "ask about", "raw transfers")
+            raw, inflate = answer if isinstance(answer, list) and len(answer) == 2 else (0, 0)
+            limits.update(raw=int(raw is True), inflate=int(inflate is True))
         return bool(limits["raw"])
+
+    def _packed(self, data: bytes) -> bytes | None:
+        """`data` deflated for the board (zlib format), or None when the
+        board cannot inflate or it would not be smaller by a tenth (random
+        or already compressed bytes never pay for it). The window fits the
+        board's heap: 1 KB, 2 KB past 20 KB free, 4 KB past 64 KB."""
+        if not self.compress or not self.device.transfer_limits.get("inflate"):
+            return None
+        free = self.device.free_memory()
+        wbits = 12 if free >= 64 * 1024 else 11 if free >= 20 * 1024 else 10
+        packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        packed = packer.compress(data) + packer.flush()
+        return packed if len(packed) < len(data) * 0.9 else None
 
     def _write_raw(self, path: str, data: bytes, progress: Progress | None) -> str:
         """File bytes as raw frames on the board's stdin (see _FramePump):
-        about the link's byte rate, against 3/4 of it as base64 in source."""
+        about the link's byte rate, against 3/4 of it as base64 in source;
+        deflated when that is smaller (source code: about 2.5 times less)."""
         if self._hash_kind is None:
             self._hash_kind = self.hash_kind()
         want = host_hash(data, self._hash_kind)
         size = self._chunk()
-        pieces = [data[start : start + size] for start in range(0, len(data), size)]
-        # The unix port reads its pty as fast as it comes: no UART buffer to spare.
+        packed = self._packed(data)
+        sent = data if packed is None else packed
+        pieces = [sent[start : start + size] for start in range(0, len(sent), size)]
+        # The unix port reads its pty as fast as it comes: no UART to overrun.
         platform = self.device.identity().platform
-        prefetch = size * 2 if platform == "linux" else UART_PREFETCH
+        ahead = 8 * size if platform == "linux" else UART_PREFETCH
+        def on_frames(done: int, total: int) -> None:  # in the file's bytes, not the link's
+            if progress is not None:
+                progress(done * len(data) // max(total, 1), len(data))
+
         pump = _FramePump(
             self.device,
             [escape_frame(piece) for piece in pieces],
             [len(piece) for piece in pieces],
-            prefetch,
-            progress,
+            ahead,
+            on_frames,
         )
         pump.start()
         try:
             # One call for the whole file: its deadline grows with the size (at
             # 1 KB/s, below any link's rate); the watchdog catches a stall early.
             reply = self.device.call_helper(
-                f"rx({path!r}, {len(data)}, {want!r})",
+                f"rx({path!r}, {len(data)}, {want!r}, {len(pieces)}, {packed is not None})",
                 timeout=self.device.deadline + len(data) / 1024,
                 on_stdout=pump.feed,
             )
@@ -560,6 +594,8 @@ class FileService:
         stored, digest = replies.items(reply, f"write {path}", "a size and a hash", 2)
         if stored != len(data):
             raise FileError(f"cannot write {path}: the board stored {stored!r} bytes")
+        if progress is not None:
+            progress(len(data), len(data))
         return replies.text(digest, f"write {path}", "a content hash", limit=80)
 
     def _write_in_one(self, path: str, data: bytes) -> str:

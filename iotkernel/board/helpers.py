@@ -371,7 +371,8 @@ def wabort(path):
 # for a byte that was lost) and a frame cut short is never run by the REPL.
 # The receiver says where it is on stdout: \x06R ready, \x06r a frame read
 # (the next one's first bytes may come: they fit the UART's buffer), \x06d
-# a frame written (the rest may come).
+# a frame written (the rest may come). Compressible files come deflated
+# (zlib format, a window of at most 4 KB) and are inflated as they arrive.
 
 
 def unesc(d):
@@ -383,31 +384,81 @@ def unesc(d):
     return b"".join(o)
 
 
-def rx(path, size, want):
-    import sys
+class Frames(__import__("io").IOBase):
+    # The frames of a raw transfer, read from stdin and checked one by one;
+    # a stream (readinto) for deflate.DeflateIO too.
+    def __init__(self, count):
+        import sys
 
-    r = sys.stdin.buffer
+        self.r = sys.stdin.buffer
+        self.left = count
+        self.buf = b""
+        self.pos = 0
+        self.started = False
+        print("\x06R", end="")
+
+    def frame(self):
+        if self.started:
+            print("\x06d", end="")  # the last one is written: send the rest
+        self.started = True
+        self.buf = None
+        if not self.left:
+            return None
+        self.left -= 1
+        r = self.r
+        n = int(r.read(4), 16)
+        data = r.read(n)
+        c = int(r.read(8), 16)
+        print("\x06r", end="")
+        if b"\x10" in data:
+            data = unesc(data)
+        if crc(data) != c:
+            raise ValueError("frame corrupted in transit")
+        return data
+
+    def readinto(self, b):
+        if self.buf is None or self.pos == len(self.buf):
+            self.buf = self.frame()
+            self.pos = 0
+            if self.buf is None:
+                return 0
+        n = min(len(b), len(self.buf) - self.pos)
+        b[:n] = memoryview(self.buf)[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+def rx(path, size, want, count, packed):
+    # `count` frames carry the file, deflated (zlib format) when `packed`.
+    src = Frames(count)
     wbegin(path)
     got = 0
     try:
         f = W[path]
-        print("\x06R", end="")
-        while got < size:
-            n = int(r.read(4), 16)
-            data = r.read(n)
-            c = int(r.read(8), 16)
-            print("\x06r", end="")
-            if b"\x10" in data:
-                data = unesc(data)
-            if crc(data) != c:
-                raise ValueError("frame corrupted in transit")
-            if f.write(data) != len(data):
-                raise OSError(28)  # ENOSPC: the device is full
-            got += len(data)
-            data = None
-            print("\x06d", end="")
+        if packed:
+            import deflate
+
+            z = deflate.DeflateIO(src, deflate.ZLIB)
+            buf = bytearray(512)
+            mv = memoryview(buf)
+            while True:
+                n = z.readinto(buf)
+                if not n:
+                    break
+                if f.write(mv[:n]) != n:
+                    raise OSError(28)  # ENOSPC: the device is full
+                got += n
+        else:
+            while True:
+                data = src.frame()
+                if data is None:
+                    break
+                if f.write(data) != len(data):
+                    raise OSError(28)
+                got += len(data)
+                data = None
         if got != size:
-            raise ValueError("more data than announced")
+            raise ValueError("%d bytes arrived, %d announced" % (got, size))
         return [got, wend(path, want)]
     except BaseException:
         wabort(path)
@@ -415,10 +466,16 @@ def rx(path, size, want):
 
 
 def rxok():
-    # Whether this board can take the raw data path.
+    # Whether this board can take the raw data path, and inflate.
     import sys
 
-    return hasattr(getattr(sys.stdin, "buffer", None), "read")
+    ok = hasattr(getattr(sys.stdin, "buffer", None), "read")
+    try:
+        import deflate
+
+        return [ok, ok and hasattr(deflate, "DeflateIO")]
+    except ImportError:
+        return [ok, False]
 
 
 def rchunk(path, offset, n):
