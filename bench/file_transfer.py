@@ -10,11 +10,12 @@ Three boards, each measured for both tools in the same run:
 
 For each: upload and download of 100 KB of random bytes and of a 100 KB
 source tree (IoT Kernel's own Python modules), and on the fast pty 1 MB of
-random bytes; as bytes per second, and as a fraction of the link's byte
-rate: what a board reading its stdin with nothing else to do takes from
-this host (for the paced link, also its nominal 11520 B/s). The source tree
-goes up as `%rsync` sends it (deflated where the board inflates), and with
-`mpremote fs cp -r`.
+random bytes; and the tree synced again unchanged (`%rsync`'s plan by
+content hash, against `mpremote fs cp -r` copying it again). Rates as bytes
+per second, and as a fraction of the link's byte rate: what a board reading
+its stdin with nothing else to do takes from this host (for the paced link,
+also its nominal 11520 B/s). The source tree goes up as `%rsync` sends it
+(deflated where the board inflates), and with `mpremote fs cp -r`.
 
     python bench/file_transfer.py [--json] [--skip-mpremote] [--only NAME]
 """
@@ -127,12 +128,17 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
             files.remove(f"/{name}.bin")  # room on a small disk for mpremote's copy
         up = timed(lambda: apply_plan(files, make_plan(files, config)))
         result["upload_source_100KB"] = {"iotkernel_Bps": round(tree_bytes / up)}
+        # %rsync again with nothing changed: one listing with hashes, no transfer.
+        plans: list[Any] = []
+        again = timed(lambda: plans.append(make_plan(files, config)))
+        assert plans[0].empty, plans[0].changes
+        result["tree_unchanged_s"] = {"iotkernel": round(again, 4)}
         back = tmp / "back-iotk"
         down = timed(lambda: files.download_tree(f"/{tree.name}", back))
         result["download_source_100KB"] = {"iotkernel_Bps": round(tree_bytes / down)}
         files.remove(f"/{tree.name}", recursive=True)
     for entry in result.values():
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and "iotkernel_Bps" in entry:
             entry["of_link"] = round(entry["iotkernel_Bps"] / rate, 2)
             if case in NOMINAL:
                 entry["of_nominal"] = round(entry["iotkernel_Bps"] / NOMINAL[case], 2)
@@ -148,6 +154,10 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
             compare(result[f"upload_random_{name}"], len(data) / up)
             compare(result[f"download_random_{name}"], len(data) / down)
         up = mpremote(port, "fs", "cp", "-r", str(tree), ":")
+        again = mpremote(port, "fs", "cp", "-r", str(tree), ":")  # finds it unchanged
+        unchanged = result["tree_unchanged_s"]
+        unchanged["mpremote"] = round(again, 3)
+        unchanged["ratio"] = round(again / unchanged["iotkernel"], 1)
         down = mpremote(port, "fs", "cp", "-r", f":{tree.name}", str(tmp / "back-mp"))
         mpremote(port, "fs", "rm", "-r", f":{tree.name}")
         compare(result["upload_source_100KB"], tree_bytes / up)
@@ -193,6 +203,12 @@ def show(case: str, result: dict[str, Any]) -> None:
     nominal = f", nominal {NOMINAL[case]} B/s" if case in NOMINAL else ""
     print(f"{case}: link {result['link_Bps'] / 1024:.1f} KB/s (a board only reading){nominal}")
     for key, r in result.items():
+        if key == "tree_unchanged_s":
+            line = f"  {'source tree unchanged':24} IoT Kernel {r['iotkernel']:8.4f} s"
+            if "mpremote" in r:
+                line += f"   mpremote {r['mpremote']:6.3f} s   {r['ratio']:5.1f}x"
+            print(line)
+            continue
         if not isinstance(r, dict):
             continue
         line = (
