@@ -336,10 +336,6 @@ class VirtualSerialBoardProcess:
         """Switch the board's power through its network switch, as a PDU would."""
         self._switch_request(f"/power/{int(on)}")
 
-    def set_reset(self, held: bool) -> None:
-        """Hold the board in reset, or release it, through its reset line."""
-        self._switch_request("/reset", body=b"1" if held else b"0")
-
     def _switch_request(self, path: str, body: bytes | None = None) -> None:
         if self.power_switch_url is None:
             raise RuntimeError("this virtual board was started without power_switch=True")

@@ -211,7 +211,8 @@ class _FramePump:
 
     def stop(self) -> None:
         self._finished.set()
-        self._watchdog.join(timeout=2)
+        if self._watchdog.is_alive():
+            self._watchdog.join(timeout=2)
 
     def _watch(self) -> None:
         # A frame sent whole and not read within the device's idle timeout
@@ -567,6 +568,7 @@ class FileService:
                 on_stdout=pump.feed,
             )
         except DeviceException as exc:
+            pump.stop()  # before any retry: its watchdog must not interrupt the next call
             self.device.resync()  # what the board had not read yet must not reach its REPL
             if pump.stalled:
                 raise FileError(

@@ -68,11 +68,6 @@ class SerialTransport:
         self._fd: int | None = None
         self._open()
 
-    @property
-    def port_name(self) -> str:
-        """What pyserial opens: a device path or a pyserial URL."""
-        return self._target
-
     def _open(self) -> None:
         is_device = "://" not in self._target
         try:

@@ -104,27 +104,23 @@ def test_the_kernel_starts_with_broken_files_and_says_so(tmp_path: Path) -> None
 _FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@_FUZZ
-@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
-def test_any_settings_bytes_give_settings_or_a_config_error(
-    tmp_path_factory: pytest.TempPathFactory, data: bytes
-) -> None:
-    path = tmp_path_factory.mktemp("fuzz") / "settings.yaml"
-    path.write_bytes(data)
-    with contextlib.suppress(ConfigError):
-        load_settings(path)
+READERS = {"settings": (load_settings, ConfigError), "secrets": (load_secrets, SecretsError)}
 
 
 @_FUZZ
-@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
-def test_any_secrets_bytes_give_secrets_or_a_secrets_error(
-    tmp_path_factory: pytest.TempPathFactory, data: bytes
+@given(
+    st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
+    st.sampled_from(sorted(READERS)),
+)
+def test_any_bytes_give_a_file_s_values_or_its_typed_error(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, which: str
 ) -> None:
-    path = tmp_path_factory.mktemp("fuzz") / "secrets.yaml"
+    read, error = READERS[which]
+    path = tmp_path_factory.mktemp("fuzz") / f"{which}.yaml"
     path.write_bytes(data)
-    os.chmod(path, 0o600)
-    with contextlib.suppress(SecretsError):
-        load_secrets(path)
+    os.chmod(path, 0o600)  # the secrets file must be private
+    with contextlib.suppress(error):
+        read(path)
 
 
 json_values = st.recursive(
