@@ -215,28 +215,26 @@ class _FramePump:
             self._watchdog.join(timeout=2)
 
     def _watch(self) -> None:
-        # A frame sent whole and not read within the device's idle timeout
-        # (and its time on the wire at 1 KB/s, slower than 9600 baud): a byte
-        # was lost on the way and the board waits for it (Ctrl-C ends its
-        # wait). Writing a frame may take longer (flash erases, littlefs
-        # compaction): that wait is bounded by the call's deadline only.
+        # A frame sent whole, and no 512 more bytes of it read within the
+        # device's idle timeout: a byte was lost on the way and the board
+        # waits for it (Ctrl-C ends its wait). Writing a frame may take longer
+        # (flash erases, littlefs compaction): that wait is bounded by the
+        # call's deadline only.
         while not self._finished.wait(0.1):
-            reading = self._reading()
-            if reading is None:
+            if not self._reading():
                 continue
-            stall = self._device.idle_timeout + reading / 1024
-            if time.monotonic() - self._last_ack > stall:
+            if time.monotonic() - self._last_ack > self._device.idle_timeout:
                 self.stalled = True
                 self._device.interrupt()
                 return
 
-    def _reading(self) -> int | None:
-        """The size of the frame the board reads now and waits for nothing
-        else to read (every frame before it written, it sent whole), or None."""
+    def _reading(self) -> bool:
+        """The board reads a frame now and waits for nothing else to read
+        (every frame before it written, it sent whole)."""
         index = self._read
-        if index >= len(self._ends) or self._written != index or self._sent < self._ends[index]:
-            return None
-        return self._ends[index] - (self._ends[index - 1] if index else 0)
+        return (
+            index < len(self._ends) and self._written == index and self._sent >= self._ends[index]
+        )
 
     def feed(self, data: bytes) -> None:
         data = self._tail + data
@@ -251,6 +249,8 @@ class _FramePump:
 
     def _on_ack(self, kind: bytes) -> None:
         self._last_ack = time.monotonic()
+        if kind == b".":
+            return  # another 512 bytes read: the board is not stuck
         if kind == b"R":
             self._ready = True
         elif kind == b"r":
@@ -547,6 +547,7 @@ class FileService:
         # The unix port reads its pty as fast as it comes: no UART to overrun.
         platform = self.device.identity().platform
         ahead = 8 * size if platform == "linux" else UART_PREFETCH
+
         def on_frames(done: int, total: int) -> None:  # in the file's bytes, not the link's
             if progress is not None:
                 progress(done * len(data) // max(total, 1), len(data))

@@ -369,7 +369,8 @@ def wabort(path):
 # escape byte 0x10 itself become 0x10, byte + 0x40, so data never stops the
 # code (Ctrl-C stays on: the host can always interrupt a receiver waiting
 # for a byte that was lost) and a frame cut short is never run by the REPL.
-# The receiver says where it is on stdout: \x06R ready, \x06r a frame read
+# The receiver says where it is on stdout: \x06R ready, \x06. another 512
+# bytes read, \x06r a frame read
 # (the next one's first bytes may come: they fit the UART's buffer), \x06d
 # a frame written (the rest may come). Compressible files come deflated
 # (zlib format, a window of at most 4 KB) and are inflated as they arrive.
@@ -407,9 +408,20 @@ class Frames(__import__("io").IOBase):
         self.left -= 1
         r = self.r
         n = int(r.read(4), 16)
-        data = r.read(n)
+        buf = bytearray(n)
+        mv = memoryview(buf)
+        i = 0
+        while i < n:
+            k = r.readinto(mv[i : i + min(512, n - i)])
+            if not k:
+                raise OSError(5)  # EIO: stdin closed
+            i += k
+            print("\x06.", end="")  # still reading: the host's watchdog waits
+        mv = None
         c = int(r.read(8), 16)
         print("\x06r", end="")
+        data = bytes(buf)
+        buf = None
         if b"\x10" in data:
             data = unesc(data)
         if crc(data) != c:
