@@ -442,10 +442,12 @@ class Frames(__import__("io").IOBase):
 
 def rx(path, size, want, count, packed):
     # `count` frames carry the file, deflated (zlib format) when `packed`.
-    src = Frames(count)
+    # Ready (Frames prints it) only once the file is open: the host sends a
+    # whole frame then, and a UART buffer holds only 256 bytes.
     wbegin(path)
     got = 0
     try:
+        src = Frames(count)
         f = W[path]
         if packed:
             import deflate
