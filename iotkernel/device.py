@@ -591,6 +591,11 @@ class Device:
         with self._lock:
             self._engine.mark_unsynced()
             self._discard_unsolicited = True
+            if self.transport.supports("interrupt"):
+                # Where Ctrl-C is a signal (the unix port), the resync's Ctrl-C
+                # byte would reach code that reads its stdin (a raw transfer's
+                # receiver) as data: stop such code by the signal first.
+                self.transport.interrupt()  # type: ignore[attr-defined]
         try:
             self.connect()
         finally:

@@ -157,6 +157,8 @@ def safe_local_path(destination: Path, relative: str) -> Path:
 # The REPL's control bytes and the escape byte, escaped in raw frames (see
 # the board's helpers: `rx`).
 _ESCAPED = re.compile(rb"[\x01-\x05\x10]")
+# A raw download's escapes (the board's `tx`): 0x10 and the byte + 0x40.
+_UNESCAPE = re.compile(rb"\x10(.)", re.DOTALL)
 # Bytes of the next frame sent before the board has written the last one:
 # they wait in its UART receive buffer (256 bytes on many boards).
 UART_PREFETCH = 192
@@ -436,12 +438,16 @@ class FileService:
                 f"more than the {self.max_read} a read takes into host memory"
             )
         data = bytearray()
+        raw = self._raw_downloads()
         while len(data) < entry.size:
             asked = self._chunk()
             try:
-                chunk = self.device.call_helper(
-                    f"rchunk({path!r}, {len(data)}, {asked})", timeout=None
-                )
+                if raw:
+                    chunk: object = self._read_raw_chunk(path, len(data), asked)
+                else:
+                    chunk = self.device.call_helper(
+                        f"rchunk({path!r}, {len(data)}, {asked})", timeout=None
+                    )
             except DeviceException as exc:
                 self._shrink_chunk(exc, "read", path)
                 continue
@@ -516,9 +522,32 @@ class FileService:
         limits = self.device.transfer_limits
         if "raw" not in limits:
             answer = self._call("rxok()", "ask about", "raw transfers")
-            raw, inflate = answer if isinstance(answer, list) and len(answer) == 2 else (0, 0)
-            limits.update(raw=int(raw is True), inflate=int(inflate is True))
+            raw, inflate, out = (
+                answer if isinstance(answer, list) and len(answer) == 3 else (0,) * 3
+            )
+            limits.update(raw=int(raw is True), inflate=int(inflate is True), out=int(out is True))
         return bool(limits["raw"])
+
+    def _raw_downloads(self) -> bool:
+        """Whether reads take the raw data path: bytes on the board's stdout
+        (a few escaped), not base64 (4/3 of them) in its JSON reply."""
+        return self._raw_path() and bool(self.device.transfer_limits.get("out"))
+
+    def _read_raw_chunk(self, path: str, offset: int, size: int) -> bytes:
+        """One chunk of a raw download, checked against its length and CRC-32."""
+        printed: list[bytes] = []
+        reply = self.device.call_helper(
+            f"tx({path!r}, {offset}, {size})", timeout=None, on_stdout=printed.append
+        )
+        out = b"".join(printed)
+        operation = f"read {path}"
+        length, crc = replies.items(reply, operation, "a length and a CRC-32", 2)
+        data = _UNESCAPE.sub(lambda m: bytes((m.group(1)[0] - 0x40,)), out[: out.rfind(b"\x1e")])
+        if len(data) != replies.size(length, operation) or zlib.crc32(data) != crc:
+            raise TransferVerificationError(
+                f"cannot read {path}: a chunk was corrupted on the link"
+            )
+        return data
 
     def _packed(self, data: bytes) -> bytes | None:
         """`data` deflated for the board (zlib format), or None when the

@@ -479,17 +479,35 @@ def rx(path, size, want, count, packed):
         raise
 
 
+def tx(path, offset, n):
+    # A raw download's chunk: its bytes on stdout as they are, but 0x04 (it
+    # ends the REPL's output), 0x10 (the escape) and '"' (so the boot banner
+    # can never appear in it) escaped as 0x10, byte + 0x40; its length and
+    # CRC-32 in the reply.
+    import sys
+
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read(n)
+    k = len(data)
+    c = crc(data)
+    data = data.replace(b"\x10", b"\x10\x50").replace(b"\x04", b"\x10\x44")
+    sys.stdout.buffer.write(data.replace(b'"', b"\x10\x62"))
+    return [k, c]
+
+
 def rxok():
-    # Whether this board can take the raw data path, and inflate.
+    # Whether this board can take the raw data path (in, and out), and inflate.
     import sys
 
     ok = hasattr(getattr(sys.stdin, "buffer", None), "read")
+    out = hasattr(getattr(sys.stdout, "buffer", None), "write")
     try:
         import deflate
 
-        return [ok, ok and hasattr(deflate, "DeflateIO")]
+        return [ok, ok and hasattr(deflate, "DeflateIO"), out]
     except ImportError:
-        return [ok, False]
+        return [ok, False, out]
 
 
 def rchunk(path, offset, n):

@@ -31,6 +31,9 @@ def files(device: Device) -> FileService:
         ("binary", bytes(range(256)) * 4),
         ("text", "λ → €\n".encode() * 100),
         ("one-chunk-plus-one", os.urandom(4097)),
+        # What a board prints when it boots, and the REPL's framing bytes: a
+        # raw download must not take them for a reboot or an end of output.
+        ("boot-banner", b'Type "help()" for more information.\r\n\x04\x1e\x10>' * 120),
     ],
 )
 def test_round_trip(files: FileService, name: str, data: bytes) -> None:
@@ -210,6 +213,9 @@ class ChunkCutter:
 
     def supports(self, capability: str) -> bool:
         return self.inner.supports(capability)  # type: ignore[attr-defined,no-any-return]
+
+    def __getattr__(self, name: str) -> object:  # interrupt, restart...: the link's own
+        return getattr(self.inner, name)
 
 
 @pytest.mark.parametrize("raw", [True, False], ids=["raw-path", "base64-path"])

@@ -33,9 +33,17 @@ def listing(*rows: str) -> str:
 
 
 def lying_file(size: int, chunk: str) -> str:
-    """`stat` says every file holds `size` bytes; `rchunk` answers `chunk`
-    (an expression of `n`, the bytes asked for)."""
-    return f"def stat(p):\n return [False, {size}, 0]\ndef rchunk(p, offset, n):\n return {chunk}\n"
+    """`stat` says every file holds `size` bytes; a read's chunk is `chunk`
+    (an expression of `n`, the bytes asked for), as a base64 reply (`rchunk`)
+    or as raw bytes with a matching length and CRC (`tx`)."""
+    return (
+        f"def stat(p):\n return [False, {size}, 0]\n"
+        f"def rchunk(p, offset, n):\n return {chunk}\n"
+        "def tx(p, offset, n):\n"
+        f" d = {chunk}\n"
+        " __import__('sys').stdout.buffer.write(d)\n"
+        " return [len(d), crc(d)]\n"
+    )
 
 
 def make_rogue(device: Device, source: str) -> None:

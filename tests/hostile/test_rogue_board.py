@@ -41,7 +41,7 @@ CASES: dict[str, tuple[str, Callable[[Device], Any], type[Exception]]] = {
     "uid-is-a-list": (rogue.IDENT_UID_LIST, identity, MalformedReplyError),
     "platform-of-300-characters": (rogue.IDENT_HUGE_PLATFORM, identity, MalformedReplyError),
     "bytes-tag-holding-a-number": (rogue.BYTES_TAG_NOT_TEXT, identity, DeviceProtocolError),
-    "reply-nested-1200-deep": (rogue.deep_reply(1200), identity, ProtocolError),
+    "reply-nested-1050-deep": (rogue.deep_reply(1050), identity, ProtocolError),
     "reply-nested-150-deep": (rogue.deep_reply(150), identity, MalformedReplyError),
     "listed-path-of-1100-characters": (
         rogue.listing("['/lib/' + 'n' * 1100, False, 1, 0, None]"),
