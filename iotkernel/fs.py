@@ -19,6 +19,7 @@ import base64
 import contextlib
 import hashlib
 import itertools
+import logging
 import posixpath
 import re
 import threading
@@ -37,6 +38,8 @@ from .errors import (
     MalformedReplyError,
     ProtocolUsageError,
 )
+
+log = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".iotk-tmp"
 DEFAULT_CHUNK = 4096  # raw bytes per round trip at most: ~5.5 KB of base64 on the wire
@@ -162,6 +165,9 @@ _UNESCAPE = re.compile(rb"\x10(.)", re.DOTALL)
 # Bytes of the next frame sent before the board has written the last one:
 # they wait in its UART receive buffer (256 bytes on many boards).
 UART_PREFETCH = 192
+# A raw transfer with no progress for this long (or the idle timeout, if
+# longer) has stalled: on a loaded host a slow board must not be taken for it.
+MIN_STALL = 5.0
 
 
 def escape_frame(data: bytes) -> bytes:
@@ -225,7 +231,7 @@ class _FramePump:
         while not self._finished.wait(0.1):
             if not self._reading():
                 continue
-            if time.monotonic() - self._last_ack > self._device.idle_timeout:
+            if time.monotonic() - self._last_ack > max(self._device.idle_timeout, MIN_STALL):
                 self.stalled = True
                 self._device.interrupt()
                 return
@@ -282,6 +288,10 @@ class _FramePump:
             except ProtocolUsageError:
                 return  # the receiver has ended (its error is on the way)
             self._sent += len(piece)
+
+
+class _RawPathFailed(Exception):
+    """A raw transfer stalled: the write goes again by the chunked path."""
 
 
 class _ChunkTooLarge(Exception):
@@ -480,7 +490,14 @@ class FileService:
                     progress(len(data), len(data))
                 return digest
         if self._raw_path():
-            return self._write_raw(path, data, progress)
+            try:
+                return self._write_raw(path, data, progress, pack=self.compress)
+            except _RawPathFailed:
+                pass  # the link or the board let the raw path down: base64 chunks
+        return self._write_chunks(path, data, progress)
+
+    def _write_chunks(self, path: str, data: bytes, progress: Progress | None) -> str:
+        """Base64 chunks in source, one round trip each: the path every board has."""
         kind = str(self._call(f"wbegin({path!r})", "write", path))
         sent = 0
         try:
@@ -562,7 +579,7 @@ class FileService:
         packed = packer.compress(data) + packer.flush()
         return packed if len(packed) < len(data) * 0.9 else None
 
-    def _write_raw(self, path: str, data: bytes, progress: Progress | None) -> str:
+    def _write_raw(self, path: str, data: bytes, progress: Progress | None, *, pack: bool) -> str:
         """File bytes as raw frames on the board's stdin (see _FramePump):
         about the link's byte rate, against 3/4 of it as base64 in source;
         deflated when that is smaller (source code: about 2.5 times less)."""
@@ -570,7 +587,7 @@ class FileService:
             self._hash_kind = self.hash_kind()
         want = host_hash(data, self._hash_kind)
         size = self._chunk()
-        packed = self._packed(data)
+        packed = self._packed(data) if pack else None
         sent = data if packed is None else packed
         pieces = [sent[start : start + size] for start in range(0, len(sent), size)]
         # The unix port reads its pty as fast as it comes: no UART to overrun.
@@ -601,13 +618,18 @@ class FileService:
             pump.stop()  # before any retry: its watchdog must not interrupt the next call
             self.device.resync()  # what the board had not read yet must not reach its REPL
             if pump.stalled:
-                raise FileError(
-                    f"cannot write {path}: the transfer stalled (a byte lost on the link); "
-                    "the old file is intact"
-                ) from None
+                # A byte lost on the link (or a board far slower than its
+                # idle timeout): the old file is intact; the chunked path,
+                # which waits for each reply, takes over.
+                log.info(
+                    "%s: raw transfer of %s stalled; sending it in chunks", self.device.url, path
+                )
+                raise _RawPathFailed from None
             if exc.exc_type == "MemoryError":
+                if packed is not None:  # the inflater's window did not fit: without it
+                    return self._write_raw(path, data, progress, pack=False)
                 self._shrink_chunk(exc, "write", path)
-                return self._write_raw(path, data, progress)
+                return self._write_raw(path, data, progress, pack=False)
             if exc.exc_type == "ValueError" and "corrupted in transit" in exc.message:
                 raise TransferVerificationError(
                     f"cannot write {path}: a frame was corrupted on the link; "
