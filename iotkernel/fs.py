@@ -626,9 +626,10 @@ class FileService:
                 )
                 raise _RawPathFailed from None
             if exc.exc_type == "MemoryError":
-                if packed is not None:  # the inflater's window did not fit: without it
-                    return self._write_raw(path, data, progress, pack=False)
-                self._shrink_chunk(exc, "write", path)
+                # Without compression first (the inflater's window did not
+                # fit), then in smaller frames.
+                if packed is None:
+                    self._shrink_chunk(exc, "write", path)
                 return self._write_raw(path, data, progress, pack=False)
             if exc.exc_type == "ValueError" and "corrupted in transit" in exc.message:
                 raise TransferVerificationError(

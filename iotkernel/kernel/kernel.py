@@ -133,19 +133,16 @@ class IotKernel(IPythonKernel):
                 result = handler(stream, ident, parent)
                 if inspect.isawaitable(result):
                     await result
-            except MalformedRequestError as exc:
-                reply = {
-                    "status": "error",
-                    "ename": type(exc).__name__,
-                    "evalue": str(exc),
-                    "traceback": [str(exc)],
-                }
-                if msg_type == "execute_request":
-                    reply["execution_count"] = self.execution_count
-                if self.session is not None:
-                    self.session.send(stream, reply_type, reply, parent, ident)
             except Exception as exc:
-                reply = self._unexpected(f"a {msg_type}", exc)
+                if isinstance(exc, MalformedRequestError):  # the frontend's fault, said plainly
+                    reply = {
+                        "status": "error",
+                        "ename": type(exc).__name__,
+                        "evalue": str(exc),
+                        "traceback": [str(exc)],
+                    }
+                else:
+                    reply = self._unexpected(f"a {msg_type}", exc)
                 if msg_type == "execute_request":
                     reply["execution_count"] = self.execution_count
                 if self.session is not None:
