@@ -53,8 +53,7 @@ class FakeTransport:
     def close(self) -> None:
         self._closed = True
 
-    def supports(self, capability: str) -> bool:
-        return False
+    binary_input = False  # the fake REPL reads lines of text
 
     def kill(self) -> None:
         """Make the board vanish, as if unplugged."""

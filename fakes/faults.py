@@ -5,6 +5,11 @@ drop a byte, flip a bit, duplicate a byte, delay a chunk, or cut the link.
 Each chunk that passes is hit with probability `rate` (at most one fault per
 chunk); `max_faults` bounds the total. Every fault is recorded in `faults`
 so a failing seed can be replayed and explained.
+
+`cut_transfer_after` cuts the link at a chosen point of a file transfer
+instead: after that many chunk calls of the chunked path (`wput`, `wend`,
+`wone`), or, with `cut_by_bytes`, after that many bytes of a raw transfer's
+frames (those that follow its `rx(` call), so a test can cut at every point.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from iotkernel.errors import TransportClosedError
 from iotkernel.transport import Transport
@@ -42,6 +46,8 @@ class FaultyTransport:
         direction: str = "both",
         max_faults: int | None = None,
         max_delay: float = 0.05,
+        cut_transfer_after: int | None = None,
+        cut_by_bytes: bool = False,
     ) -> None:
         unknown = set(kinds) - set(KINDS)
         if unknown:
@@ -55,7 +61,25 @@ class FaultyTransport:
         self._max_faults = max_faults
         self._max_delay = max_delay
         self._cut = False
+        self._transfer_left = cut_transfer_after
+        self._cut_by_bytes = cut_by_bytes
+        self._raw_frames_started = False
         self.faults: list[Fault] = []
+
+    def _count_transfer(self, data: bytes) -> None:
+        """Cut the link before `data` if it goes past the transfer cut point."""
+        if self._transfer_left is None:
+            return
+        if self._cut_by_bytes:
+            counts = len(data) if self._raw_frames_started else 0
+            self._raw_frames_started = self._raw_frames_started or b"rx('" in data
+        else:
+            counts = int(b"wput" in data or b"wend" in data or b"wone" in data)
+        if counts and self._transfer_left < counts:
+            self._cut = True
+            self.inner.close()
+            raise TransportClosedError(f"{self.url}: link cut in a transfer (injected)")
+        self._transfer_left -= counts
 
     def _maybe_fault(self, data: bytes, direction: str) -> bytes:
         if self._cut:
@@ -85,6 +109,9 @@ class FaultyTransport:
         return data[:offset]
 
     def write(self, data: bytes) -> None:
+        if self._cut:
+            raise TransportClosedError(f"{self.url}: link cut (injected)")
+        self._count_transfer(data)
         data = self._maybe_fault(data, "to_device")
         if data:
             self.inner.write(data)
@@ -97,10 +124,10 @@ class FaultyTransport:
     def close(self) -> None:
         self.inner.close()
 
-    def supports(self, capability: str) -> bool:
-        # Signals and restarts bypass the byte stream; keep them.
-        return self.inner.supports(capability)
+    @property
+    def binary_input(self) -> bool:
+        return self.inner.binary_input
 
-    def __getattr__(self, name: str) -> Any:
-        # Capabilities (interrupt, restart, kill, reopen) of the wrapped transport.
-        return getattr(self.inner, name)
+    # Capabilities (interrupt, restart, reopen, kill) are the wrapped link's:
+    # `iotkernel.transport.interruptible()` and its siblings find them
+    # through `inner`, since signals and restarts bypass the byte stream.

@@ -8,6 +8,7 @@ import pytest
 
 from iotkernel.device import Device
 from iotkernel.errors import DeviceException, IotKernelError, TransportError
+from iotkernel.transport import reset_line
 from tests.backends import Backend
 
 
@@ -29,10 +30,11 @@ def test_dtr_rts_hard_reset(backend: Backend, request: pytest.FixtureRequest) ->
         pytest.skip("give --dtr-reset for a board with an auto-reset circuit on RTS/DTR")
     device = backend.open()
     try:
-        if not device.transport.supports("hard_reset"):
+        line = reset_line(device.transport)
+        if line is None:
             pytest.fail("--dtr-reset was given, but this port has no DTR/RTS lines")
         device.exec("survives_reset = 1")
-        device.transport.hard_reset()  # type: ignore[attr-defined]
+        line.hard_reset()
         _reopen_after_reset(device)
         with pytest.raises(DeviceException):
             device.exec("survives_reset")

@@ -55,7 +55,13 @@ from .protocol import (
     UnsolicitedOutput,
 )
 from .replies import check_depth
-from .transport import Transport, open_transport
+from .transport import (
+    Transport,
+    interruptible,
+    open_transport,
+    reopenable,
+    restartable,
+)
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger("iotkernel.wire")
@@ -526,10 +532,10 @@ class Device:
         with self._lock:
             self._engine.mark_unsynced()
             self._helpers_ready = False
-            if self.transport.supports("reopen"):
-                self.transport.reopen(timeout=limit)  # type: ignore[attr-defined]
-            elif self.transport.supports("restart"):
-                self.transport.restart()  # type: ignore[attr-defined]
+            if (link := reopenable(self.transport)) is not None:
+                link.reopen(timeout=limit)
+            elif (process := restartable(self.transport)) is not None:
+                process.restart()
             else:
                 raise TransportClosedError(f"{self.url}: this link cannot be reopened")
             self._closed = False
@@ -591,11 +597,11 @@ class Device:
         with self._lock:
             self._engine.mark_unsynced()
             self._discard_unsolicited = True
-            if self.transport.supports("interrupt"):
+            if (process := interruptible(self.transport)) is not None:
                 # Where Ctrl-C is a signal (the unix port), the resync's Ctrl-C
                 # byte would reach code that reads its stdin (a raw transfer's
                 # receiver) as data: stop such code by the signal first.
-                self.transport.interrupt()  # type: ignore[attr-defined]
+                process.interrupt()
         try:
             self.connect()
         finally:
@@ -705,8 +711,8 @@ class Device:
     def _deliver_interrupt(self) -> None:
         if self._engine.executing and self._interrupt_sent_at is None:
             self._interrupt_sent_at = time.monotonic()
-        if self.transport.supports("interrupt"):
-            self.transport.interrupt()  # type: ignore[attr-defined]
+        if (process := interruptible(self.transport)) is not None:
+            process.interrupt()
         else:
             self._engine.send_interrupt()
             self._flush()
@@ -883,9 +889,9 @@ class Device:
         """
         deadline = time.monotonic() + (self.deadline if timeout is None else timeout)
         self._helpers_ready = False
-        if self.transport.supports("restart"):
+        if (process := restartable(self.transport)) is not None:
             with self._lock:
-                self.transport.restart()  # type: ignore[attr-defined]
+                process.restart()
                 self._engine = ReplEngine(raw_paste_supported=self._engine.raw_paste_supported)
             self.connect(timeout=deadline - time.monotonic())
             return
@@ -900,7 +906,7 @@ class Device:
             )
         except TransportClosedError:
             # WebREPL sessions drop on a soft reset: log in again.
-            if not self.transport.supports("reopen"):
+            if reopenable(self.transport) is None:
                 raise
             self.reopen(timeout=max(0.5, deadline - time.monotonic()))
 

@@ -534,7 +534,7 @@ class FileService:
         """Whether writes take the raw data path on this board (asked once):
         a link that carries any byte (not WebREPL's text frames) and a board
         whose code can read its stdin as bytes."""
-        if not self.raw_transfers or not self.device.transport.supports("binary_input"):
+        if not self.raw_transfers or not self.device.transport.binary_input:
             return False
         limits = self.device.transfer_limits
         if "raw" not in limits:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from .device import BOOT_MARK, Device
 from .errors import HostCommandError, NoResetMeansError, ResetFailedError
+from .transport import reopenable, reset_line, restartable
 
 RESET_COMMAND_TIMEOUT = 60.0  # a PDU's off time plus a slow network
 
@@ -50,7 +51,7 @@ def reconnect_after_reset(device: Device, *, quiet: float = 0.5, limit: float = 
     """Wait for a reset board to fall quiet, then open the link again and
     resync; what it printed while booting."""
     boot = device.wait_quiet(quiet=quiet, limit=limit)
-    if device.transport.supports("reopen"):
+    if reopenable(device.transport) is not None:
         device.reopen()  # a native-USB board re-enumerates: open the port again
     else:
         device.connect()
@@ -84,11 +85,11 @@ def reset_stuck_board(device: Device, command: Sequence[str] = ()) -> str:
     if command:
         run_reset_command(command)
         how = f"its hard-reset command ({shlex.join(command)})"
-    elif device.transport.supports("restart"):
-        device.transport.restart()  # type: ignore[attr-defined]
+    elif (process := restartable(device.transport)) is not None:
+        process.restart()
         how = "a new process"
-    elif device.transport.supports("hard_reset"):
-        device.transport.hard_reset()  # type: ignore[attr-defined]
+    elif (line := reset_line(device.transport)) is not None:
+        line.hard_reset()
         how = "an RTS pulse on its serial port"
     else:
         raise NoResetMeansError(

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from iotkernel.device import Device
+from iotkernel.transport import killable
 
 UNIX_AVAILABLE = importlib.util.find_spec("micropython_unix") is not None
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -110,7 +111,9 @@ class Backend:
 
 
 def _kill_transport(device: Device) -> None:
-    device.transport.kill()  # type: ignore[attr-defined]
+    board = killable(device.transport)
+    assert board is not None, f"{device.url} cannot be made to vanish"
+    board.kill()
 
 
 @contextlib.contextmanager

@@ -1,5 +1,35 @@
 """Transports: moving bytes to and from boards. They know no protocol byte."""
 
-from .base import Transport, known_schemes, open_transport, register_scheme
+from .base import (
+    Interruptible,
+    Killable,
+    Reopenable,
+    ResetLine,
+    Restartable,
+    Transport,
+    interruptible,
+    killable,
+    known_schemes,
+    open_transport,
+    register_scheme,
+    reopenable,
+    reset_line,
+    restartable,
+)
 
-__all__ = ["Transport", "known_schemes", "open_transport", "register_scheme"]
+__all__ = [
+    "Interruptible",
+    "Killable",
+    "Reopenable",
+    "ResetLine",
+    "Restartable",
+    "Transport",
+    "interruptible",
+    "killable",
+    "known_schemes",
+    "open_transport",
+    "register_scheme",
+    "reopenable",
+    "reset_line",
+    "restartable",
+]

@@ -99,12 +99,10 @@ class SerialTransport:
 
     # -- capabilities
 
-    def supports(self, capability: str) -> bool:
-        if capability == "hard_reset":
-            return self._has_modem_lines()
-        return capability in ("reopen", "binary_input")
+    binary_input = True
 
-    def _has_modem_lines(self) -> bool:
+    @property
+    def has_reset_line(self) -> bool:
         if self._target.startswith("socket://") or self._port is None:
             return False
         try:
@@ -117,7 +115,7 @@ class SerialTransport:
         """Pulse the reset line through RTS (with DTR released), as ESP32 and
         similar auto-reset circuits expect; many boards ignore it."""
         port = self._require_port()
-        if not self._has_modem_lines():
+        if not self.has_reset_line:
             raise TransportError(f"{self.url}: this port has no DTR/RTS lines to reset a board")
         try:
             port.dtr = False

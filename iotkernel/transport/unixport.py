@@ -257,8 +257,7 @@ class UnixPortTransport:
 
     # -- capabilities
 
-    def supports(self, capability: str) -> bool:
-        return capability in ("interrupt", "restart", "binary_input")
+    binary_input = True
 
     def interrupt(self) -> bool:
         """Deliver SIGINT to the running MicroPython (raises KeyboardInterrupt in its code).

@@ -157,8 +157,7 @@ class WebReplTransport:
             with contextlib.suppress(Exception):
                 ws.close(timeout=0.5)
 
-    def supports(self, capability: str) -> bool:
-        return capability == "reopen"
+    binary_input = False  # text frames: not every byte arrives as sent
 
     # -- bytes
 

@@ -39,7 +39,7 @@ def test_faults_give_a_correct_result_or_a_typed_error(backend: Backend) -> None
         faulty = FaultyTransport(
             open_transport(backend.url, **transport_options), seed=seed, rate=0.1
         )
-        device = Device(faulty, idle_timeout=IDLE, deadline=DEADLINE)  # type: ignore[arg-type]
+        device = Device(faulty, idle_timeout=IDLE, deadline=DEADLINE)
         try:
             for _ in range(6):
                 k, n = rng.randrange(1000), rng.randrange(1, 40)

@@ -140,8 +140,10 @@ def test_a_transfer_cut_at_any_chunk_leaves_the_old_file(backend: Backend, raw: 
     cuts = range(7) if not raw else [n * len(new) // 7 for n in range(7)]
     for cut_after in cuts:
         inner = open_transport(backend.url, **transport_options)
-        cutter = ChunkCutter(inner, cut_after, by_bytes=raw)
-        device = Device(cutter, idle_timeout=2, deadline=5)  # type: ignore[arg-type]
+        cutter = FaultyTransport(
+            inner, seed=0, rate=0, cut_transfer_after=cut_after, cut_by_bytes=raw
+        )
+        device = Device(cutter, idle_timeout=2, deadline=5)
         try:
             with pytest.raises(IotKernelError):
                 FileService(device, chunk_size=512, raw_transfers=raw).write("/t/victim", new)
@@ -162,7 +164,8 @@ def test_a_one_round_trip_write_cut_leaves_the_old_file(backend: Backend) -> Non
         FileService(device).mkdirs("/t")
         FileService(device).write("/t/small", b"old")
     inner = open_transport(backend.url, **transport_options)
-    device = Device(ChunkCutter(inner, 0), idle_timeout=2, deadline=5)  # type: ignore[arg-type]
+    cutter = FaultyTransport(inner, seed=0, rate=0, cut_transfer_after=0)
+    device = Device(cutter, idle_timeout=2, deadline=5)
     try:
         with pytest.raises(IotKernelError):
             FileService(device).write("/t/small", b"new content")
@@ -172,50 +175,6 @@ def test_a_one_round_trip_write_cut_leaves_the_old_file(backend: Backend) -> Non
         files = FileService(device)
         assert files.read("/t/small") == b"old"
         assert [e.path for e in files.tree("/t")] == ["/t/small"]
-
-
-class ChunkCutter:
-    """Lets `limit` file chunks through (or, `by_bytes`, that many bytes of a
-    raw transfer's frames), then cuts the link (in the write path)."""
-
-    def __init__(self, inner: object, limit: int, *, by_bytes: bool = False) -> None:
-        self.inner = inner
-        self.url = inner.url  # type: ignore[attr-defined]
-        self._left = limit
-        self._by_bytes = by_bytes
-        self._cut = False
-        self._raw = False
-
-    def write(self, data: bytes) -> None:
-        if self._by_bytes:
-            counts = len(data) if self._raw else 0  # the frames after the rx( call
-            self._raw = self._raw or b"rx('" in data
-        else:
-            counts = int(b"wput" in data or b"wend" in data or b"wone" in data)
-        if counts and self._left < counts:
-            self._cut = True
-            self.inner.close()  # type: ignore[attr-defined]
-            from iotkernel.errors import TransportClosedError
-
-            raise TransportClosedError("cut (test)")
-        self._left -= counts
-        self.inner.write(data)  # type: ignore[attr-defined]
-
-    def read(self, max_bytes: int, timeout: float) -> bytes:
-        if self._cut:
-            from iotkernel.errors import TransportClosedError
-
-            raise TransportClosedError("cut (test)")
-        return self.inner.read(max_bytes, timeout)  # type: ignore[attr-defined,no-any-return]
-
-    def close(self) -> None:
-        self.inner.close()  # type: ignore[attr-defined]
-
-    def supports(self, capability: str) -> bool:
-        return self.inner.supports(capability)  # type: ignore[attr-defined,no-any-return]
-
-    def __getattr__(self, name: str) -> object:  # interrupt, restart...: the link's own
-        return getattr(self.inner, name)
 
 
 @pytest.mark.parametrize("raw", [True, False], ids=["raw-path", "base64-path"])
@@ -235,7 +194,7 @@ def test_faulty_transfers_never_corrupt(backend: Backend, raw: bool) -> None:
         faulty = FaultyTransport(
             open_transport(backend.url, **transport_options), seed=seed, rate=0.05
         )
-        device = Device(faulty, idle_timeout=0.5, deadline=4)  # type: ignore[arg-type]
+        device = Device(faulty, idle_timeout=0.5, deadline=4)
         try:
             FileService(device, chunk_size=1024, raw_transfers=raw).write("/t/f", new)
             outcomes["ok"] += 1

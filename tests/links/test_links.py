@@ -31,6 +31,8 @@ from iotkernel.errors import (
     UsageError,
 )
 from iotkernel.secrets import SecretsError, webrepl_password
+from iotkernel.transport import reset_line
+from iotkernel.transport.serialport import SerialTransport
 
 from ..backends import require_unix_port
 
@@ -132,9 +134,10 @@ def test_replug_then_reconnect_works(vboard: VirtualSerialBoardProcess) -> None:
 
 def test_port_without_modem_lines_has_no_hard_reset(vboard: VirtualSerialBoardProcess) -> None:
     with Device.open(vboard.url) as device:
-        assert not device.transport.supports("hard_reset")  # a pty has no DTR/RTS
+        assert reset_line(device.transport) is None  # a pty has no DTR/RTS
+        assert isinstance(device.transport, SerialTransport)
         with pytest.raises(TransportError):
-            device.transport.hard_reset()  # type: ignore[attr-defined]
+            device.transport.hard_reset()
         assert device.eval("1") == 1
 
 

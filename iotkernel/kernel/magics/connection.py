@@ -16,6 +16,7 @@ from ...errors import (
     UsageError,
 )
 from ...hardreset import reconnect_after_reset, reset_by_firmware, run_reset_command
+from ...transport import reset_line, restartable
 from .registry import MagicRegistry
 
 SOFTRESET_BANNER = (
@@ -109,22 +110,23 @@ def hardreset(kernel: Any, args: argparse.Namespace) -> None:
     device = kernel.require_device()
     command = hard_reset_command(kernel)
     boot = None
+    line = reset_line(device.transport)
     if args.rts:
-        if not device.transport.supports("hard_reset"):
+        if line is None:
             raise UsageError(f"{kernel.board.url} has no DTR/RTS lines to pulse")
-        device.transport.hard_reset()
+        line.hard_reset()
     elif command:
         run_reset_command(command)
-    elif device.transport.supports("restart"):
-        device.transport.restart()  # the unix port: power-cycle the process
+    elif (process := restartable(device.transport)) is not None:
+        process.restart()  # the unix port: power-cycle the process
     else:
         try:
             boot = reset_by_firmware(device)
         except (DeviceTimeoutError, DeviceProtocolError):
-            if not device.transport.supports("hard_reset"):
+            if line is None:
                 raise
             kernel.print("The board does not answer: pulsing RTS to reset it\n", "stderr")
-            device.transport.hard_reset()
+            line.hard_reset()
     if boot is None:
         boot = reconnect_after_reset(device)
     if boot and not args.quiet:
