@@ -1,9 +1,11 @@
 """Device: one REPL engine joined to one transport.
 
-Owns deadlines (an idle timeout while the device owes us an answer, and an
-overall deadline per operation), resynchronisation (entering the raw REPL
-from any state), interrupt delivery, soft reset, identity, the device-side
-helpers used by `eval`, and turning device tracebacks into typed errors.
+Owns the exchange loop and its deadlines (an idle timeout while the device
+owes us an answer, and an overall deadline per operation),
+resynchronisation (entering the raw REPL from any state), interrupt
+delivery, soft reset, identity, and running the device-side helpers used by
+`eval` (what a helper call is and how its reply is checked lives in
+`helper_calls`; turning a traceback into a typed error, in `tracebacks`).
 
 Never parses protocol bytes itself (the engine does) and never formats
 untrusted text into device code (values go through `repr()`).
@@ -13,31 +15,35 @@ other thread while an operation runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 import threading
 import time
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import replies
 from .errors import (
-    DeviceException,
-    DeviceKeyboardInterrupt,
-    DeviceOSError,
     DeviceProtocolError,
     DeviceRebootedError,
     DeviceTimeoutError,
     DeviceUnresponsiveError,
+    HelperReplyError,
     MalformedReplyError,
     ProtocolError,
     TransportClosedError,
     TransportError,
+)
+from .helper_calls import (
+    HELPER_PROBE,
+    HELPERS,
+    call_source,
+    decode_reply,
+    decode_streamed_rows,
+    eval_arguments,
+    parse_probe,
+    payload_arguments,
+    source_arguments,
 )
 from .protocol import (
     Event,
@@ -54,7 +60,7 @@ from .protocol import (
     Stream,
     UnsolicitedOutput,
 )
-from .replies import check_depth
+from .tracebacks import device_exception
 from .transport import (
     Transport,
     interruptible,
@@ -62,6 +68,7 @@ from .transport import (
     reopenable,
     restartable,
 )
+from .util import Deadline
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger("iotkernel.wire")
@@ -74,11 +81,6 @@ READ_SIZE = 65536
 UNSOLICITED_LIMIT = 256 * 1024
 # Quiet periods tried, in turn, while draining a busy board before Ctrl-A.
 _QUIET_PERIODS = (0.03, 0.2, 0.5, 1.0)
-_RESULT_MARK = b"\x1e"
-_CHECK_MARK = b"\x1f"
-_BYTES_TAG = "__iotk_bytes__"
-_ROWS_TAG = "__iotk_rows__"
-_ROW_MARK = b"\x1d"
 # What every MicroPython prints when it boots to the friendly REPL; never in a
 # helper's reply.
 BOOT_MARK = b'Type "help()" for more information.'
@@ -93,11 +95,25 @@ INTERRUPT_FLOOD_TIMEOUT = 20.0
 # a pause (raw-paste, with its window, never needs this).
 _CLASSIC_SLICE = 256
 _CLASSIC_PAUSE = 0.01
-_MAX_REPLY = 16 * 1024 * 1024
 
 
 # Engine states in which no exchange of ours is under way.
 _BETWEEN_EXCHANGES = (State.RAW_IDLE, State.FRIENDLY, State.UNSYNCED)
+
+
+@dataclass
+class _Progress:
+    """When an exchange last moved: what its idle and interrupt timers count
+    from, and its last bytes (shown in a timeout's message)."""
+
+    idle: float
+    last_progress: float = field(default_factory=time.monotonic)
+    last_data: float = field(default_factory=time.monotonic)
+    tail: bytes = b""
+
+    def received(self, data: bytes) -> None:
+        self.last_progress = self.last_data = time.monotonic()
+        self.tail = (self.tail + data)[-200:]
 
 
 class _BootBannerSeen(Exception):
@@ -113,88 +129,6 @@ class DeviceIdentity:
     implementation: str
     version: str
     machine: str
-
-
-@dataclass(frozen=True)
-class _Helpers:
-    """The device-side helpers, as pieces small enough for a 40 KB heap.
-
-    Each piece is one statement holding at most ~1.2 KB of source as a
-    string with its length and a position-weighted byte sum (computable on
-    every port, small enough for ports without big integers): a corrupted
-    copy raises instead of installing a helper that could return wrong
-    values. The first piece starts an empty namespace; the last sets
-    `VERSION`, so a board whose namespace has this version has every piece.
-    """
-
-    version: str
-    pieces: tuple[str, ...]
-
-
-_PIECE_LIMIT = 1200
-_NAMESPACE = "__import__('sys').modules['__iotk']"
-# The version of the helpers on the board and its free heap after a collection.
-_HELPER_PROBE = (
-    "print('\\x1e%s %d' % (__import__('sys').modules.get('__iotk', {}).get('VERSION'), "
-    "__import__('gc').collect() or __import__('gc').mem_free()))\n"
-)
-
-
-def _split_top_level(source: str, limit: int) -> list[str]:
-    """Group the module's top-level statements into pieces of at most
-    `limit` characters (a statement longer than that is a piece of its own);
-    comment-only and blank lines are left out: they would only cost heap."""
-    blocks: list[list[str]] = []
-    for line in source.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if line[0] not in " \t" and not (blocks and line.startswith(("else", "elif", "except"))):
-            blocks.append([])
-        blocks[-1].append(line)
-    pieces: list[str] = []
-    current = ""
-    for block in blocks:
-        text = "\n".join(block) + "\n"
-        if current and len(current) + len(text) > limit:
-            pieces.append(current)
-            current = ""
-        current += text
-    if current:
-        pieces.append(current)
-    return pieces
-
-
-def _load_helpers() -> _Helpers:
-    source = resources.files("iotkernel.board").joinpath("helpers.py").read_text()
-    version = hashlib.sha256(source.encode()).hexdigest()[:16]
-    texts = _split_top_level(source, _PIECE_LIMIT)
-    texts[-1] += f"VERSION = {version!r}\n"
-    pieces = []
-    for index, text in enumerate(texts):
-        data = text.encode()
-        check = sum((i % 251 + 1) * b for i, b in enumerate(data))
-        # The first piece starts a new namespace, closing the files an earlier
-        # install left open for writing (littlefs links open files together:
-        # one freed by the garbage collector unclosed corrupts that list and
-        # hangs the filesystem).
-        namespace = (
-            "([f.close() for f in __import__('sys').modules.get('__iotk', {})"
-            ".get('W', {}).values()], "
-            "__import__('sys').modules.update({'__iotk': {}}), " + _NAMESPACE + ")[2]"
-            if index == 0
-            else _NAMESPACE
-        )
-        pieces.append(
-            "(lambda s, n, c, g: exec(s, g) if len(s.encode()) == n and "
-            "sum((i % 251 + 1) * b for i, b in enumerate(s.encode())) == c else "
-            "exec(\"raise ValueError('helpers corrupted in transit')\"))"
-            f"({text!r}, {len(data)}, {check}, {namespace})\n"
-        )
-    return _Helpers(version, tuple(pieces))
-
-
-_HELPERS = _load_helpers()
 
 
 class Device:
@@ -367,7 +301,7 @@ class Device:
         self,
         done: Callable[[Event], bool],
         *,
-        deadline: float | None,
+        deadline: Deadline | None,
         what: str,
         on_output: OutputCallback | None = None,
         stderr: bytearray | None = None,
@@ -377,12 +311,10 @@ class Device:
         """Exchange bytes until an event satisfies `done`.
 
         The idle timeout applies only while the engine awaits a reply; the
-        deadline (absolute, monotonic) applies throughout. On expiry of the
-        deadline while code runs, the code is interrupted first.
+        deadline applies throughout. On expiry of the deadline while code
+        runs, the code is interrupted first.
         """
-        idle = self.idle_timeout if idle_timeout is None else idle_timeout
-        last_progress = last_data = time.monotonic()
-        received_tail = b""
+        progress = _Progress(self.idle_timeout if idle_timeout is None else idle_timeout)
         while True:
             with self._lock:
                 self._take_interrupt_request()
@@ -395,42 +327,57 @@ class Device:
                         return
                     continue
                 awaiting = self._engine.awaiting_reply
-            now = time.monotonic()
-            waits = [0.25]
-            if deadline is not None:
-                waits.append(deadline - now)
-            if awaiting:
-                waits.append(last_progress + idle - now)
-            sent_at = self._interrupt_sent_at
-            if sent_at is not None and self._engine.executing:
-                answer_by = min(
-                    max(last_data, sent_at) + INTERRUPT_ANSWER_TIMEOUT,
-                    sent_at + INTERRUPT_FLOOD_TIMEOUT,
-                )
-                if now >= answer_by:
-                    self._on_unresponsive(now - sent_at, received_tail)
-                waits.append(answer_by - now)
-            wait = min(waits)
+            wait = self._time_to_wait(progress, deadline, awaiting, what, stop_code_on_deadline)
             if wait <= 0:
-                if deadline is not None and now >= deadline:
-                    self._on_deadline(what, received_tail, stop_code_on_deadline)
-                if awaiting and now >= last_progress + idle:
-                    state = self._engine.state.value
-                    self._engine.mark_unsynced()  # the next operation resyncs
-                    raise DeviceTimeoutError(
-                        f"{self.url}: no answer within {idle} s while {what} (state {state})",
-                        state=state,
-                        received=received_tail,
-                    )
-                if not awaiting:
-                    last_progress = now
                 continue
             data = self._read(wait)
             if data:
-                last_progress = last_data = time.monotonic()
-                received_tail = (received_tail + data)[-200:]
+                progress.received(data)
                 with self._lock:
                     self._engine.receive_data(data)
+
+    def _time_to_wait(
+        self,
+        progress: _Progress,
+        deadline: Deadline | None,
+        awaiting: bool,
+        what: str,
+        stop_code_on_deadline: bool,
+    ) -> float:
+        """How long to wait for bytes now; raises when a timer has run out
+        (the deadline, the idle timeout while a reply is owed, the answer to
+        an interrupt). 0 when the caller should look at its events again."""
+        now = time.monotonic()
+        waits = [0.25]
+        if deadline is not None:
+            waits.append(deadline.at - now)
+        if awaiting:
+            waits.append(progress.last_progress + progress.idle - now)
+        sent_at = self._interrupt_sent_at
+        if sent_at is not None and self._engine.executing:
+            answer_by = min(
+                max(progress.last_data, sent_at) + INTERRUPT_ANSWER_TIMEOUT,
+                sent_at + INTERRUPT_FLOOD_TIMEOUT,
+            )
+            if now >= answer_by:
+                self._on_unresponsive(now - sent_at, progress.tail)
+            waits.append(answer_by - now)
+        wait = min(waits)
+        if wait > 0:
+            return wait
+        if deadline is not None and now >= deadline.at:
+            self._on_deadline(what, progress.tail, stop_code_on_deadline)
+        if awaiting and now >= progress.last_progress + progress.idle:
+            state = self._engine.state.value
+            self._engine.mark_unsynced()  # the next operation resyncs
+            raise DeviceTimeoutError(
+                f"{self.url}: no answer within {progress.idle} s while {what} (state {state})",
+                state=state,
+                received=progress.tail,
+            )
+        if not awaiting:
+            progress.last_progress = now  # the idle timer counts only while a reply is owed
+        return 0.0
 
     def _on_unresponsive(self, waited: float, received: bytes) -> None:
         self._engine.mark_unsynced()  # the code may still run: resync (or reset) first
@@ -450,7 +397,7 @@ class Device:
             try:
                 self._drive(
                     lambda e: isinstance(e, ExecutionFinished),
-                    deadline=time.monotonic() + 2.0,
+                    deadline=Deadline.after(2.0),
                     what="stopping code after a timeout",
                     stderr=bytearray(),
                     stop_code_on_deadline=False,
@@ -476,12 +423,12 @@ class Device:
         Raises `DeviceTimeoutError` (with what was received) if the banner
         does not come within `timeout` (default: the device's deadline).
         """
-        deadline = time.monotonic() + (self.deadline if timeout is None else timeout)
+        deadline = Deadline.after(self.deadline if timeout is None else timeout)
         last_error: Exception | None = None
         with self._lock:
             self._engine.forget_capabilities()  # a new session proves them again
         for quiet in _QUIET_PERIODS:
-            if time.monotonic() >= deadline:
+            if deadline.expired():
                 break
             try:
                 self._enter_raw(quiet, deadline)
@@ -497,13 +444,13 @@ class Device:
             state=self._engine.state.value,
         ) from last_error
 
-    def _enter_raw(self, quiet: float, deadline: float) -> None:
+    def _enter_raw(self, quiet: float, deadline: Deadline) -> None:
         with self._lock:
             self._engine.interrupt_program()
             self._flush()
         # Drain until the line stays quiet for `quiet` seconds.
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline.remaining()
             if remaining <= 0:
                 raise DeviceTimeoutError(f"{self.url}: the board never went quiet")
             data = self._read(min(quiet, remaining))
@@ -528,7 +475,7 @@ class Device:
         not come back within `timeout`).
         """
         limit = self.deadline if timeout is None else timeout
-        deadline = time.monotonic() + limit
+        deadline = Deadline.after(limit)
         with self._lock:
             self._engine.mark_unsynced()
             self._helpers_ready = False
@@ -539,9 +486,9 @@ class Device:
             else:
                 raise TransportClosedError(f"{self.url}: this link cannot be reopened")
             self._closed = False
-        self.connect(timeout=max(0.5, deadline - time.monotonic()))
+        self.connect(timeout=max(0.5, deadline.remaining()))
 
-    def _probe(self, deadline: float) -> None:
+    def _probe(self, deadline: Deadline) -> None:
         """Run a no-op to prove the conversation is in step.
 
         Bytes of an earlier, interrupted exchange (a raw-paste answer, the end
@@ -568,7 +515,7 @@ class Device:
         limit = self.deadline if timeout is None else timeout
         self._drive(
             lambda e: isinstance(e, ExecutionStarted),
-            deadline=time.monotonic() + limit,
+            deadline=Deadline.after(limit),
             what="starting code",
         )
 
@@ -578,8 +525,8 @@ class Device:
         with self._lock:
             out = bytearray(self._engine.mark_unsynced())
             self._helpers_ready = False
-        deadline = time.monotonic() + limit
-        while (remaining := deadline - time.monotonic()) > 0:
+        deadline = Deadline.after(limit)
+        while (remaining := deadline.remaining()) > 0:
             try:
                 data = self._read(min(quiet, remaining))
             except TransportError:
@@ -658,7 +605,7 @@ class Device:
             self._exec_starting = True
         try:
             self.ensure_raw_repl()
-            deadline = None if timeout is None else time.monotonic() + timeout
+            deadline = None if timeout is None else Deadline.after(timeout)
             with self._lock:
                 self._poll_unsolicited()
                 self._engine.execute(source, mode)
@@ -675,7 +622,7 @@ class Device:
                 self._interrupt_requested = False  # the code is over: nothing to stop
                 self._interrupt_sent_at = None
         if stderr:
-            raise _device_exception(bytes(stderr))
+            raise device_exception(bytes(stderr))
         return bytes(collected)
 
     def interrupt(self) -> None:
@@ -762,23 +709,17 @@ class Device:
         the request's CRC. A corrupted request, a corrupted reply, or a stale
         reply to another request is a `DeviceProtocolError`, never a value.
         """
-        request_crc = zlib.crc32(source.encode())
-        arguments = f"globals(), {source!r}, {request_crc}, {user}"
-        return _decode_reply(
-            self._call_helper_raw("ev", arguments, timeout, on_stdout), request_crc
-        )
+        arguments, request_crc = eval_arguments(source, user=user)
+        return decode_reply(self._call_helper_raw("ev", arguments, timeout, on_stdout), request_crc)
 
     def call_helper_rows(self, call_source: str, *, timeout: float | None = None) -> list[Any]:
         """Evaluate `call_source`, an iterable among the device-side helpers,
         and return its items, streamed by the board one checked line each (a
         listing larger than a small board's heap). A lost, added or corrupted
         line is a `DeviceProtocolError`."""
-        request_crc = zlib.crc32(call_source.encode())
-        out = self._call_helper_raw("rows", f"{call_source!r}, {request_crc}", timeout)
-        summary = _decode_reply(out, request_crc)
-        if not isinstance(summary, dict) or not isinstance(summary.get(_ROWS_TAG), int):
-            raise DeviceProtocolError("reply", "a count of streamed rows", repr(summary).encode())
-        return _decode_rows(out[: out.rfind(_RESULT_MARK)], summary[_ROWS_TAG])
+        arguments, request_crc = source_arguments(call_source)
+        out = self._call_helper_raw("rows", arguments, timeout)
+        return decode_streamed_rows(out, request_crc)
 
     def call_with_payload(
         self,
@@ -792,14 +733,8 @@ class Device:
         once, as a bytes literal, checked against its CRC-32 on the board (file
         chunks go this way: compiled once, not twice as through `ev`).
         Arguments are quoted with repr()."""
-        request_crc = zlib.crc32(payload)
-        quoted = "".join(f"{argument!r}, " for argument in arguments)
-        return self._run_helper(name, f"{quoted}{payload!r}, {request_crc}", request_crc, timeout)
-
-    def _run_helper(
-        self, name: str, arguments: str, request_crc: int, timeout: float | None
-    ) -> Any:
-        return _decode_reply(self._call_helper_raw(name, arguments, timeout), request_crc)
+        quoted, request_crc = payload_arguments(arguments, payload)
+        return decode_reply(self._call_helper_raw(name, quoted, timeout), request_crc)
 
     def _call_helper_raw(
         self,
@@ -810,7 +745,7 @@ class Device:
     ) -> bytes:
         """Call helper `name(arguments)` (helpers checked first); its stdout."""
         self._ensure_helpers()
-        return self._exec_helper(f"{_NAMESPACE}[{name!r}]({arguments})\n", timeout, on_stdout)
+        return self._exec_helper(call_source(name, arguments), timeout, on_stdout)
 
     def _exec_helper(
         self, code: str, timeout: float | None, on_stdout: Callable[[bytes], None] | None = None
@@ -850,28 +785,25 @@ class Device:
         if self._helpers_ready:
             return
         version, free = self._probe_helpers()
-        if version != _HELPERS.version:
+        if version != HELPERS.version:
             log.debug(
                 "%s: installing helpers %s (%d pieces)",
                 self.url,
-                _HELPERS.version,
-                len(_HELPERS.pieces),
+                HELPERS.version,
+                len(HELPERS.pieces),
             )
-            for piece in _HELPERS.pieces:
+            for piece in HELPERS.pieces:
                 self._exec_helper(piece, None)
             version, free = self._probe_helpers()
-            if version != _HELPERS.version:
-                raise DeviceProtocolError(
-                    "helpers", f"helpers version {_HELPERS.version}", version.encode()
+            if version != HELPERS.version:
+                raise HelperReplyError(
+                    "helpers", f"helpers version {HELPERS.version}", version.encode()
                 )
         self._free_memory = free
         self._helpers_ready = True
 
     def _probe_helpers(self) -> tuple[str, int]:
-        out = self._exec_helper(_HELPER_PROBE, None)
-        line = out[out.rfind(_RESULT_MARK) + 1 :].strip().decode("ascii", "replace")
-        version, _, free = line.partition(" ")
-        return version, int(free) if free.isdigit() else 0
+        return parse_probe(self._exec_helper(HELPER_PROBE, None))
 
     def free_memory(self) -> int:
         """The board's free heap (bytes, after a collection) when the helpers
@@ -887,13 +819,13 @@ class Device:
         On a transport that owns the process (unix port), that means a new
         process on the same board directory.
         """
-        deadline = time.monotonic() + (self.deadline if timeout is None else timeout)
+        deadline = Deadline.after(self.deadline if timeout is None else timeout)
         self._helpers_ready = False
         if (process := restartable(self.transport)) is not None:
             with self._lock:
                 process.restart()
                 self._engine = ReplEngine(raw_paste_supported=self._engine.raw_paste_supported)
-            self.connect(timeout=deadline - time.monotonic())
+            self.connect(timeout=deadline.remaining())
             return
         self.ensure_raw_repl()
         with self._lock:
@@ -908,7 +840,7 @@ class Device:
             # WebREPL sessions drop on a soft reset: log in again.
             if reopenable(self.transport) is None:
                 raise
-            self.reopen(timeout=max(0.5, deadline - time.monotonic()))
+            self.reopen(timeout=max(0.5, deadline.remaining()))
 
     def identity(self, *, refresh: bool = False) -> DeviceIdentity:
         """The board's uid, platform, implementation name and version (cached)."""
@@ -925,95 +857,3 @@ class Device:
             }
             self._identity = DeviceIdentity(uid=uid, **fields)
         return self._identity
-
-
-# ---------------------------------------------------------------------- replies
-
-
-def _decode_reply(out: bytes, request_crc: int) -> Any:
-    """Check and decode a helper's reply: MARK json \\x1f crc(json) crc(request)."""
-    index = out.rfind(_RESULT_MARK)
-    if index < 0:
-        raise DeviceProtocolError("reply", "a JSON reply after \\x1e", out[-200:])
-    reply = out[index + 1 :].rstrip(b"\r\n")
-    payload, sep, checks = reply.rpartition(_CHECK_MARK)
-    if not sep or len(checks) != 16:
-        raise DeviceProtocolError("reply", "a reply ending in two CRC-32 values", reply[-200:])
-    if len(payload) > _MAX_REPLY:
-        raise DeviceProtocolError("reply", f"a reply under {_MAX_REPLY} bytes", payload[:200])
-    try:
-        payload_crc, echoed_crc = int(checks[:8], 16), int(checks[8:], 16)
-    except ValueError:
-        raise DeviceProtocolError("reply", "hexadecimal CRC-32 values", checks) from None
-    if echoed_crc != request_crc:
-        raise DeviceProtocolError("reply", "the reply to this request", reply[-200:])
-    if zlib.crc32(payload) != payload_crc:
-        raise DeviceProtocolError("reply", "a reply whose CRC-32 matches", reply[-200:])
-    return _decode_json(payload, "reply")
-
-
-def _decode_rows(out: bytes, count: int) -> list[Any]:
-    """Check and decode streamed rows: each ROW_MARK json \x1f crc(json)."""
-    segments = out.split(_ROW_MARK)[1:]
-    if len(segments) != count:
-        raise DeviceProtocolError("rows", f"{count} rows", f"{len(segments)} rows".encode())
-    items = []
-    for segment in segments:
-        payload, sep, check = segment.rstrip(b"\r\n").rpartition(_CHECK_MARK)
-        if not sep or len(check) != 8:
-            raise DeviceProtocolError("rows", "a row ending in its CRC-32", segment[-200:])
-        try:
-            valid = int(check, 16) == zlib.crc32(payload)
-        except ValueError:
-            valid = False
-        if not valid:
-            raise DeviceProtocolError("rows", "a row whose CRC-32 matches", segment[-200:])
-        items.append(_decode_json(payload, "rows"))
-    return items
-
-
-def _decode_json(payload: bytes, what: str) -> Any:
-    """JSON from the board, tags decoded, nesting bounded (a 200 000-deep
-    array would otherwise be a RecursionError, or a value that breaks the
-    host code walking it)."""
-    try:
-        return check_depth(json.loads(payload, object_hook=_decode_tags), what)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise DeviceProtocolError(what, "valid JSON", payload[:200]) from exc
-
-
-def _decode_tags(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1 and _BYTES_TAG in obj:
-        import binascii
-
-        encoded = obj[_BYTES_TAG]
-        if not isinstance(encoded, str):
-            raise ValueError("a bytes tag without base64 text")
-        return binascii.a2b_base64(encoded)  # binascii.Error is a ValueError
-    return obj
-
-
-# ---------------------------------------------------------------------- tracebacks
-
-_LAST_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
-_ERRNO = re.compile(r"^\[Errno (-?\d+)\]\s*(.*)$|^(-?\d+)$")
-
-
-def _device_exception(stderr: bytes) -> DeviceException:
-    """Turn a device traceback into a typed exception."""
-    text = stderr.decode("utf-8", "replace")
-    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
-    last = lines[-1] if lines else ""
-    match = _LAST_LINE.match(last.strip())
-    if not match:
-        return DeviceException("Error", last.strip(), text)
-    exc_type, message = match.group(1), (match.group(2) or "")
-    if exc_type == "KeyboardInterrupt":
-        return DeviceKeyboardInterrupt(exc_type, message, text)
-    if exc_type == "OSError":
-        m = _ERRNO.match(message.strip())
-        errno = None
-        if m:
-            errno = int(m.group(1) or m.group(3))
-        return DeviceOSError(errno, message, text)
-    return DeviceException(exc_type, message, text)

@@ -10,7 +10,7 @@ Imports nothing of the package: every layer may import this module.
 
 from __future__ import annotations
 
-import errno as _errno
+from . import mp_errno
 
 
 class IotKernelError(Exception):
@@ -68,6 +68,24 @@ class DeviceProtocolError(ProtocolError):
             f"unexpected reply from device in state {state}: expected {expected}, got {shown!r}"
         )
         self.state = state
+        self.expected = expected
+        self.received = received
+
+
+class HelperReplyError(ProtocolError):
+    """A board-side helper's reply failed its checks: no reply mark, a CRC-32
+    that does not match (corrupted on the way), the echo of another request
+    (a stale reply), JSON that does not parse, rows lost or added.
+
+    `part` names what failed ("reply", "rows", "helpers"), `expected` what
+    was awaited, `received` the last bytes seen.
+    """
+
+    def __init__(self, part: str, expected: str, received: bytes) -> None:
+        super().__init__(
+            f"bad helper {part} from the board: expected {expected}, got {received[-80:]!r}"
+        )
+        self.part = part
         self.expected = expected
         self.received = received
 
@@ -136,14 +154,23 @@ class DeviceException(IotKernelError):
 
 
 class DeviceOSError(DeviceException, OSError):
-    """An `OSError` on the device; `errno` is the device's error number."""
+    """An `OSError` on the device.
 
-    def __init__(self, errno: int | None, message: str, traceback: str) -> None:
+    `device_errno` is the number the board printed; `errno` the host's number
+    for the same error (`errno.ENOENT`), found through `mp_errno`, so checks
+    read as they do for host errors (the board's number where the host has
+    no such error); `strerror` its name.
+    """
+
+    def __init__(self, device_errno: int | None, message: str, traceback: str) -> None:
         DeviceException.__init__(self, "OSError", message, traceback)
-        # OSError's own attributes, so `except FileNotFoundError` style checks on
-        # errno work the same as for host errors.
-        self.errno = errno
-        self.strerror = _errno.errorcode.get(errno, message) if errno is not None else message
+        self.device_errno = device_errno
+        if device_errno is None:
+            self.errno = None
+            self.strerror = message
+        else:
+            self.errno = mp_errno.host_errno(device_errno) or device_errno
+            self.strerror = mp_errno.name_of(device_errno) or message
 
 
 class DeviceKeyboardInterrupt(DeviceException):

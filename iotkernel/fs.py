@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import itertools
 import logging
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import replies
+from . import mp_errno, replies
 from .device import Device
 from .errors import (
     DeviceException,
@@ -38,10 +39,10 @@ from .errors import (
     MalformedReplyError,
     ProtocolUsageError,
 )
+from .util import TEMP_SUFFIX, atomic_write
 
 log = logging.getLogger(__name__)
 
-TEMP_SUFFIX = ".iotk-tmp"
 DEFAULT_CHUNK = 4096  # raw bytes per round trip at most: ~5.5 KB of base64 on the wire
 # A chunk costs the board about this many times its size in heap at once
 # (the base64 literal as the compiler grows it, the bytes object, the decoded
@@ -104,23 +105,9 @@ class RemoteEntry:
     hash: str | None = None
 
 
-_REASONS = {
-    2: "no such file or directory",
-    5: "input/output error",
-    13: "permission denied",
-    17: "it already exists",
-    20: "a path component is not a directory",
-    21: "it is a directory",
-    22: "invalid argument",
-    28: "the device is full",
-    30: "the filesystem is read-only (is it mounted as USB storage?)",
-    39: "the directory is not empty",
-}
-
-
 def _explain(exc: DeviceException, action: str, path: str) -> FileError:
-    if isinstance(exc, DeviceOSError) and exc.errno is not None:
-        reason = _REASONS.get(exc.errno, f"error {exc.errno} ({exc.message})")
+    if isinstance(exc, DeviceOSError) and exc.device_errno is not None:
+        reason = mp_errno.reason(exc.device_errno, exc.message)
         return FileError(f"cannot {action} {path}: {reason}")
     return FileError(f"cannot {action} {path}: {exc}")
 
@@ -424,7 +411,7 @@ class FileService:
         try:
             self.device.call_helper(f"rm({path!r}, {recursive!r})", timeout=120)
         except DeviceOSError as exc:
-            if missing_ok and exc.errno == 2:
+            if missing_ok and exc.errno == errno.ENOENT:
                 return
             raise _explain(exc, "remove", path) from None
         except DeviceException as exc:
@@ -711,13 +698,8 @@ class FileService:
 def write_host_file(target: Path, data: bytes) -> None:
     """Write a file on the host atomically (a temporary renamed over it: never
     a half-written file); an OSError is a FileError naming the file."""
-    tmp = target.with_name(target.name + TEMP_SUFFIX)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        atomic_write(target, data)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
-        with contextlib.suppress(OSError, ValueError):
-            tmp.unlink()
         reason = getattr(exc, "strerror", None) or exc
         raise FileError(f"cannot write {target!s:.200} on the host: {reason}") from None

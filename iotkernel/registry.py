@@ -18,6 +18,7 @@ from pathlib import Path
 from .config import Configuration, load_configuration
 from .discovery import AdvertListener, Probe, Settings, candidate_ports, probe_all
 from .errors import IotKernelError
+from .util import atomic_write
 
 DEFAULT_SCHEME_ORDER = ("serial", "rfc2217", "socket", "ws", "wss", "unix", "fake")
 
@@ -64,10 +65,7 @@ class Registry:
         return [str(u) for u in data] if isinstance(data, list) else []
 
     def _save(self, urls: list[str]) -> None:
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(set(urls)), indent=1))
-        tmp.replace(self._state_file)
+        atomic_write(self._state_file, json.dumps(sorted(set(urls)), indent=1))
 
     def register(self, url: str) -> None:
         self._save([*self.registered(), url])

@@ -18,7 +18,6 @@ import inspect
 import io
 import logging
 import re
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from ..errors import (
 from ..hardreset import reset_stuck_board
 from ..protocol import Stream
 from ..registry import DeviceRecord, Registry
+from ..util import sigint_handler
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
 from .failures import CellFailed
 from .magics import build_registry
@@ -472,18 +472,8 @@ class IotKernel(IPythonKernel):
         The handler only starts a thread: Device.interrupt takes a lock that
         the main thread may hold, and a signal handler must not block on it.
         """
-        if threading.current_thread() is not threading.main_thread():
+        with sigint_handler(lambda: threading.Thread(target=device.interrupt, daemon=True).start()):
             yield
-            return
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            threading.Thread(target=device.interrupt, daemon=True).start()
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
     def run_device_chunk(self, chunk: DeviceChunk, *, show_value: bool) -> None:
         device = self.require_device()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..device import Device
 from ..errors import IotKernelError
+from ..util import atomic_write
 
 SIM = "sim"
 
@@ -118,10 +119,7 @@ class BoardSession:
         data = self._load()
         data[key] = target
         with contextlib.suppress(OSError):
-            self._state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            tmp.replace(self._state_file)
+            atomic_write(self._state_file, json.dumps(data, indent=1))
 
     def remembered(self) -> tuple[str, list[str]] | None:
         """(target, schemes) of the board this notebook used last, if known."""

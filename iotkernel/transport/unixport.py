@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 import pexpect
 
 from ..errors import TransportClosedError, TransportError, UnsupportedUrlError
+from ..util import atomic_write
 
 # Board-side start-up code, run by `micropython -i -c`: mount the board's
 # directory at '/', give it a board-like sys.path and a machine.unique_id().
@@ -180,7 +181,7 @@ def default_uid(board_dir: Path) -> bytes:
             return bytes.fromhex(text)
     uid = os.urandom(8)
     with contextlib.suppress(OSError):
-        marker.write_text(uid.hex())
+        atomic_write(marker, uid.hex())
     return uid
 
 

@@ -88,7 +88,7 @@ def rogue_cell(source: str) -> str:
     [
         (rogue.listing("['/a' * 600, False, 1, 0, None]"), "%rlist /", "MalformedReplyError"),
         (rogue.listing("['/x', False, 'big', 0, None]"), "%rlist /", "MalformedReplyError"),
-        (rogue.deep_reply(200_000), "%store kept", "DeviceProtocolError"),
+        (rogue.deep_reply(200_000), "%store kept", "HelperReplyError"),
     ],
     ids=["long-names", "size-is-text", "deep-json"],
 )

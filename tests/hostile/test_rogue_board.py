@@ -15,7 +15,7 @@ import pytest
 
 from iotkernel.config import DeviceConfig, Resource
 from iotkernel.device import Device
-from iotkernel.errors import DeviceProtocolError, MalformedReplyError, ProtocolError
+from iotkernel.errors import HelperReplyError, MalformedReplyError, ProtocolError
 from iotkernel.fs import FileError, FileService, FileTooLargeError
 from iotkernel.sync import make_plan
 
@@ -40,7 +40,7 @@ def read_file(device: Device) -> Any:
 CASES: dict[str, tuple[str, Callable[[Device], Any], type[Exception]]] = {
     "uid-is-a-list": (rogue.IDENT_UID_LIST, identity, MalformedReplyError),
     "platform-of-300-characters": (rogue.IDENT_HUGE_PLATFORM, identity, MalformedReplyError),
-    "bytes-tag-holding-a-number": (rogue.BYTES_TAG_NOT_TEXT, identity, DeviceProtocolError),
+    "bytes-tag-holding-a-number": (rogue.BYTES_TAG_NOT_TEXT, identity, HelperReplyError),
     "reply-nested-1050-deep": (rogue.deep_reply(1050), identity, ProtocolError),
     "reply-nested-150-deep": (rogue.deep_reply(150), identity, MalformedReplyError),
     "listed-path-of-1100-characters": (

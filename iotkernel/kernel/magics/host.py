@@ -27,6 +27,7 @@ from typing import Any
 
 from ...errors import DeviceException, IotKernelError, UsageError
 from ...replies import MAX_DEPTH, too_deep
+from ...util import atomic_write, sigint_handler
 from ..session import data_dir
 from .files import host_path
 from .registry import MagicParser, MagicRegistry
@@ -100,11 +101,7 @@ def load_store() -> dict[str, Any]:
 
 
 def _save_store(values: dict[str, Any]) -> None:
-    path = store_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: _encode(v) for k, v in values.items()}, indent=1))
-    tmp.replace(path)
+    atomic_write(store_path(), json.dumps({k: _encode(v) for k, v in values.items()}, indent=1))
 
 
 def _names(args: argparse.Namespace) -> list[str]:
@@ -201,19 +198,16 @@ def stream_process(kernel: Any, argv: list[str], stdin: str | None = None) -> No
 
         threading.Thread(target=feed, daemon=True).start()
 
-    def stop(signum: int, frame: Any) -> None:
+    def stop() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGINT)
 
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, stop) if in_main else None
     interrupted = False
     try:
-        _stream_output(kernel, process)
-        status = process.wait()
+        with sigint_handler(stop):
+            _stream_output(kernel, process)
+            status = process.wait()
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
         process.stdout.close()
     if status < 0 and -status == signal.SIGINT:
         interrupted = True

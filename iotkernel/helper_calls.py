@@ -1,0 +1,215 @@
+"""Calls to the board-side helpers, as text: built, installed and checked.
+
+Owns everything about the helpers that needs no board: cutting
+`board/helpers.py` into pieces a 40 KB heap can compile, the source of a
+call (arguments always quoted with `repr()`), and checking and decoding
+what a helper printed (its JSON reply with the CRC-32 of the reply and of
+the request, or streamed rows with one CRC-32 each). Pure functions:
+`Device` runs the calls, this module says what they are and what came back.
+
+A reply that fails a check is a `HelperReplyError`, never a value.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from .errors import HelperReplyError
+from .replies import check_depth
+
+RESULT_MARK = b"\x1e"  # starts a reply
+CHECK_MARK = b"\x1f"  # between a reply and its CRC-32 values
+ROW_MARK = b"\x1d"  # starts a streamed row
+BYTES_TAG = "__iotk_bytes__"  # a JSON object standing for bytes (base64)
+ROWS_TAG = "__iotk_rows__"  # the count ending a stream of rows
+MAX_REPLY = 16 * 1024 * 1024
+PIECE_LIMIT = 1200
+NAMESPACE = "__import__('sys').modules['__iotk']"
+# The version of the helpers on the board and its free heap after a collection.
+HELPER_PROBE = (
+    "print('\\x1e%s %d' % (__import__('sys').modules.get('__iotk', {}).get('VERSION'), "
+    "__import__('gc').collect() or __import__('gc').mem_free()))\n"
+)
+
+
+@dataclass(frozen=True)
+class HelperPieces:
+    """The device-side helpers, as pieces small enough for a 40 KB heap.
+
+    Each piece is one statement holding at most ~1.2 KB of source as a
+    string with its length and a position-weighted byte sum (computable on
+    every port, small enough for ports without big integers): a corrupted
+    copy raises instead of installing a helper that could return wrong
+    values. The first piece starts an empty namespace; the last sets
+    `VERSION`, so a board whose namespace has this version has every piece.
+    """
+
+    version: str
+    pieces: tuple[str, ...]
+
+
+def split_top_level(source: str, limit: int) -> list[str]:
+    """Group the module's top-level statements into pieces of at most
+    `limit` characters (a statement longer than that is a piece of its own);
+    comment-only and blank lines are left out: they would only cost heap."""
+    blocks: list[list[str]] = []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if line[0] not in " \t" and not (blocks and line.startswith(("else", "elif", "except"))):
+            blocks.append([])
+        blocks[-1].append(line)
+    pieces: list[str] = []
+    current = ""
+    for block in blocks:
+        text = "\n".join(block) + "\n"
+        if current and len(current) + len(text) > limit:
+            pieces.append(current)
+            current = ""
+        current += text
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def load_helpers() -> HelperPieces:
+    source = resources.files("iotkernel.board").joinpath("helpers.py").read_text()
+    version = hashlib.sha256(source.encode()).hexdigest()[:16]
+    texts = split_top_level(source, PIECE_LIMIT)
+    texts[-1] += f"VERSION = {version!r}\n"
+    pieces = []
+    for index, text in enumerate(texts):
+        data = text.encode()
+        check = sum((i % 251 + 1) * b for i, b in enumerate(data))
+        # The first piece starts a new namespace, closing the files an earlier
+        # install left open for writing (littlefs links open files together:
+        # one freed by the garbage collector unclosed corrupts that list and
+        # hangs the filesystem).
+        namespace = (
+            "([f.close() for f in __import__('sys').modules.get('__iotk', {})"
+            ".get('W', {}).values()], "
+            "__import__('sys').modules.update({'__iotk': {}}), " + NAMESPACE + ")[2]"
+            if index == 0
+            else NAMESPACE
+        )
+        pieces.append(
+            "(lambda s, n, c, g: exec(s, g) if len(s.encode()) == n and "
+            "sum((i % 251 + 1) * b for i, b in enumerate(s.encode())) == c else "
+            "exec(\"raise ValueError('helpers corrupted in transit')\"))"
+            f"({text!r}, {len(data)}, {check}, {namespace})\n"
+        )
+    return HelperPieces(version, tuple(pieces))
+
+
+HELPERS = load_helpers()
+
+
+def call_source(name: str, arguments: str) -> str:
+    """The statement that calls helper `name` with `arguments` (already quoted)."""
+    return f"{NAMESPACE}[{name!r}]({arguments})\n"
+
+
+def source_arguments(source: str) -> tuple[str, int]:
+    """`source` as a string with its CRC-32 (checked on the board before it
+    runs), and the CRC-32 the reply must echo."""
+    request_crc = zlib.crc32(source.encode())
+    return f"{source!r}, {request_crc}", request_crc
+
+
+def eval_arguments(source: str, *, user: bool) -> tuple[str, int]:
+    """The arguments of the checked `ev` helper for `source` (evaluated among
+    the user's globals or the helpers'), and the CRC-32 its reply must echo."""
+    checked, request_crc = source_arguments(source)
+    return f"globals(), {checked}, {user}", request_crc
+
+
+def payload_arguments(arguments: tuple[object, ...], payload: bytes) -> tuple[str, int]:
+    """Arguments quoted with repr(), then the payload as a bytes literal and
+    its CRC-32 (checked on the board), and the CRC the reply must echo."""
+    request_crc = zlib.crc32(payload)
+    quoted = "".join(f"{argument!r}, " for argument in arguments)
+    return f"{quoted}{payload!r}, {request_crc}", request_crc
+
+
+def parse_probe(out: bytes) -> tuple[str, int]:
+    """(helpers version, free heap) from what `HELPER_PROBE` printed."""
+    line = out[out.rfind(RESULT_MARK) + 1 :].strip().decode("ascii", "replace")
+    version, _, free = line.partition(" ")
+    return version, int(free) if free.isdigit() else 0
+
+
+def decode_streamed_rows(out: bytes, request_crc: int) -> list[Any]:
+    """The rows a `rows` helper call streamed, checked against the count
+    its final reply gives."""
+    summary = decode_reply(out, request_crc)
+    if not isinstance(summary, dict) or not isinstance(summary.get(ROWS_TAG), int):
+        raise HelperReplyError("rows", "a count of streamed rows", repr(summary).encode())
+    return decode_rows(out[: out.rfind(RESULT_MARK)], summary[ROWS_TAG])
+
+
+def decode_reply(out: bytes, request_crc: int) -> Any:
+    """Check and decode a helper's reply: MARK json \\x1f crc(json) crc(request)."""
+    index = out.rfind(RESULT_MARK)
+    if index < 0:
+        raise HelperReplyError("reply", "a JSON reply after \\x1e", out[-200:])
+    reply = out[index + 1 :].rstrip(b"\r\n")
+    payload, sep, checks = reply.rpartition(CHECK_MARK)
+    if not sep or len(checks) != 16:
+        raise HelperReplyError("reply", "a reply ending in two CRC-32 values", reply[-200:])
+    if len(payload) > MAX_REPLY:
+        raise HelperReplyError("reply", f"a reply under {MAX_REPLY} bytes", payload[:200])
+    try:
+        payload_crc, echoed_crc = int(checks[:8], 16), int(checks[8:], 16)
+    except ValueError:
+        raise HelperReplyError("reply", "hexadecimal CRC-32 values", checks) from None
+    if echoed_crc != request_crc:
+        raise HelperReplyError("reply", "the reply to this request", reply[-200:])
+    if zlib.crc32(payload) != payload_crc:
+        raise HelperReplyError("reply", "a reply whose CRC-32 matches", reply[-200:])
+    return decode_json(payload, "reply")
+
+
+def decode_rows(out: bytes, count: int) -> list[Any]:
+    """Check and decode streamed rows: each ROW_MARK json \x1f crc(json)."""
+    segments = out.split(ROW_MARK)[1:]
+    if len(segments) != count:
+        raise HelperReplyError("rows", f"{count} rows", f"{len(segments)} rows".encode())
+    items = []
+    for segment in segments:
+        payload, sep, check = segment.rstrip(b"\r\n").rpartition(CHECK_MARK)
+        if not sep or len(check) != 8:
+            raise HelperReplyError("rows", "a row ending in its CRC-32", segment[-200:])
+        try:
+            valid = int(check, 16) == zlib.crc32(payload)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise HelperReplyError("rows", "a row whose CRC-32 matches", segment[-200:])
+        items.append(decode_json(payload, "rows"))
+    return items
+
+
+def decode_json(payload: bytes, what: str) -> Any:
+    """JSON from the board, tags decoded, nesting bounded (a 200 000-deep
+    array would otherwise be a RecursionError, or a value that breaks the
+    host code walking it)."""
+    try:
+        return check_depth(json.loads(payload, object_hook=_decode_tags), what)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise HelperReplyError(what, "valid JSON", payload[:200]) from exc
+
+
+def _decode_tags(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and BYTES_TAG in obj:
+        encoded = obj[BYTES_TAG]
+        if not isinstance(encoded, str):
+            raise ValueError("a bytes tag without base64 text")
+        return binascii.a2b_base64(encoded)  # binascii.Error is a ValueError
+    return obj

@@ -1,0 +1,81 @@
+"""Small shared utilities: atomic host writes, deadlines, a SIGINT scope.
+
+Owns idioms that several layers need and that are easy to get subtly wrong
+when copied: a host file replaced atomically, a monotonic deadline, and a
+SIGINT handler installed for the length of a block. Imports only the
+standard library, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# The suffix of every temporary IoT Kernel writes (on the host and on boards);
+# a user's file may not end in it.
+TEMP_SUFFIX = ".iotk-tmp"
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Replace `path` so that readers see its old content or the new, never
+    half of it: a temporary beside it (the same filesystem), flushed to disk,
+    renamed over it. The temporary is gone whatever fails; the error
+    (`OSError`, or `ValueError` for a NUL in the name) is the caller's."""
+    content = data.encode() if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX
+    )
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A moment on the monotonic clock by which something must be done."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        """Seconds left (0 once passed)."""
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+@contextlib.contextmanager
+def sigint_handler(handler: Callable[[], None]) -> Iterator[None]:
+    """Call `handler()` on SIGINT (the kernel's ■) while the block runs.
+
+    Only the main thread can catch signals: elsewhere the block runs
+    without. The handler runs between bytecodes of the main thread, so it
+    must not block on a lock that thread may hold (start a thread instead).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: handler())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
