@@ -38,7 +38,7 @@ from ..errors import (
 from ..hardreset import reset_stuck_board
 from ..protocol import Stream
 from ..registry import DeviceRecord, Registry
-from ..util import sigint_handler
+from ..util import Deadline, sigint_handler
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
 from .failures import CellFailed
 from .magics import build_registry
@@ -443,8 +443,8 @@ class IotKernel(IPythonKernel):
     def _reconnect_by_identity(self, wait: float = 10.0) -> None:
         """The same board (same uid), on the same port or another, within `wait` s."""
         board = self.board
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+        deadline = Deadline.after(wait)
+        while not deadline.expired():
             try:
                 if board.device is not None and board.url is not None:
                     board.device.reopen(timeout=1.0)

@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from ..errors import UnsupportedUrlError
+from ..util import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def retry(
 ) -> None:
     """Call `attempt` until it succeeds, retrying `retry_on` errors (but not
     `never` ones) until `timeout` seconds have passed; then the last error."""
-    deadline = time.monotonic() + timeout
+    deadline = Deadline.after(timeout)
     while True:
         try:
             attempt()
@@ -148,7 +149,7 @@ def retry(
         except never:
             raise
         except retry_on:
-            if time.monotonic() >= deadline:
+            if deadline.expired():
                 raise
             time.sleep(interval)
 

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import serial
 
 from ..errors import PortBusyError, TransportClosedError, TransportError, UnsupportedUrlError
+from ..util import Deadline
 from .base import retry
 
 DEFAULT_BAUDRATE = 115200
@@ -164,7 +165,7 @@ class SerialTransport:
             if timeout <= 0:
                 waiting = port.in_waiting
                 return bytes(port.read(min(waiting, max_bytes))) if waiting else b""
-            end = time.monotonic() + timeout
+            end = Deadline.after(timeout)
             while True:
                 data = port.read(1)  # returns as data arrives, else after NETWORK_READ_POLL
                 if data:
@@ -172,7 +173,7 @@ class SerialTransport:
                     if waiting:
                         data += port.read(min(waiting, max_bytes - 1))
                     return bytes(data)
-                if time.monotonic() >= end:
+                if end.expired():
                     return b""
         except (serial.SerialException, OSError) as exc:
             raise TransportClosedError(f"{self.url}: the port is gone ({exc})") from exc

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 import pexpect
 
 from ..errors import TransportClosedError, TransportError, UnsupportedUrlError
-from ..util import atomic_write
+from ..util import Deadline, atomic_write
 
 # Board-side start-up code, run by `micropython -i -c`: mount the board's
 # directory at '/', give it a board-like sys.path and a machine.unique_id().
@@ -112,11 +112,11 @@ def code_runs_soon(pid: int, wait: float = 1.0) -> bool:
     at once when its REPL waits for input. Without /proc's SigCgt: whether it
     stays out of its stdin reads for a while (its REPL also leaves read()
     briefly for each byte of raw-paste data, so one look is not enough)."""
-    deadline = time.monotonic() + wait
+    deadline = Deadline.after(wait)
     while (caught := catches_sigint(pid)) is not None:
         if caught:
             return True
-        if waiting_for_input(pid) or time.monotonic() > deadline:
+        if waiting_for_input(pid) or deadline.expired():
             return False
         time.sleep(0.001)
     for _ in range(3):
@@ -292,12 +292,12 @@ class UnixPortTransport:
     def write(self, data: bytes) -> None:
         fd = self._require_fd()
         view = memoryview(data)
-        deadline = time.monotonic() + self._write_timeout
+        deadline = Deadline.after(self._write_timeout)
         while view:
             try:
                 written = os.write(fd, view)
             except BlockingIOError:
-                remaining = deadline - time.monotonic()
+                remaining = deadline.remaining()
                 if remaining <= 0:
                     raise TransportError(
                         f"{self.url}: write stuck for {self._write_timeout} s"

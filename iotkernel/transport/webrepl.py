@@ -18,7 +18,6 @@ import contextlib
 import select
 import socket
 import ssl
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,9 +28,10 @@ from ..errors import (
     PortBusyError,
     TransportClosedError,
     TransportError,
-    UsageError,
+    UnsupportedUrlError,
 )
 from ..secrets import webrepl_password
+from ..util import Deadline
 from .base import retry
 
 _PROMPT = b"Password:"
@@ -53,12 +53,12 @@ class WebReplTransport:
     ) -> None:
         parts = urlsplit(url)
         if parts.username or parts.password:
-            raise UsageError(
+            raise UnsupportedUrlError(
                 "do not put a WebREPL password in the URL; keep it in the secrets file "
                 "(see the README, 'WebREPL')"
             )
         if not parts.hostname:
-            raise UsageError(f"{url!r}: expected ws://HOST[:PORT]")
+            raise UnsupportedUrlError(f"{url!r}: expected ws://HOST[:PORT]")
         self.url = url
         self._endpoint = url if parts.port else url.replace(parts.netloc, f"{parts.netloc}:8266", 1)
         self._password = password if password is not None else webrepl_password(url, name)
@@ -100,7 +100,7 @@ class WebReplTransport:
         ws.settimeout(self._write_timeout)
 
     def _login(self) -> None:
-        deadline = time.monotonic() + self._login_timeout
+        deadline = Deadline.after(self._login_timeout)
         received = b""
         while _PROMPT not in received:
             try:
@@ -123,8 +123,8 @@ class WebReplTransport:
             if _DENIED in answer:
                 raise AuthenticationError(f"{self.url}: WebREPL refused the password")
 
-    def _recv_frame(self, deadline: float, waiting_for: str) -> bytes:
-        remaining = deadline - time.monotonic()
+    def _recv_frame(self, deadline: Deadline, waiting_for: str) -> bytes:
+        remaining = deadline.remaining()
         if remaining <= 0:
             raise AuthenticationError(f"{self.url}: no {waiting_for} within the login timeout")
         self._ws.settimeout(remaining)

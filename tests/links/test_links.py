@@ -28,7 +28,6 @@ from iotkernel.errors import (
     PortBusyError,
     TransportError,
     UnsupportedUrlError,
-    UsageError,
 )
 from iotkernel.secrets import SecretsError, webrepl_password
 from iotkernel.transport import reset_line
@@ -278,7 +277,7 @@ def test_second_webrepl_client_is_refused_as_busy(bridge: WebReplBridge) -> None
 
 
 def test_password_in_url_is_refused(bridge: WebReplBridge) -> None:
-    with pytest.raises(UsageError):
+    with pytest.raises(UnsupportedUrlError, match="secrets file"):
         Device.open(f"ws://:{PASSWORD}@127.0.0.1:{bridge.port}")
 
 

@@ -13,6 +13,7 @@ from ...discovery import all_ports, load_settings, probe
 from ...errors import IotKernelError, UsageError
 from ...registry import NoSuchDeviceError
 from ...secrets import without_credentials
+from ...util import Deadline
 from ..failures import CellFailed
 from ..session import SIM, BoardSession, sim_url
 from .registry import MagicParser, MagicRegistry, seconds
@@ -77,7 +78,7 @@ def resolve(kernel: Any, target: str, schemes: list[str], wait: float) -> tuple[
     """(url, configured name) for a name, uid or URL; discovers if needed."""
     if "://" in target:
         return target, None
-    deadline = time.monotonic() + wait
+    deadline = Deadline.after(wait)
     settings = load_settings()
     while True:
         try:
@@ -89,7 +90,7 @@ def resolve(kernel: Any, target: str, schemes: list[str], wait: float) -> tuple[
                 urls = kernel.registry.resolve(target, schemes)
                 break
             except NoSuchDeviceError:
-                if time.monotonic() >= deadline:
+                if deadline.expired():
                     raise
                 time.sleep(0.5)
     record = next(r for r in kernel.registry.known() if urls[0] in r.urls)
