@@ -97,10 +97,6 @@ _CLASSIC_SLICE = 256
 _CLASSIC_PAUSE = 0.01
 
 
-# Engine states in which no exchange of ours is under way.
-_BETWEEN_EXCHANGES = (State.RAW_IDLE, State.FRIENDLY, State.UNSYNCED)
-
-
 @dataclass
 class _Progress:
     """When an exchange last moved: what its idle and interrupt timers count
@@ -263,7 +259,7 @@ class Device:
 
     def _poll_unsolicited(self) -> None:
         """Read whatever is waiting without blocking (only while idle)."""
-        if self._engine.state not in _BETWEEN_EXCHANGES:
+        if not self._engine.between_exchanges:
             return
         while True:
             data = self._read(0)
@@ -561,7 +557,7 @@ class Device:
         state = self._engine.state
         if state is State.RAW_IDLE:
             return
-        if state in _BETWEEN_EXCHANGES:
+        if self._engine.between_exchanges:
             self.connect()
             return
         # An exchange of ours was abandoned half-way: the host was

@@ -1,4 +1,5 @@
 """The documentation cannot drift: the magics reference is what the parsers say,
+the state diagram is the engine's table,
 and every relative link in README.md and docs/ points at a file that exists."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ import re
 from pathlib import Path
 
 from iotkernel.kernel.magics.reference import render
+from iotkernel.protocol.diagram import render as render_states
 
 ROOT = Path(__file__).parents[1]
 
@@ -15,6 +17,13 @@ def test_magics_reference_matches_the_parsers() -> None:
     committed = (ROOT / "docs" / "magics.md").read_text()
     assert committed == render(), (
         "run: python -m iotkernel.kernel.magics.reference > docs/magics.md"
+    )
+
+
+def test_state_diagram_matches_the_engine_table() -> None:
+    committed = (ROOT / "docs" / "protocol-states.md").read_text()
+    assert committed == render_states(), (
+        "run: python -m iotkernel.protocol.diagram > docs/protocol-states.md"
     )
 
 

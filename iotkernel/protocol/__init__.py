@@ -1,6 +1,14 @@
 """The MicroPython REPL protocol, sans-IO: no I/O, no clock, no logging here."""
 
-from .engine import CLASSIC_LIMIT, RAW_BANNER, ExecMode, ReplEngine
+from .engine import (
+    ALWAYS_ALLOWED,
+    CLASSIC_LIMIT,
+    RAW_BANNER,
+    STATES,
+    ExecMode,
+    ReplEngine,
+    StateRule,
+)
 from .events import (
     NEED_DATA,
     Event,
@@ -18,9 +26,11 @@ from .events import (
 )
 
 __all__ = [
+    "ALWAYS_ALLOWED",
     "CLASSIC_LIMIT",
     "NEED_DATA",
     "RAW_BANNER",
+    "STATES",
     "Event",
     "ExecMode",
     "ExecutionFinished",
@@ -33,6 +43,7 @@ __all__ = [
     "ReplEngine",
     "SoftResetCompleted",
     "State",
+    "StateRule",
     "Stream",
     "UnsolicitedOutput",
 ]

@@ -14,12 +14,22 @@ stream was split into reads. Unexpected bytes raise `DeviceProtocolError`
 `ProtocolUsageError`. After a `DeviceProtocolError` the engine is UNSYNCED
 and the caller must re-enter the raw REPL.
 
+Every state's rules are in one table, `STATES` (at the end: its handlers
+are the engine's methods): what the engine reads there, whether the device
+owes a prompt answer, whether a Ctrl-C reaches running code, whether an
+exchange of ours is under way, which commands are allowed and where the
+state leads. The engine, `Device` and the tests ask the table;
+`docs/protocol-states.md` is generated from it
+(`python -m iotkernel.protocol.diagram`).
+
 Protocol facts: MicroPython's docs/reference/repl.rst and shared/runtime/pyexec.c.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..errors import DeviceProtocolError, ProtocolUsageError
 from .events import (
@@ -70,18 +80,8 @@ class ExecMode(enum.Enum):
     RAW_PASTE = "raw-paste"
 
 
-_AWAITING_STATES = frozenset(
-    {
-        State.ENTERING_RAW,
-        State.PASTE_NEGOTIATING,
-        State.PASTE_AWAITING_ACK,
-        State.CLASSIC_AWAITING_OK,
-        State.STDERR,
-        State.AWAITING_PROMPT,
-        State.SOFT_RESETTING,
-        State.LEAVING_RAW,
-    }
-)
+# Commands allowed in every state: they start a resync or forget what is known.
+ALWAYS_ALLOWED = ("interrupt_program", "mark_unsynced", "forget_capabilities")
 
 
 class ReplEngine:
@@ -136,8 +136,8 @@ class ReplEngine:
         False while user code runs (it may run forever) and while idle.
         """
         if self.state is State.PASTE_SENDING:
-            return self._window_remaining == 0
-        return self.state in _AWAITING_STATES
+            return self._window_remaining == 0  # the host talks while it has a window
+        return STATES[self.state].awaits_reply
 
     @property
     def executing(self) -> bool:
@@ -147,7 +147,13 @@ class ReplEngine:
     @property
     def interruptible(self) -> bool:
         """True when a Ctrl-C now reaches running code (ours or a program's)."""
-        return self.state in (State.STDOUT, State.UNSYNCED, State.FRIENDLY)
+        return STATES[self.state].interruptible
+
+    @property
+    def between_exchanges(self) -> bool:
+        """True when no exchange of ours is under way (a new one may start
+        after, at most, entering the raw REPL)."""
+        return STATES[self.state].between_exchanges
 
     # ------------------------------------------------------------------ commands
 
@@ -180,8 +186,7 @@ class ReplEngine:
 
     def request_raw_repl(self) -> None:
         """Ask for the raw REPL (Ctrl-A); `RawReplEntered` follows the banner."""
-        if self.state not in (State.UNSYNCED, State.FRIENDLY, State.RAW_IDLE, State.ENTERING_RAW):
-            self._misuse("request_raw_repl")
+        self._allow("request_raw_repl")
         self._reset_buffers()
         self._outbuf += b"\r" + CTRL_A
         self.state = State.ENTERING_RAW
@@ -190,7 +195,7 @@ class ReplEngine:
         """Run `source` on the device; events: `ExecutionStarted`, output,
         `ExecutionFinished`. Control bytes Ctrl-A..Ctrl-E are refused in
         source because they would end or corrupt the framing."""
-        self._require(State.RAW_IDLE, "execute")
+        self._allow("execute")
         bad = next((b for b in b"\x01\x02\x03\x04\x05" if b in source), None)
         if bad is not None:
             raise ProtocolUsageError(
@@ -216,13 +221,12 @@ class ReplEngine:
 
     def send_interrupt(self) -> None:
         """Send Ctrl-C to running code (or a program when unsynced/friendly)."""
-        if not self.interruptible:
-            self._misuse("send_interrupt")
+        self._allow("send_interrupt")
         self._outbuf += CTRL_C
 
     def send_stdin(self, data: bytes) -> None:
         """Pass bytes to the running code's stdin (for `input()`)."""
-        self._require(State.STDOUT, "send_stdin")
+        self._allow("send_stdin")
         if CTRL_C in data or CTRL_D in data:
             raise ProtocolUsageError("stdin data must not contain Ctrl-C or Ctrl-D")
         self._outbuf += data
@@ -230,25 +234,22 @@ class ReplEngine:
     def soft_reset(self) -> None:
         """Reset the interpreter from the raw REPL (`main.py` is not run);
         `SoftResetCompleted` follows when the device is back at the raw prompt."""
-        self._require(State.RAW_IDLE, "soft_reset")
+        self._allow("soft_reset")
         self._outbuf += CTRL_D
         self._reset_ok_seen = False
         self.state = State.SOFT_RESETTING
 
     def leave_raw_repl(self) -> None:
         """Go to the friendly REPL (Ctrl-B); `FriendlyReplEntered` follows."""
-        self._require(State.RAW_IDLE, "leave_raw_repl")
+        self._allow("leave_raw_repl")
         self._outbuf += CTRL_B
         self.state = State.LEAVING_RAW
 
     # ------------------------------------------------------------------ internals
 
-    def _require(self, state: State, command: str) -> None:
-        if self.state is not state:
-            self._misuse(command)
-
-    def _misuse(self, command: str) -> None:
-        raise ProtocolUsageError(f"{command}() is not allowed in state {self.state.value}")
+    def _allow(self, command: str) -> None:
+        if command not in STATES[self.state].commands:
+            raise ProtocolUsageError(f"{command}() is not allowed in state {self.state.value}")
 
     def _reset_buffers(self) -> None:
         self._paste_source = b""
@@ -278,8 +279,7 @@ class ReplEngine:
 
     def _step(self) -> bool:
         """Consume some of the input buffer. Returns False when it needs more bytes."""
-        handler = _HANDLERS[self.state]
-        return handler(self)
+        return STATES[self.state].handler(self)
 
     # --- states where any bytes are unsolicited output
 
@@ -491,18 +491,131 @@ def _character_boundary(source: bytes, start: int, end: int) -> int:
     return cut if cut > start else end
 
 
-_HANDLERS = {
-    State.UNSYNCED: ReplEngine._on_unsolicited,
-    State.RAW_IDLE: ReplEngine._on_unsolicited,
-    State.FRIENDLY: ReplEngine._on_unsolicited,
-    State.ENTERING_RAW: ReplEngine._on_entering_raw,
-    State.LEAVING_RAW: ReplEngine._on_leaving_raw,
-    State.SOFT_RESETTING: ReplEngine._on_soft_resetting,
-    State.CLASSIC_AWAITING_OK: ReplEngine._on_classic_awaiting_ok,
-    State.PASTE_NEGOTIATING: ReplEngine._on_paste_negotiating,
-    State.PASTE_SENDING: ReplEngine._on_paste_sending,
-    State.PASTE_AWAITING_ACK: ReplEngine._on_paste_awaiting_ack,
-    State.STDOUT: ReplEngine._on_output,
-    State.STDERR: ReplEngine._on_output,
-    State.AWAITING_PROMPT: ReplEngine._on_awaiting_prompt,
+@dataclass(frozen=True)
+class StateRule:
+    """What holds in one state of the engine."""
+
+    handler: Callable[[ReplEngine], bool]  # consumes received bytes
+    reads: str  # what the handler looks for, said for a person
+    # The device owes a prompt answer (an idle timeout applies); raw-paste
+    # sending only once its window is spent.
+    awaits_reply: bool = False
+    interruptible: bool = False  # a Ctrl-C now reaches running code
+    between_exchanges: bool = False  # no exchange of ours is under way
+    strict: bool = False  # bytes other than the awaited ones are a DeviceProtocolError
+    commands: frozenset[str] = frozenset(ALWAYS_ALLOWED)  # ALWAYS_ALLOWED among them
+    # Where the state leads: (what makes it so, the next state).
+    leads_to: tuple[tuple[str, State], ...] = ()
+
+
+def _commands(*names: str) -> frozenset[str]:
+    return frozenset((*names, *ALWAYS_ALLOWED))
+
+
+_AT_RAW_PROMPT = _commands("request_raw_repl", "execute", "soft_reset", "leave_raw_repl")
+
+STATES: dict[State, StateRule] = {
+    State.UNSYNCED: StateRule(
+        ReplEngine._on_unsolicited,
+        "anything: a program's output, boot messages (unsolicited)",
+        interruptible=True,
+        between_exchanges=True,
+        commands=_commands("request_raw_repl", "send_interrupt"),
+        leads_to=(("request_raw_repl() sends Ctrl-A", State.ENTERING_RAW),),
+    ),
+    State.ENTERING_RAW: StateRule(
+        ReplEngine._on_entering_raw,
+        "the raw banner; what comes before it is unsolicited",
+        awaits_reply=True,
+        commands=_commands("request_raw_repl"),
+        leads_to=(("the raw banner", State.RAW_IDLE),),
+    ),
+    State.RAW_IDLE: StateRule(
+        ReplEngine._on_unsolicited,
+        "anything (unsolicited): nothing is owed",
+        between_exchanges=True,
+        commands=_AT_RAW_PROMPT,
+        leads_to=(
+            ("execute() of small source, or without raw-paste", State.CLASSIC_AWAITING_OK),
+            ("execute() of large source", State.PASTE_NEGOTIATING),
+            ("soft_reset() sends Ctrl-D", State.SOFT_RESETTING),
+            ("leave_raw_repl() sends Ctrl-B", State.LEAVING_RAW),
+            ("request_raw_repl()", State.ENTERING_RAW),
+        ),
+    ),
+    State.PASTE_NEGOTIATING: StateRule(
+        ReplEngine._on_paste_negotiating,
+        "R\\x01 and a window size, R\\x00 (refused) or the raw banner (older firmware)",
+        awaits_reply=True,
+        strict=True,
+        leads_to=(
+            ("R\\x01: a window", State.PASTE_SENDING),
+            ("R\\x00, or the banner after retries: classic raw", State.CLASSIC_AWAITING_OK),
+        ),
+    ),
+    State.PASTE_SENDING: StateRule(
+        ReplEngine._on_paste_sending,
+        "\\x01 (one more window) or \\x04 (the device ends reception)",
+        awaits_reply=True,
+        strict=True,
+        leads_to=(
+            ("all source sent, then Ctrl-D", State.PASTE_AWAITING_ACK),
+            ("\\x04 from the device", State.STDOUT),
+        ),
+    ),
+    State.PASTE_AWAITING_ACK: StateRule(
+        ReplEngine._on_paste_awaiting_ack,
+        "\\x04 acknowledging the end of the source (late \\x01 ignored)",
+        awaits_reply=True,
+        strict=True,
+        leads_to=(("\\x04", State.STDOUT),),
+    ),
+    State.CLASSIC_AWAITING_OK: StateRule(
+        ReplEngine._on_classic_awaiting_ok,
+        "'OK' acknowledging the source",
+        awaits_reply=True,
+        strict=True,
+        leads_to=(("OK", State.STDOUT),),
+    ),
+    State.STDOUT: StateRule(
+        ReplEngine._on_output,
+        "the code's stdout, up to \\x04",
+        interruptible=True,
+        commands=_commands("send_interrupt", "send_stdin"),
+        leads_to=(("\\x04", State.STDERR),),
+    ),
+    State.STDERR: StateRule(
+        ReplEngine._on_output,
+        "the code's traceback, if any, up to \\x04",
+        awaits_reply=True,
+        leads_to=(("\\x04", State.AWAITING_PROMPT),),
+    ),
+    State.AWAITING_PROMPT: StateRule(
+        ReplEngine._on_awaiting_prompt,
+        "the raw prompt '>' after the output frames",
+        awaits_reply=True,
+        strict=True,
+        leads_to=(("'>'", State.RAW_IDLE),),
+    ),
+    State.SOFT_RESETTING: StateRule(
+        ReplEngine._on_soft_resetting,
+        "'OK', then the raw banner after the soft-reboot messages",
+        awaits_reply=True,
+        strict=True,
+        leads_to=(("OK and the raw banner", State.RAW_IDLE),),
+    ),
+    State.LEAVING_RAW: StateRule(
+        ReplEngine._on_leaving_raw,
+        "the friendly prompt '>>> '",
+        awaits_reply=True,
+        leads_to=(("'>>> '", State.FRIENDLY),),
+    ),
+    State.FRIENDLY: StateRule(
+        ReplEngine._on_unsolicited,
+        "anything (unsolicited): the friendly REPL echoes and prints",
+        interruptible=True,
+        between_exchanges=True,
+        commands=_commands("request_raw_repl", "send_interrupt"),
+        leads_to=(("request_raw_repl() sends Ctrl-A", State.ENTERING_RAW),),
+    ),
 }

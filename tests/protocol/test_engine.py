@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from iotkernel.errors import DeviceProtocolError, ProtocolUsageError
 from iotkernel.protocol import (
+    ALWAYS_ALLOWED,
     NEED_DATA,
     RAW_BANNER,
+    STATES,
     Event,
     ExecMode,
     ExecutionFinished,
@@ -397,14 +399,44 @@ def engine_in(state: State) -> ReplEngine:
     return engine
 
 
-STRICT_STATES = [
-    State.CLASSIC_AWAITING_OK,
-    State.PASTE_NEGOTIATING,
-    State.PASTE_SENDING,
-    State.PASTE_AWAITING_ACK,
-    State.AWAITING_PROMPT,
-    State.SOFT_RESETTING,
-]
+STRICT_STATES = [state for state, rule in STATES.items() if rule.strict]
+
+
+def test_the_state_table_covers_every_state() -> None:
+    assert set(STATES) == set(State)
+    for state, rule in STATES.items():
+        assert rule.reads, state
+        assert rule.leads_to, f"{state} leads nowhere"
+        assert set(ALWAYS_ALLOWED) <= rule.commands
+    # Every state can be reached from UNSYNCED through the table's edges.
+    reached, frontier = {State.UNSYNCED}, [State.UNSYNCED]
+    while frontier:
+        for _, target in STATES[frontier.pop()].leads_to:
+            if target not in reached:
+                reached.add(target)
+                frontier.append(target)
+    assert reached == set(State)
+
+
+@pytest.mark.parametrize("state", list(State), ids=lambda s: s.value)
+def test_commands_follow_the_state_table(state: State) -> None:
+    """Each command is refused exactly where the table does not allow it."""
+    commands = {
+        "request_raw_repl": lambda engine: engine.request_raw_repl(),
+        "execute": lambda engine: engine.execute(b"x"),
+        "soft_reset": lambda engine: engine.soft_reset(),
+        "leave_raw_repl": lambda engine: engine.leave_raw_repl(),
+        "send_interrupt": lambda engine: engine.send_interrupt(),
+        "send_stdin": lambda engine: engine.send_stdin(b"x"),
+    }
+    for name, command in commands.items():
+        engine = ReplEngine()
+        engine.state = state
+        if name in STATES[state].commands:
+            command(engine)
+        else:
+            with pytest.raises(ProtocolUsageError):
+                command(engine)
 
 
 @pytest.mark.parametrize("state", STRICT_STATES, ids=lambda s: s.value)
