@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from ipykernel.ipkernel import IPythonKernel
 
@@ -42,7 +42,7 @@ from ..util import Deadline, sigint_handler
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
 from .failures import CellFailed
 from .magics import build_registry
-from .magics.registry import HelpRequested, Magic
+from .magics.registry import HelpRequested, HostShell, Magic, MagicKind
 from .output import IncrementalText, StdoutSplitter, board_text
 from .session import SIM, BoardSession, data_dir
 
@@ -284,7 +284,7 @@ class IotKernel(IPythonKernel):
         parsed = parse_cell(code)
         if isinstance(parsed, CellMagic) and parsed.name == "host":
             try:
-                self.magics.get("host", "cell").parser.parse_line(parsed.args)  # type: ignore[union-attr]
+                self.magics.require("host", "cell").parser.parse_line(parsed.args)
             except HelpRequested as help_:
                 self.print(help_.text)
                 return self._ok()
@@ -387,10 +387,7 @@ class IotKernel(IPythonKernel):
         except UsageError as exc:
             raise self._send_error("UsageError", str(exc), [str(exc)]) from None
         try:
-            if body is None:
-                magic.handler(self, parsed)
-            else:
-                magic.handler(self, parsed, body)
+            magic.run(self, parsed, "" if body is None else body)
         except CellFailed:
             raise
         except DeviceException as exc:
@@ -414,6 +411,12 @@ class IotKernel(IPythonKernel):
             raise self._send_error(type(exc).__name__, str(exc), [f"!{command}: {exc}"]) from None
 
     # ------------------------------------------------------------------ the board
+
+    def host_shell(self) -> HostShell:
+        """The IPython shell that runs `%%host` cells (ipykernel always has one)."""
+        if self.shell is None:
+            raise IotKernelError("this kernel has no host Python shell")
+        return cast(HostShell, self.shell)
 
     def require_device(self) -> Device:
         """The current board; reconnects a restarted kernel to its notebook's
@@ -609,7 +612,7 @@ class IotKernel(IPythonKernel):
         start = cursor_pos
         magic = _MAGIC_AT_END.match(line)
         if magic:
-            kind = "cell" if magic.group(1) == "%%" else "line"
+            kind: MagicKind = "cell" if magic.group(1) == "%%" else "line"
             matches = [
                 m.prefix + m.name
                 for m in self.magics.all(kind)
@@ -636,7 +639,7 @@ class IotKernel(IPythonKernel):
 
     def _complete_magic_option(self, line: str, cursor_pos: int) -> tuple[list[str], int]:
         head, _, rest = line.partition(" ")
-        kind = "cell" if head.startswith("%%") else "line"
+        kind: MagicKind = "cell" if head.startswith("%%") else "line"
         magic = self.magics.get(head.lstrip("%"), kind)
         if magic is None:
             return [], cursor_pos
@@ -683,7 +686,7 @@ class IotKernel(IPythonKernel):
         text = ""
         if line.startswith("%"):
             head = line.split(" ")[0]
-            kind = "cell" if head.startswith("%%") else "line"
+            kind: MagicKind = "cell" if head.startswith("%%") else "line"
             magic = self.magics.get(head.lstrip("%"), kind)
             if magic is not None:
                 text = magic.parser.format_help()

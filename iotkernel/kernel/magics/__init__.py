@@ -1,21 +1,20 @@
-"""The magics: one module per group, all listed here in one registry."""
+"""The magics: one module per group, each listing its magics in `MAGICS`;
+all of them gathered here into one registry."""
 
 from __future__ import annotations
 
 from . import connection, core, devices, files, host, packages, sync
 from .registry import MagicRegistry
 
+MODULES = (core, connection, devices, files, host, packages, sync)
+
 
 def build_registry() -> MagicRegistry:
     """Every magic the kernel knows."""
     registry = MagicRegistry()
-    core.register(registry)
-    connection.register(registry)
-    devices.register(registry)
-    files.register(registry)
-    host.register(registry)
-    packages.register(registry)
-    sync.register(registry)
+    for module in MODULES:
+        for handler in module.MAGICS:
+            registry.add(handler)
     return registry
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from typing import Any
 
 from ... import replies
 from ...config import load_configuration
+from ...device import Device
 from ...errors import (
     DeviceException,
     DeviceProtocolError,
@@ -17,7 +17,7 @@ from ...errors import (
 )
 from ...hardreset import reconnect_after_reset, reset_by_firmware, run_reset_command
 from ...transport import reset_line, restartable
-from .registry import MagicRegistry
+from .registry import KernelServices, argument, line_magic
 
 SOFTRESET_BANNER = (
     "\n"
@@ -28,17 +28,20 @@ SOFTRESET_BANNER = (
 )
 
 
-def name(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("name", summary="Print the name of the currently connected device")
+def name(kernel: KernelServices, args: argparse.Namespace) -> None:
     kernel.require_device()
     kernel.print(f"{kernel.board.name}\n")
 
 
-def uid(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("uid", summary="Print the uid of the currently connected device")
+def uid(kernel: KernelServices, args: argparse.Namespace) -> None:
     device = kernel.require_device()
     kernel.print(f"{device.identity().uid}\n")
 
 
-def info(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("info", summary="Summary about connected device")
+def info(kernel: KernelServices, args: argparse.Namespace) -> None:
     device = kernel.require_device()
     ident = device.identity()
     rows = [
@@ -52,7 +55,13 @@ def info(kernel: Any, args: argparse.Namespace) -> None:
     kernel.print("".join(f"{key:15} {value}\n" for key, value in rows))
 
 
-def softreset(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "softreset",
+    summary="Reset microcontroller.",
+    description="Reset the board's interpreter (variables are freed; main.py is not run).",
+)
+@argument("-q", "--quiet", action="store_true", help="do not print the banner")
+def softreset(kernel: KernelServices, args: argparse.Namespace) -> None:
     device = kernel.require_device()
     device.soft_reset()
     device.take_unsolicited()
@@ -60,7 +69,7 @@ def softreset(kernel: Any, args: argparse.Namespace) -> None:
         kernel.print(SOFTRESET_BANNER)
 
 
-def _board_clock(device: Any) -> tuple[list[int], str]:
+def _board_clock(device: Device) -> tuple[list[int], str]:
     """(y, m, d, h, mi, s) from the board and where it came from."""
     try:
         value = _clock_fields(device.eval("__import__('machine').RTC().datetime()"), 7)
@@ -70,7 +79,7 @@ def _board_clock(device: Any) -> tuple[list[int], str]:
         return value[:6], "time.localtime (no machine.RTC)"
 
 
-def _clock_fields(value: Any, count: int) -> list[int]:
+def _clock_fields(value: object, count: int) -> list[int]:
     """A board's date-time tuple, checked: at least `count` integers."""
     fields = replies.items(value, "read the clock", "a date-time tuple")
     if len(fields) < count:
@@ -78,13 +87,16 @@ def _clock_fields(value: Any, count: int) -> list[int]:
     return [replies.integer(f, "read the clock", "date-time field", minimum=-1) for f in fields]
 
 
-def gettime(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("gettime", summary="Query microcontroller time")
+def gettime(kernel: KernelServices, args: argparse.Namespace) -> None:
     stamp, source = _board_clock(kernel.require_device())
     y, m, d, hh, mm, ss = stamp
     kernel.print(f"{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}  ({source})\n")
 
 
-def synctime(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("synctime", summary="Synchronize microcontroller time to host")
+@argument("--local", action="store_true", help="the host's local time instead of UTC")
+def synctime(kernel: KernelServices, args: argparse.Namespace) -> None:
     device = kernel.require_device()
     now = datetime.datetime.now(datetime.timezone.utc if not args.local else None)
     fields = (now.year, now.month, now.day, now.weekday(), now.hour, now.minute, now.second, 0)
@@ -97,7 +109,23 @@ def synctime(kernel: Any, args: argparse.Namespace) -> None:
     kernel.print(f"Board clock set to {now:%Y-%m-%d %H:%M:%S} {'local' if args.local else 'UTC'}\n")
 
 
-def hardreset(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "hardreset",
+    summary="Reset microcontroller by calling 'machine.reset()'. ",
+    description=(
+        "Reset the board and reconnect. Uses the board's `hard-reset` command from its "
+        "device entry when there is one (a power switch, a reset line, a labgrid place), "
+        "else machine.reset(); a board that does not answer gets an RTS pulse where the "
+        "port has the lines."
+    ),
+)
+@argument("-q", "--quiet", action="store_true", help="do not echo the boot output")
+@argument(
+    "--rts",
+    action="store_true",
+    help="pulse RTS (with DTR released), for boards with an ESP32-style auto-reset circuit",
+)
+def hardreset(kernel: KernelServices, args: argparse.Namespace) -> None:
     """Reset the board, echo its boot output until quiet, and reconnect.
 
     In order: the `hard-reset` command of the board's device entry (a power
@@ -134,58 +162,11 @@ def hardreset(kernel: Any, args: argparse.Namespace) -> None:
     kernel.print(f"Reset {kernel.board.name}\n")
 
 
-def hard_reset_command(kernel: Any) -> tuple[str, ...]:
+def hard_reset_command(kernel: KernelServices) -> tuple[str, ...]:
     """The `hard-reset` command of the current board's device entry, if any."""
     board = kernel.board
     entry = load_configuration().for_board(board.name, board.uid, board.url)
     return entry.hard_reset if entry is not None else ()
 
 
-def register(registry: MagicRegistry) -> None:
-    registry.add("name", "line", "Print the name of the currently connected device", name)
-    registry.add("uid", "line", "Print the uid of the currently connected device", uid)
-    registry.add("info", "line", "Summary about connected device", info)
-    registry.add("gettime", "line", "Query microcontroller time", gettime)
-    registry.add(
-        "synctime",
-        "line",
-        "Synchronize microcontroller time to host",
-        synctime,
-        configure=lambda p: p.add_argument(
-            "--local", action="store_true", help="the host's local time instead of UTC"
-        ),
-    )
-
-    def configure_hardreset(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "-q", "--quiet", action="store_true", help="do not echo the boot output"
-        )
-        parser.add_argument(
-            "--rts",
-            action="store_true",
-            help="pulse RTS (with DTR released), for boards with an ESP32-style auto-reset circuit",
-        )
-
-    registry.add(
-        "hardreset",
-        "line",
-        "Reset microcontroller by calling 'machine.reset()'. ",
-        hardreset,
-        configure=configure_hardreset,
-        description=(
-            "Reset the board and reconnect. Uses the board's `hard-reset` command from its "
-            "device entry when there is one (a power switch, a reset line, a labgrid place), "
-            "else machine.reset(); a board that does not answer gets an RTS pulse where the "
-            "port has the lines."
-        ),
-    )
-    registry.add(
-        "softreset",
-        "line",
-        "Reset microcontroller.",
-        softreset,
-        configure=lambda p: p.add_argument(
-            "-q", "--quiet", action="store_true", help="do not print the banner"
-        ),
-        description="Reset the board's interpreter (variables are freed; main.py is not run).",
-    )
+MAGICS = (name, uid, info, softreset, gettime, synctime, hardreset)

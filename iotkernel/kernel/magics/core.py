@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from .registry import MagicRegistry
+from .registry import KernelServices, cell_magic, line_magic
 
 
-def lsmagic(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("lsmagic", summary="List all magic functions")
+def lsmagic(kernel: KernelServices, args: argparse.Namespace) -> None:
     kernel.print(kernel.magics.lsmagic() + "\n")
 
 
-def host(kernel: Any, args: argparse.Namespace, body: str) -> None:  # pragma: no cover
+@cell_magic(
+    "host",
+    summary="Pass cell to host (cPython) for evaluation.",
+    epilog="example:\n  %%host\n  import matplotlib.pyplot as plt\n  plt.plot([1, 2, 3])",
+)
+def host(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:  # pragma: no cover
     # Never called: the kernel hands %%host cells to IPython itself; the entry
     # exists for %lsmagic, -h and completion.
     raise AssertionError("%%host is run by the kernel")
 
 
-def register(registry: MagicRegistry) -> None:
-    registry.add("lsmagic", "line", "List all magic functions", lsmagic)
-    registry.add(
-        "host",
-        "cell",
-        "Pass cell to host (cPython) for evaluation.",
-        host,
-        epilog="example:\n  %%host\n  import matplotlib.pyplot as plt\n  plt.plot([1, 2, 3])",
-    )
+MAGICS = (lsmagic, host)

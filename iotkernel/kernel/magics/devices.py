@@ -6,7 +6,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from ...config import load_configuration
 from ...discovery import all_ports, load_settings, probe
@@ -16,11 +15,15 @@ from ...secrets import without_credentials
 from ...util import Deadline
 from ..failures import CellFailed
 from ..session import SIM, BoardSession, sim_url
-from .registry import MagicParser, MagicRegistry, seconds
+from .registry import KernelServices, argument, cell_magic, line_magic, seconds
 
 
-def discover(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("discover", summary="Discover available devices")
+@argument("-a", "--all", action="store_true", help="list all devices connected to USB ports")
+@argument("-v", "--verbose", action="store_true", help="show uid")
+def discover(kernel: KernelServices, args: argparse.Namespace) -> None:
     settings = load_settings()
+    rows: list[tuple[str, ...]]
     if args.all:
         rows = [
             (
@@ -60,7 +63,13 @@ def _table(rows: Sequence[tuple[str, ...]]) -> str:
     )
 
 
-def register_url(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "register",
+    summary="Register device",
+    epilog="For boards discovery cannot see, e.g. on a Raspberry Pi's UART.",
+)
+@argument("url", help="device URL, e.g. serial:///dev/serial0")
+def register_url(kernel: KernelServices, args: argparse.Namespace) -> None:
     found = probe(args.url, timeout=5)
     if found.identity is None:
         shown = without_credentials(args.url)
@@ -69,12 +78,16 @@ def register_url(kernel: Any, args: argparse.Namespace) -> None:
     kernel.print(f"Registered {args.url} (uid {found.identity.uid})\n")
 
 
-def unregister(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("unregister", summary="Unregister device")
+@argument("target", help="name, uid or url")
+def unregister(kernel: KernelServices, args: argparse.Namespace) -> None:
     for url in kernel.registry.unregister(args.target):
         kernel.print(f"Unregistered {url}\n")
 
 
-def resolve(kernel: Any, target: str, schemes: list[str], wait: float) -> tuple[str, str | None]:
+def resolve(
+    kernel: KernelServices, target: str, schemes: list[str], wait: float
+) -> tuple[str, str | None]:
     """(url, configured name) for a name, uid or URL; discovers if needed."""
     if "://" in target:
         return target, None
@@ -97,19 +110,42 @@ def resolve(kernel: Any, target: str, schemes: list[str], wait: float) -> tuple[
     return urls[0], record.name or record.uid
 
 
-def connect(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "connect",
+    summary="Connect to device by name, uid, or url",
+    epilog=(
+        "examples:\n"
+        "  %connect sim                         the built-in virtual board\n"
+        "  %connect test-esp32                  a configured board, by name\n"
+        "  %connect test-esp32 ws               ... over WebREPL rather than USB\n"
+        "  %connect serial:///dev/ttyACM0       a board on USB\n"
+        "  %connect pico --wait 10              wait for a board to be plugged in\n"
+    ),
+)
+@argument("target", help="device name, uid or url; `sim` for the virtual board")
+@argument("schemes", nargs="*", help="transport order, e.g. ws serial")
+@argument("--wait", type=seconds, default=0, metavar="S", help="wait up to S seconds for the board")
+def connect(kernel: KernelServices, args: argparse.Namespace) -> None:
     url, name = resolve(kernel, args.target, args.schemes, args.wait)
     kernel.board.connect(url, name=name, remember=args.target, schemes=args.schemes)
     kernel.print(f"Connected to {kernel.board.name} @ {kernel.board.url}\n")
 
 
-def connect_cell(kernel: Any, args: argparse.Namespace, body: str) -> None:
+@cell_magic(
+    "connect",
+    summary="Generalization of %connect to run code on several devices sequentially",
+)
+@argument("targets", nargs="*", help="device names, uids or urls")
+@argument("--all", action="store_true", help="every device %%discover finds")
+@argument("--host", action="store_true", help="run on the host first")
+@argument("-q", "--quiet", action="store_true", help="no connection messages")
+def connect_cell(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
     """Run the body on each device in turn (and the host first with --host)."""
     if not args.all and not args.targets:
         raise UsageError("%%connect needs device names, or --all (see %%connect -h)")
     if args.host:
         kernel.print("----- HOST\n")
-        kernel.shell.run_cell(body, store_history=False)
+        kernel.host_shell().run_cell(body, store_history=False)
         # The host's prints go through ipykernel's buffered streams: sent now,
         # under their header, not after the boards' output.
         sys.stdout.flush()
@@ -145,69 +181,4 @@ def connect_cell(kernel: Any, args: argparse.Namespace, body: str) -> None:
         raise IotKernelError(f"{failures} of {len(targets)} devices failed")
 
 
-def register(registry: MagicRegistry) -> None:
-    def discover_args(p: MagicParser) -> None:
-        p.add_argument(
-            "-a", "--all", action="store_true", help="list all devices connected to USB ports"
-        )
-        p.add_argument("-v", "--verbose", action="store_true", help="show uid")
-
-    registry.add(
-        "discover", "line", "Discover available devices", discover, configure=discover_args
-    )
-    registry.add(
-        "register",
-        "line",
-        "Register device",
-        register_url,
-        configure=lambda p: p.add_argument("url", help="device URL, e.g. serial:///dev/serial0"),
-        epilog="For boards discovery cannot see, e.g. on a Raspberry Pi's UART.",
-    )
-    registry.add(
-        "unregister",
-        "line",
-        "Unregister device",
-        unregister,
-        configure=lambda p: p.add_argument("target", help="name, uid or url"),
-    )
-
-    def connect_args(p: MagicParser) -> None:
-        p.add_argument("target", help="device name, uid or url; `sim` for the virtual board")
-        p.add_argument("schemes", nargs="*", help="transport order, e.g. ws serial")
-        p.add_argument(
-            "--wait",
-            type=seconds,
-            default=0,
-            metavar="S",
-            help="wait up to S seconds for the board",
-        )
-
-    registry.add(
-        "connect",
-        "line",
-        "Connect to device by name, uid, or url",
-        connect,
-        configure=connect_args,
-        epilog=(
-            "examples:\n"
-            "  %connect sim                         the built-in virtual board\n"
-            "  %connect test-esp32                  a configured board, by name\n"
-            "  %connect test-esp32 ws               ... over WebREPL rather than USB\n"
-            "  %connect serial:///dev/ttyACM0       a board on USB\n"
-            "  %connect pico --wait 10              wait for a board to be plugged in\n"
-        ),
-    )
-
-    def cell_args(p: MagicParser) -> None:
-        p.add_argument("targets", nargs="*", help="device names, uids or urls")
-        p.add_argument("--all", action="store_true", help="every device %%discover finds")
-        p.add_argument("--host", action="store_true", help="run on the host first")
-        p.add_argument("-q", "--quiet", action="store_true", help="no connection messages")
-
-    registry.add(
-        "connect",
-        "cell",
-        "Generalization of %connect to run code on several devices sequentially",
-        connect_cell,
-        configure=cell_args,
-    )
+MAGICS = (discover, register_url, unregister, connect, connect_cell)

@@ -10,12 +10,11 @@ import argparse
 import posixpath
 import time
 from pathlib import Path
-from typing import Any
 
 from ... import replies
 from ...errors import UsageError
 from ...fs import FileError, FileService, write_host_file
-from .registry import MagicParser, MagicRegistry
+from .registry import KernelServices, argument, cell_magic, line_magic
 
 
 def board_path(text: str) -> str:
@@ -32,14 +31,14 @@ def host_path(text: str) -> Path:
     return Path(text).expanduser()
 
 
-def files(kernel: Any) -> FileService:
+def files(kernel: KernelServices) -> FileService:
     return FileService(kernel.require_device())
 
 
 class Progress:
     """A text progress line updated in place in the notebook."""
 
-    def __init__(self, kernel: Any, label: str) -> None:
+    def __init__(self, kernel: KernelServices, label: str) -> None:
         self._kernel = kernel
         self._label = label
         self._id = f"iotk-progress-{id(self)}-{time.monotonic_ns()}"
@@ -58,7 +57,21 @@ class Progress:
         self._shown = True
 
 
-def cp(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "cp",
+    summary="Copy files between host and microcontroller",
+    epilog=(
+        "Board paths start with ':'. Writes are verified on the board and atomic.\n"
+        "examples:\n"
+        "  %cp main.py :                 upload to the board's root\n"
+        "  %cp a.py b.py :lib/           several files into a directory\n"
+        "  %cp -r project :apps          a whole directory\n"
+        "  %cp :data.csv .               download\n"
+    ),
+)
+@argument("-r", "--recursive", action="store_true", help="copy directories")
+@argument("paths", nargs="+", help="sources, then the destination")
+def cp(kernel: KernelServices, args: argparse.Namespace) -> None:
     *sources, destination = args.paths
     if not sources:
         raise UsageError("%cp needs a source and a destination (see %cp -h)")
@@ -115,12 +128,16 @@ def cp(kernel: Any, args: argparse.Namespace) -> None:
             kernel.print(f":{remote} -> {local}\n")
 
 
-def cat(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("cat", summary="Output contents of file stored on microcontroller")
+@argument("path", help="board path, e.g. :main.py")
+def cat(kernel: KernelServices, args: argparse.Namespace) -> None:
     data = files(kernel).read(board_path(args.path))
     kernel.print(data.decode("utf-8", "replace"))
 
 
-def rlist(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("rlist", summary="List files on microcontroller")
+@argument("path", nargs="?", default="/", help="board directory")
+def rlist(kernel: KernelServices, args: argparse.Namespace) -> None:
     service = files(kernel)
     root = board_path(args.path)
     epoch = _board_epoch(kernel)
@@ -144,7 +161,7 @@ def _stamp(seconds: int) -> str:
         return f"{'(time unknown)':19}"  # a board clock far outside what the host can show
 
 
-def _board_epoch(kernel: Any) -> int:
+def _board_epoch(kernel: KernelServices) -> int:
     """Seconds between 1970 and the board's epoch (2000 on most bare-metal ports)."""
     try:
         year = kernel.require_device().eval("__import__('time').gmtime(0)[0]")
@@ -153,17 +170,29 @@ def _board_epoch(kernel: Any) -> int:
     return 946684800 if year == 2000 else 0
 
 
-def rm(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("rm", summary="Remove files on microcontroller")
+@argument("-r", "--recursive", action="store_true", help="remove directories")
+@argument("-f", "--force", action="store_true", help="no error for missing files")
+@argument("paths", nargs="+", help="board paths")
+def rm(kernel: KernelServices, args: argparse.Namespace) -> None:
     service = files(kernel)
     for path in args.paths:
         service.remove(board_path(path), recursive=args.recursive, missing_ok=args.force)
 
 
-def mkdirs(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "mkdirs",
+    summary="Create all directories on the microcontroller, as needed (similar to Linux mkdir -p)",
+)
+@argument("path", help="board path, e.g. :lib/drivers")
+def mkdirs(kernel: KernelServices, args: argparse.Namespace) -> None:
     files(kernel).mkdirs(board_path(args.path))
 
 
-def writefile(kernel: Any, args: argparse.Namespace, body: str) -> None:
+@cell_magic("writefile", summary="Write cell contents to file")
+@argument("-a", "--append", action="store_true", help="append instead of replacing")
+@argument("path", help="host file")
+def writefile(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
     path = host_path(args.path)
     text = body if body.endswith("\n") or not body else body + "\n"
     if args.append:
@@ -178,59 +207,4 @@ def writefile(kernel: Any, args: argparse.Namespace, body: str) -> None:
     kernel.print(f"{'Appended to' if args.append else 'Wrote'} {path}\n")
 
 
-def register(registry: MagicRegistry) -> None:
-    def cp_args(p: MagicParser) -> None:
-        p.add_argument("-r", "--recursive", action="store_true", help="copy directories")
-        p.add_argument("paths", nargs="+", help="sources, then the destination")
-
-    registry.add(
-        "cp",
-        "line",
-        "Copy files between host and microcontroller",
-        cp,
-        configure=cp_args,
-        epilog=(
-            "Board paths start with ':'. Writes are verified on the board and atomic.\n"
-            "examples:\n"
-            "  %cp main.py :                 upload to the board's root\n"
-            "  %cp a.py b.py :lib/           several files into a directory\n"
-            "  %cp -r project :apps          a whole directory\n"
-            "  %cp :data.csv .               download\n"
-        ),
-    )
-    registry.add(
-        "cat",
-        "line",
-        "Output contents of file stored on microcontroller",
-        cat,
-        configure=lambda p: p.add_argument("path", help="board path, e.g. :main.py"),
-    )
-    registry.add(
-        "rlist",
-        "line",
-        "List files on microcontroller",
-        rlist,
-        configure=lambda p: p.add_argument("path", nargs="?", default="/", help="board directory"),
-    )
-
-    def rm_args(p: MagicParser) -> None:
-        p.add_argument("-r", "--recursive", action="store_true", help="remove directories")
-        p.add_argument("-f", "--force", action="store_true", help="no error for missing files")
-        p.add_argument("paths", nargs="+", help="board paths")
-
-    registry.add("rm", "line", "Remove files on microcontroller", rm, configure=rm_args)
-    registry.add(
-        "mkdirs",
-        "line",
-        "Create all directories on the microcontroller, as needed (similar to Linux mkdir -p)",
-        mkdirs,
-        configure=lambda p: p.add_argument("path", help="board path, e.g. :lib/drivers"),
-    )
-
-    def writefile_args(p: MagicParser) -> None:
-        p.add_argument("-a", "--append", action="store_true", help="append instead of replacing")
-        p.add_argument("path", help="host file")
-
-    registry.add(
-        "writefile", "cell", "Write cell contents to file", writefile, configure=writefile_args
-    )
+MAGICS = (cp, cat, rlist, rm, mkdirs, writefile)

@@ -30,7 +30,7 @@ from ...replies import MAX_DEPTH, too_deep
 from ...util import atomic_write, sigint_handler
 from ..session import data_dir
 from .files import host_path
-from .registry import MagicParser, MagicRegistry
+from .registry import KernelServices, argument, cell_magic, line_magic
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BYTES_TAG = "__iotk_bytes__"
@@ -122,7 +122,22 @@ def _board_source(value: Any) -> str:
     raise UsageError(f"a stored value of type {type(value).__name__} cannot go to the board")
 
 
-def store(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "store",
+    summary="Copy variables between microcontroller and storage",
+    epilog=(
+        "Values cross as JSON (numbers, strings, lists, dicts, bytes).\n"
+        "examples:\n"
+        "  %store readings          board -> store (and %%host cells)\n"
+        "  %store -r readings       store -> board\n"
+        "  %store                   list the store\n"
+    ),
+)
+@argument("names", nargs="*", help="board variables")
+@argument("-r", "--restore", action="store_true", help="copy stored values to the board")
+@argument("-d", "--delete", action="store_true", help="delete from the store")
+@argument("-z", "--zap", action="store_true", help="clear the store")
+def store(kernel: KernelServices, args: argparse.Namespace) -> None:
     names = _names(args)
     if args.zap:  # works on a damaged store too: the way to start afresh
         _save_store({})
@@ -159,7 +174,7 @@ def store(kernel: Any, args: argparse.Namespace) -> None:
         except DeviceException as exc:  # no such variable, a value JSON cannot carry
             raise UsageError(f"cannot store {name}: {exc}") from None
         values[name] = value
-        kernel.shell.user_ns[name] = value  # a %%host cell sees it at once
+        kernel.host_shell().user_ns[name] = value  # a %%host cell sees it at once
         kernel.print(f"Stored {name} ({type(value).__name__})\n")
     _save_store(values)
 
@@ -167,12 +182,12 @@ def store(kernel: Any, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- shell
 
 
-def run_shell(kernel: Any, command: str) -> None:
+def run_shell(kernel: KernelServices, command: str) -> None:
     """Run `command` with bash in the kernel's working directory."""
     stream_process(kernel, ["bash", "-c", command])
 
 
-def stream_process(kernel: Any, argv: list[str], stdin: str | None = None) -> None:
+def stream_process(kernel: KernelServices, argv: list[str], stdin: str | None = None) -> None:
     """Run a host command, streaming its output line by line; `stdin` (if any)
     is its input, never part of a command line (no quoting to get wrong).
     Interrupt stops it; a non-zero exit status raises ShellError."""
@@ -223,7 +238,7 @@ def stream_process(kernel: Any, argv: list[str], stdin: str | None = None) -> No
 _AFTER_EXIT = 0.2
 
 
-def _stream_output(kernel: Any, process: subprocess.Popen[bytes]) -> None:
+def _stream_output(kernel: KernelServices, process: subprocess.Popen[bytes]) -> None:
     """Show the command's output as it comes, until the pipe closes or the
     command has exited and the pipe stayed quiet (or busy) for _AFTER_EXIT."""
     assert process.stdout is not None
@@ -246,11 +261,14 @@ def _stream_output(kernel: Any, process: subprocess.Popen[bytes]) -> None:
     kernel.print(decoder.decode(b"", final=True))
 
 
-def bash(kernel: Any, args: argparse.Namespace, body: str) -> None:
+@cell_magic("bash", summary="Pass cell to bash shell for evaluation")
+def bash(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
     run_shell(kernel, body)
 
 
-def cd(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("cd", summary="Change current working directory on host")
+@argument("path", nargs="?", help="directory (default: home)")
+def cd(kernel: KernelServices, args: argparse.Namespace) -> None:
     target = host_path(args.path) if args.path else Path.home()
     try:
         os.chdir(target)
@@ -262,7 +280,14 @@ def cd(kernel: Any, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- %loglevel
 
 
-def loglevel(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "loglevel",
+    summary="Set logging level.",
+    epilog="examples:\n  %loglevel DEBUG\n  %loglevel iotkernel.wire DEBUG\n",
+)
+@argument("logger", nargs="?", help="logger name (default: iotkernel)")
+@argument("level", nargs="?", help="DEBUG, INFO, WARNING or ERROR")
+def loglevel(kernel: KernelServices, args: argparse.Namespace) -> None:
     if args.logger and args.level is None and args.logger.upper() in logging._nameToLevel:
         args.logger, args.level = "iotkernel", args.logger
     name = args.logger or "iotkernel"
@@ -281,47 +306,4 @@ def loglevel(kernel: Any, args: argparse.Namespace) -> None:
         kernel.print(f"{logger_name:28} {level_name}\n")
 
 
-def register(registry: MagicRegistry) -> None:
-    def store_args(p: MagicParser) -> None:
-        p.add_argument("names", nargs="*", help="board variables")
-        p.add_argument(
-            "-r", "--restore", action="store_true", help="copy stored values to the board"
-        )
-        p.add_argument("-d", "--delete", action="store_true", help="delete from the store")
-        p.add_argument("-z", "--zap", action="store_true", help="clear the store")
-
-    registry.add(
-        "store",
-        "line",
-        "Copy variables between microcontroller and storage",
-        store,
-        configure=store_args,
-        epilog=(
-            "Values cross as JSON (numbers, strings, lists, dicts, bytes).\n"
-            "examples:\n"
-            "  %store readings          board -> store (and %%host cells)\n"
-            "  %store -r readings       store -> board\n"
-            "  %store                   list the store\n"
-        ),
-    )
-    registry.add("bash", "cell", "Pass cell to bash shell for evaluation", bash)
-    registry.add(
-        "cd",
-        "line",
-        "Change current working directory on host",
-        cd,
-        configure=lambda p: p.add_argument("path", nargs="?", help="directory (default: home)"),
-    )
-
-    def loglevel_args(p: MagicParser) -> None:
-        p.add_argument("logger", nargs="?", help="logger name (default: iotkernel)")
-        p.add_argument("level", nargs="?", help="DEBUG, INFO, WARNING or ERROR")
-
-    registry.add(
-        "loglevel",
-        "line",
-        "Set logging level.",
-        loglevel,
-        configure=loglevel_args,
-        epilog="examples:\n  %loglevel DEBUG\n  %loglevel iotkernel.wire DEBUG\n",
-    )
+MAGICS = (store, bash, cd, loglevel)

@@ -19,14 +19,13 @@ import shlex
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
 
 from ...config import projects_dir
 from ...discovery import Settings, load_settings, settings_path
 from ...errors import IotKernelError, UsageError
 from ...fs import FileService, UnsafePathError, check_writable_path
 from .host import stream_process
-from .registry import MagicParser, MagicRegistry
+from .registry import KernelServices, argument, cell_magic, line_magic
 
 DEFAULT_INDEX = Settings().mip_index
 
@@ -42,7 +41,14 @@ def libs_dir() -> str:
 # ---------------------------------------------------------------------- %pip
 
 
-def pip(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "pip",
+    summary="Install packages from PyPi",
+    epilog="Installs into $IOT_PROJECTS/libs, which a resource can %rsync to boards.",
+)
+@argument("command", choices=["install"], help="install")
+@argument("packages", nargs=argparse.REMAINDER, help="packages and pip options")
+def pip(kernel: KernelServices, args: argparse.Namespace) -> None:
     if args.command != "install" or not args.packages:
         raise UsageError("usage: %pip install PACKAGE… (see %pip -h)")
     target = libs_dir()
@@ -114,7 +120,7 @@ def _checked_hashes(name: str, meta: object) -> list[tuple[str, str]]:
 
 
 def mip_install(
-    kernel: Any,
+    kernel: KernelServices,
     files: FileService,
     name: str,
     version: str,
@@ -152,7 +158,17 @@ def mip_install(
     kernel.print(f"Installed {name} {meta.get('version', version)}\n")
 
 
-def mip(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "mip",
+    "upip",
+    summary="Install MicroPython packages",
+    epilog="Downloads on the host, installs on the board: the board needs no network.",
+)
+@argument("command", choices=["install"], help="install")
+@argument("packages", nargs="+", help="names, optionally NAME@VERSION")
+@argument("--index", help=f"package index URL (default: settings' mip-index, else {DEFAULT_INDEX})")
+@argument("--target", default="/lib", help="board directory (default /lib)")
+def mip(kernel: KernelServices, args: argparse.Namespace) -> None:
     if args.command != "install" or not args.packages:
         raise UsageError("usage: %mip install PACKAGE[@VERSION]… (see %mip -h)")
     files = FileService(kernel.require_device())
@@ -166,7 +182,17 @@ def mip(kernel: Any, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- %%service
 
 
-def service(kernel: Any, args: argparse.Namespace, body: str) -> None:
+@cell_magic(
+    "service",
+    summary="Send code to bash in named container for execution",
+    epilog=(
+        "Services are command prefixes in the settings file, the cell is their stdin:\n"
+        "  services:\n"
+        "    cross: docker exec -i cross-compiler bash\n"
+    ),
+)
+@argument("name", help="a service of the settings file")
+def service(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
     services = load_settings().services
     if args.name not in services:
         known = ", ".join(sorted(services)) or "none configured"
@@ -177,7 +203,16 @@ def service(kernel: Any, args: argparse.Namespace, body: str) -> None:
     stream_process(kernel, shlex.split(services[args.name]), stdin=body)
 
 
-def ssh(kernel: Any, args: argparse.Namespace, body: str) -> None:
+@cell_magic(
+    "ssh",
+    summary="Pass cell body to ssh.",
+    epilog="The cell is bash's stdin on the host: no quoting to get wrong.\n"
+    "example:\n  %%ssh pi@rig-host\n  uptime",
+)
+@argument("destination", help="[user@]host")
+@argument("-p", "--port", type=int, help="ssh port")
+@argument("-F", "--config", help="ssh configuration file")
+def ssh(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
     """The cell runs in bash on a host over ssh, with the user's keys and config."""
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
     if args.port:
@@ -187,62 +222,4 @@ def ssh(kernel: Any, args: argparse.Namespace, body: str) -> None:
     stream_process(kernel, [*argv, "--", args.destination, "bash -s"], stdin=body)
 
 
-def register(registry: MagicRegistry) -> None:
-    def pip_args(p: MagicParser) -> None:
-        p.add_argument("command", choices=["install"], help="install")
-        p.add_argument("packages", nargs=argparse.REMAINDER, help="packages and pip options")
-
-    registry.add(
-        "pip",
-        "line",
-        "Install packages from PyPi",
-        pip,
-        configure=pip_args,
-        epilog="Installs into $IOT_PROJECTS/libs, which a resource can %rsync to boards.",
-    )
-
-    def mip_args(p: MagicParser) -> None:
-        p.add_argument("command", choices=["install"], help="install")
-        p.add_argument("packages", nargs="+", help="names, optionally NAME@VERSION")
-        p.add_argument(
-            "--index",
-            help=f"package index URL (default: settings' mip-index, else {DEFAULT_INDEX})",
-        )
-        p.add_argument("--target", default="/lib", help="board directory (default /lib)")
-
-    for name in ("mip", "upip"):
-        registry.add(
-            name,
-            "line",
-            "Install MicroPython packages",
-            mip,
-            configure=mip_args,
-            epilog="Downloads on the host, installs on the board: the board needs no network.",
-        )
-
-    def ssh_args(p: MagicParser) -> None:
-        p.add_argument("destination", help="[user@]host")
-        p.add_argument("-p", "--port", type=int, help="ssh port")
-        p.add_argument("-F", "--config", help="ssh configuration file")
-
-    registry.add(
-        "ssh",
-        "cell",
-        "Pass cell body to ssh.",
-        ssh,
-        configure=ssh_args,
-        epilog="The cell is bash's stdin on the host: no quoting to get wrong.\n"
-        "example:\n  %%ssh pi@rig-host\n  uptime",
-    )
-    registry.add(
-        "service",
-        "cell",
-        "Send code to bash in named container for execution",
-        service,
-        configure=lambda p: p.add_argument("name", help="a service of the settings file"),
-        epilog=(
-            "Services are command prefixes in the settings file, the cell is their stdin:\n"
-            "  services:\n"
-            "    cross: docker exec -i cross-compiler bash\n"
-        ),
-    )
+MAGICS = (pip, mip, ssh, service)

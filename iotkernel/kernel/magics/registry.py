@@ -1,6 +1,9 @@
 """The magics registry: every magic, its parser, its summary, its handler.
 
-Owns an explicit registry (no discovery by naming convention) and
+Owns the seam between magics and the kernel (`KernelServices`: what a magic
+may use), the decorators that declare a magic and its arguments next to its
+handler (`@line_magic`, `@cell_magic`, `@argument`), an explicit registry
+(each module lists its magics in `MAGICS`; no discovery by naming), and
 `MagicParser`, an argparse parser that never exits the kernel: `-h` raises
 `HelpRequested` carrying the help text, and a bad argument raises
 `UsageError` with the usage line and what was wrong. Help is built from the
@@ -13,9 +16,15 @@ import argparse
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, TypeVar, cast
 
 from ...errors import UsageError
+
+if TYPE_CHECKING:
+    from ...device import Device
+    from ...registry import Registry
+    from ..cells import DeviceChunk, HostLine
+    from ..session import BoardSession
 
 
 class HelpRequested(Exception):
@@ -72,16 +81,119 @@ class MagicParser(argparse.ArgumentParser):
         return self.parse_args(words)
 
 
-Handler = Callable[..., Any]
+MagicKind = Literal["line", "cell"]
+
+
+class HostShell(Protocol):
+    """What magics use of the host's IPython shell."""
+
+    user_ns: dict[str, Any]
+
+    def run_cell(self, raw_cell: str, store_history: bool = False) -> Any: ...
+
+
+class KernelServices(Protocol):
+    """What a magic may use of the kernel: printing and displaying in the
+    cell, the board session, the device registry, the magics themselves,
+    the host shell, and running a cell's steps (for `%%connect`)."""
+
+    board: BoardSession
+    registry: Registry
+    magics: MagicRegistry
+
+    def host_shell(self) -> HostShell: ...
+
+    def print(self, text: str, name: str = "stdout") -> None: ...
+
+    def display_text(
+        self, text: str, display_id: str | None = None, update: bool = False
+    ) -> None: ...
+
+    def require_device(self) -> Device: ...
+
+    def parse_steps(self, body: str) -> list[DeviceChunk | HostLine]: ...
+
+    def run_steps(self, steps: list[DeviceChunk | HostLine]) -> None: ...
+
+
+LineHandler = Callable[[KernelServices, argparse.Namespace], None]
+CellHandler = Callable[[KernelServices, argparse.Namespace, str], None]
+Handler = TypeVar("Handler", LineHandler, CellHandler)
+
+
+# One `add_argument` call: its flags and its options.
+_Argument = tuple[tuple[str, ...], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MagicSpec:
+    """A magic as its decorator declares it, before it has a parser."""
+
+    name: str
+    kind: MagicKind
+    summary: str
+    epilog: str | None
+    description: str | None
+    arguments: tuple[_Argument, ...]
+
+
+_PENDING_ARGUMENTS = "__magic_arguments__"
+_SPECS = "__magic_specs__"
+
+
+def argument(*flags: str, **options: Any) -> Callable[[Handler], Handler]:
+    """Declare one argument of the magic below (argparse's `add_argument`),
+    in the spirit of IPython's `magic_arguments`; listed top to bottom."""
+
+    def attach(handler: Handler) -> Handler:
+        pending: list[_Argument] = getattr(handler, _PENDING_ARGUMENTS, [])
+        setattr(handler, _PENDING_ARGUMENTS, [(flags, options), *pending])
+        return handler
+
+    return attach
+
+
+def _declare(
+    kind: MagicKind,
+    names: tuple[str, ...],
+    summary: str,
+    epilog: str | None,
+    description: str | None,
+) -> Callable[[Handler], Handler]:
+    def declare(handler: Handler) -> Handler:
+        arguments: tuple[_Argument, ...] = tuple(getattr(handler, _PENDING_ARGUMENTS, []))
+        declared: list[MagicSpec] = getattr(handler, _SPECS, [])
+        new: list[MagicSpec] = [
+            MagicSpec(n, kind, summary, epilog, description, arguments) for n in names
+        ]
+        setattr(handler, _SPECS, [*declared, *new])
+        return handler
+
+    return declare
+
+
+def line_magic(
+    *names: str, summary: str, epilog: str | None = None, description: str | None = None
+) -> Callable[[LineHandler], LineHandler]:
+    """Declare a line magic (`%name`); several names make aliases."""
+    return _declare("line", names, summary, epilog, description)
+
+
+def cell_magic(
+    *names: str, summary: str, epilog: str | None = None, description: str | None = None
+) -> Callable[[CellHandler], CellHandler]:
+    """Declare a cell magic (`%%name`); its handler also gets the cell body."""
+    return _declare("cell", names, summary, epilog, description)
 
 
 @dataclass
 class Magic:
     name: str
-    kind: str  # "line" | "cell"
+    kind: MagicKind
     summary: str
     parser: MagicParser
-    handler: Handler
+    # The handler, called the same way for both kinds (a line magic's body is "").
+    run: Callable[[KernelServices, argparse.Namespace, str], None]
 
     @property
     def prefix(self) -> str:
@@ -101,29 +213,29 @@ class MagicRegistry:
     def __init__(self) -> None:
         self._magics: dict[tuple[str, str], Magic] = {}
 
-    def add(
-        self,
-        name: str,
-        kind: str,
-        summary: str,
-        handler: Handler,
-        *,
-        configure: Callable[[MagicParser], object] | None = None,
-        epilog: str | None = None,
-        description: str | None = None,
-    ) -> Magic:
-        prefix = "%" if kind == "line" else "%%"
-        parser = MagicParser(prefix + name, description or summary, epilog)
-        if configure is not None:
-            configure(parser)
-        magic = Magic(name, kind, summary, parser, handler)
-        self._magics[(kind, name)] = magic
-        return magic
+    def add(self, handler: LineHandler | CellHandler) -> None:
+        """Add the magics a handler's decorators declare."""
+        specs: list[MagicSpec] = getattr(handler, _SPECS, [])
+        if not specs:
+            raise ValueError(f"{handler!r} is not declared with @line_magic or @cell_magic")
+        for spec in specs:
+            prefix = "%" if spec.kind == "line" else "%%"
+            parser = MagicParser(prefix + spec.name, spec.description or spec.summary, spec.epilog)
+            for flags, options in spec.arguments:
+                parser.add_argument(*flags, **options)
+            run = _uniform(handler, spec.kind)
+            self._magics[(spec.kind, spec.name)] = Magic(
+                spec.name, spec.kind, spec.summary, parser, run
+            )
 
-    def get(self, name: str, kind: str) -> Magic | None:
+    def get(self, name: str, kind: MagicKind) -> Magic | None:
         return self._magics.get((kind, name))
 
-    def all(self, kind: str) -> list[Magic]:
+    def require(self, name: str, kind: MagicKind) -> Magic:
+        """A magic the kernel itself relies on (KeyError if it was left out)."""
+        return self._magics[(kind, name)]
+
+    def all(self, kind: MagicKind) -> list[Magic]:
         return sorted((m for (k, _), m in self._magics.items() if k == kind), key=lambda m: m.name)
 
     def lsmagic(self) -> str:
@@ -137,3 +249,12 @@ class MagicRegistry:
         for magic in self.all("cell"):
             lines.append(f"  %%{magic.name:<10} {magic.summary}")
         return "\n".join(lines)
+
+
+def _uniform(
+    handler: LineHandler | CellHandler, kind: MagicKind
+) -> Callable[[KernelServices, argparse.Namespace, str], None]:
+    if kind == "cell":
+        return cast(CellHandler, handler)
+    line = cast(LineHandler, handler)
+    return lambda kernel, args, body: line(kernel, args)

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ...config import load_configuration
 from ...errors import UsageError
 from ...fs import FileService
-from ...sync import Change, apply_plan, make_plan
+from ...sync import Change, Plan, apply_plan, make_plan
 from .files import Progress
-from .registry import MagicParser, MagicRegistry
+from .registry import KernelServices, argument, line_magic
 
 COLORS = {"ADD": "\x1b[32m", "UPDATE": "\x1b[34m", "DELETE": "\x1b[31m"}
 RESET = "\x1b[0m"
 
 
-def _plan(kernel: Any, upload_only: bool) -> tuple[FileService, Any]:
+def _plan(kernel: KernelServices, upload_only: bool) -> tuple[FileService, Plan]:
     device = kernel.require_device()
     config = load_configuration()
     entry = config.for_board(kernel.board.name, device.identity().uid)
@@ -36,7 +35,9 @@ def _line(change: Change) -> str:
     return f"{COLORS[change.action]}{change.action:6}{RESET} {change.board_path}\n"
 
 
-def rdiff(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic("rdiff", summary="Show differences between microcontroller and host directories")
+@argument("-u", "--upload-only", action="store_true", help="only add and update, never delete")
+def rdiff(kernel: KernelServices, args: argparse.Namespace) -> None:
     _, plan = _plan(kernel, args.upload_only)
     if plan.empty:
         kernel.print("Directories match\n")
@@ -44,7 +45,17 @@ def rdiff(kernel: Any, args: argparse.Namespace) -> None:
         kernel.print(_line(change))
 
 
-def rsync(kernel: Any, args: argparse.Namespace) -> None:
+@line_magic(
+    "rsync",
+    summary="Synchronize microcontroller to host directories",
+    epilog=(
+        "Compares by content hash (computed on the board), uploads verified and\n"
+        "atomically, deletes only inside the directories the configuration manages."
+    ),
+)
+@argument("-u", "--upload-only", action="store_true", help="only add and update, never delete")
+@argument("-n", "--dry-run", action="store_true", help="show, change nothing")
+def rsync(kernel: KernelServices, args: argparse.Namespace) -> None:
     service, plan = _plan(kernel, args.upload_only)
     if plan.empty:
         kernel.print("Directories match\n")
@@ -61,33 +72,4 @@ def rsync(kernel: Any, args: argparse.Namespace) -> None:
     )
 
 
-def _args(parser: MagicParser) -> None:
-    parser.add_argument(
-        "-u", "--upload-only", action="store_true", help="only add and update, never delete"
-    )
-
-
-def register(registry: MagicRegistry) -> None:
-    registry.add(
-        "rdiff",
-        "line",
-        "Show differences between microcontroller and host directories",
-        rdiff,
-        configure=_args,
-    )
-
-    def rsync_args(parser: MagicParser) -> None:
-        _args(parser)
-        parser.add_argument("-n", "--dry-run", action="store_true", help="show, change nothing")
-
-    registry.add(
-        "rsync",
-        "line",
-        "Synchronize microcontroller to host directories",
-        rsync,
-        configure=rsync_args,
-        epilog=(
-            "Compares by content hash (computed on the board), uploads verified and\n"
-            "atomically, deletes only inside the directories the configuration manages."
-        ),
-    )
+MAGICS = (rdiff, rsync)
