@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from fakes.vboard import VirtualSerialBoardProcess
-from iotkernel.discovery import Settings
+from iotkernel.config import Settings
 from iotkernel.registry import Registry
 
 

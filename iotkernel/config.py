@@ -1,9 +1,13 @@
-"""Device configuration: which boards there are, and which host folders go on them.
+"""Configuration: the devices folder (which boards there are, and which host
+folders go on them) and the settings file.
 
-Owns reading the YAML files of the devices folder (`$IOT_DEVICES`, default
-`$IOT_PROJECTS/devices`, default `~/iot-projects/devices`) and validating
-them with errors that name the file, the line and what is wrong. Each
-top-level key is a device name:
+Owns one safe YAML reader for both (anchors bounded), reading the settings
+file key by key (`load_settings`: discovery's vendor ids and ports, the
+advertisement port, services, the package index), and the YAML files of
+the devices folder (`$IOT_DEVICES`, default `$IOT_PROJECTS/devices`,
+default `~/iot-projects/devices`), validating both with errors that name
+the file, the line and what is wrong. In the devices folder each top-level
+key is a device name:
 
     test-esp32:
       uid: 30aea4308434            # machine.unique_id() as hex (':' allowed)
@@ -313,3 +317,116 @@ def _resource(path: Path, node: yaml.Node) -> Resource:
         include=patterns("include", ("*",)),
         exclude=patterns("exclude", ()),
     )
+
+
+# ---------------------------------------------------------------------- settings
+
+# USB vendor ids of the usual MicroPython / CircuitPython boards.
+KNOWN_VENDORS: dict[int, str] = {
+    0x239A: "Adafruit",
+    0x2B04: "Particle",
+    0x10C4: "Silicon Labs CP210x",
+    0x303A: "Espressif",
+    0xF055: "MicroPython",
+    0x1A86: "QinHeng CH340",
+    0x2E8A: "Raspberry Pi",
+    0x0483: "STMicroelectronics",
+    0x1915: "Nordic Semiconductor",
+}
+ADVERT_PORT = 50000
+
+
+@dataclass
+class Settings:
+    """The kernel's settings file (`$IOT_SETTINGS`, default
+    `$IOT_PROJECTS/iotkernel.yaml`): discovery's extra USB vendor ids and
+    port paths or globs, the advertisement port and bind address, services
+    for `%%service`, the index for `%mip`."""
+
+    vendor_ids: dict[int, str] = field(default_factory=lambda: dict(KNOWN_VENDORS))
+    extra_ports: list[str] = field(default_factory=list)
+    advert_port: int = ADVERT_PORT
+    advert_bind: str = "0.0.0.0"
+    services: dict[str, str] = field(default_factory=dict)  # %%service NAME -> command prefix
+    mip_index: str = "https://micropython.org/pi/v2"
+
+
+def settings_path() -> Path:
+    env = os.environ.get("IOT_SETTINGS")
+    if env:
+        return Path(env).expanduser()
+    projects = os.environ.get("IOT_PROJECTS") or str(Path.home() / "iot-projects")
+    return Path(projects).expanduser() / "iotkernel.yaml"
+
+
+SETTINGS_KEYS = (
+    "usb-vendor-ids",
+    "extra-ports",
+    "advert-port",
+    "advert-bind",
+    "services",  # for %%service
+    "mip-index",  # for %mip
+)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Discovery settings; a missing file means the defaults. A broken one
+    is a ConfigError naming the file, the line and what was expected.
+
+    usb-vendor-ids: {0x1234: My boards}
+    extra-ports: [/tmp/board*]
+    advert-port: 50000
+    advert-bind: 0.0.0.0
+    """
+    path = path or settings_path()
+    settings = Settings()
+    if not path.exists():
+        return settings
+    root = read_yaml(path)
+    if root is None:
+        return settings
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path}:{root.start_mark.line + 1}: expected a mapping of settings")
+    for key_node, value_node in root.value:
+        key = str(key_node.value)
+        where = f"{path}:{key_node.start_mark.line + 1}"
+        if key not in SETTINGS_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(SETTINGS_KEYS)})")
+        value = yaml_value(path, value_node)
+        try:
+            _apply_setting(settings, key, value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {key}: {exc}") from None
+    return settings
+
+
+def _apply_setting(settings: Settings, key: str, value: Any) -> None:
+    """One setting, checked; TypeError or ValueError says what was expected."""
+
+    def text(item: Any, what: str) -> str:
+        if not isinstance(item, (str, int, float)) or isinstance(item, bool):
+            raise TypeError(f"expected {what}, got {item!r}")
+        return str(item)
+
+    if key == "usb-vendor-ids":
+        if not isinstance(value, dict):
+            raise TypeError("expected a mapping of USB vendor ids to names, like {0x1234: Mine}")
+        for vid, name in value.items():
+            if type(vid) is not int or not 0 <= vid <= 0xFFFF:
+                raise ValueError(f"expected a vendor id from 0 to 0xFFFF, got {vid!r}")
+            settings.vendor_ids[vid] = text(name, "a vendor name")
+    elif key == "extra-ports":
+        ports = value if isinstance(value, list) else [value]
+        settings.extra_ports = [text(p, "a port path or glob") for p in ports if p is not None]
+    elif key == "advert-port":
+        if type(value) is not int or not 1 <= value <= 65535:
+            raise ValueError(f"expected a UDP port from 1 to 65535, got {value!r}")
+        settings.advert_port = value
+    elif key == "advert-bind":
+        settings.advert_bind = text(value, "an address to listen on")
+    elif key == "services":
+        if not isinstance(value, dict):
+            raise TypeError("expected a mapping of service names to command prefixes")
+        settings.services = {text(k, "a name"): text(v, "a command") for k, v in value.items()}
+    elif key == "mip-index":
+        settings.mip_index = text(value, "the URL of a package index")

@@ -1,9 +1,8 @@
 """Finding boards: serial ports probed in parallel, and UDP advertisements.
 
-Owns the discovery settings (`$IOT_SETTINGS`, default
-`$IOT_PROJECTS/iotkernel.yaml`): extra USB vendor ids, extra port paths or
-globs (virtual boards, which pyserial's `list_ports` cannot see), and the
-advertisement port and bind address; listing candidate serial ports;
+Owns listing candidate serial ports (by the settings' USB vendor ids and
+extra port paths or globs: virtual boards, which pyserial's `list_ports`
+cannot see; the settings themselves are `config.Settings`);
 probing them in parallel with short timeouts for uid, platform and
 implementation; and a listener for advertisements (`url\\nuid` datagrams,
 port 50000 by default) that validates every datagram, drops floods and
@@ -23,130 +22,22 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
+from .config import ADVERT_PORT, Settings
 from .device import Device, DeviceIdentity
 from .errors import IotKernelError
 
 log = logging.getLogger(__name__)
 
-# USB vendor ids of the usual MicroPython / CircuitPython boards.
-KNOWN_VENDORS: dict[int, str] = {
-    0x239A: "Adafruit",
-    0x2B04: "Particle",
-    0x10C4: "Silicon Labs CP210x",
-    0x303A: "Espressif",
-    0xF055: "MicroPython",
-    0x1A86: "QinHeng CH340",
-    0x2E8A: "Raspberry Pi",
-    0x0483: "STMicroelectronics",
-    0x1915: "Nordic Semiconductor",
-}
-ADVERT_PORT = 50000
 ADVERT_TTL = 10.0  # seconds a board stays listed after its last advertisement
 ADVERT_MAX_BYTES = 256
 ADVERT_SCHEMES = ("ws", "wss")
 ADVERT_RATE = 20  # datagrams per second accepted from one sender
 _UID = re.compile(r"^[0-9a-f]{4,64}$")
 _MAX_SENDERS = 4096  # senders the advert rate table remembers at once
-
-
-@dataclass
-class Settings:
-    vendor_ids: dict[int, str] = field(default_factory=lambda: dict(KNOWN_VENDORS))
-    extra_ports: list[str] = field(default_factory=list)
-    advert_port: int = ADVERT_PORT
-    advert_bind: str = "0.0.0.0"
-    services: dict[str, str] = field(default_factory=dict)  # %%service NAME -> command prefix
-    mip_index: str = "https://micropython.org/pi/v2"
-
-
-def settings_path() -> Path:
-    env = os.environ.get("IOT_SETTINGS")
-    if env:
-        return Path(env).expanduser()
-    projects = os.environ.get("IOT_PROJECTS") or str(Path.home() / "iot-projects")
-    return Path(projects).expanduser() / "iotkernel.yaml"
-
-
-SETTINGS_KEYS = (
-    "usb-vendor-ids",
-    "extra-ports",
-    "advert-port",
-    "advert-bind",
-    "services",  # for %%service
-    "mip-index",  # for %mip
-)
-
-
-def load_settings(path: Path | None = None) -> Settings:
-    """Discovery settings; a missing file means the defaults. A broken one
-    is a ConfigError naming the file, the line and what was expected.
-
-    usb-vendor-ids: {0x1234: My boards}
-    extra-ports: [/tmp/board*]
-    advert-port: 50000
-    advert-bind: 0.0.0.0
-    """
-    from .config import ConfigError, read_yaml, yaml_value
-
-    path = path or settings_path()
-    settings = Settings()
-    if not path.exists():
-        return settings
-    root = read_yaml(path)
-    if root is None:
-        return settings
-    if not isinstance(root, yaml.MappingNode):
-        raise ConfigError(f"{path}:{root.start_mark.line + 1}: expected a mapping of settings")
-    for key_node, value_node in root.value:
-        key = str(key_node.value)
-        where = f"{path}:{key_node.start_mark.line + 1}"
-        if key not in SETTINGS_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(SETTINGS_KEYS)})")
-        value = yaml_value(path, value_node)
-        try:
-            _apply_setting(settings, key, value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {key}: {exc}") from None
-    return settings
-
-
-def _apply_setting(settings: Settings, key: str, value: Any) -> None:
-    """One setting, checked; TypeError or ValueError says what was expected."""
-
-    def text(item: Any, what: str) -> str:
-        if not isinstance(item, (str, int, float)) or isinstance(item, bool):
-            raise TypeError(f"expected {what}, got {item!r}")
-        return str(item)
-
-    if key == "usb-vendor-ids":
-        if not isinstance(value, dict):
-            raise TypeError("expected a mapping of USB vendor ids to names, like {0x1234: Mine}")
-        for vid, name in value.items():
-            if type(vid) is not int or not 0 <= vid <= 0xFFFF:
-                raise ValueError(f"expected a vendor id from 0 to 0xFFFF, got {vid!r}")
-            settings.vendor_ids[vid] = text(name, "a vendor name")
-    elif key == "extra-ports":
-        ports = value if isinstance(value, list) else [value]
-        settings.extra_ports = [text(p, "a port path or glob") for p in ports if p is not None]
-    elif key == "advert-port":
-        if type(value) is not int or not 1 <= value <= 65535:
-            raise ValueError(f"expected a UDP port from 1 to 65535, got {value!r}")
-        settings.advert_port = value
-    elif key == "advert-bind":
-        settings.advert_bind = text(value, "an address to listen on")
-    elif key == "services":
-        if not isinstance(value, dict):
-            raise TypeError("expected a mapping of service names to command prefixes")
-        settings.services = {text(k, "a name"): text(v, "a command") for k, v in value.items()}
-    elif key == "mip-index":
-        settings.mip_index = text(value, "the URL of a package index")
 
 
 # ---------------------------------------------------------------------- serial ports

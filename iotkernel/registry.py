@@ -4,21 +4,23 @@ Owns merging configured devices (name ↔ uid), probed serial ports,
 advertisements and `%register`ed URLs into one table where a board reachable
 by USB and WiFi is one device with two URLs; remembering registered URLs;
 and resolving what a user types (`NAME`, `UID` or `URL`) to URLs, in the
-order of the schemes asked for. Errors say the real reason.
+order of the schemes asked for, discovering again when it is not known yet
+(`find`). Errors say the real reason.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Configuration, load_configuration
-from .discovery import AdvertListener, Probe, Settings, candidate_ports, probe_all
+from .config import Configuration, Settings, load_configuration, load_settings
+from .discovery import AdvertListener, Probe, candidate_ports, probe_all
 from .errors import IotKernelError
-from .util import atomic_write
+from .util import Deadline, atomic_write
 
 DEFAULT_SCHEME_ORDER = ("serial", "rfc2217", "socket", "ws", "wss", "unix", "fake")
 
@@ -124,6 +126,31 @@ class Registry:
         if self.records:
             return self.records
         return [self.builtin] if self.builtin is not None else []
+
+    def find(
+        self, target: str, schemes: list[str], wait: float = 0.0, settings: Settings | None = None
+    ) -> tuple[str, str | None]:
+        """(url, configured name) for a name, uid or URL: from what is known,
+        else by discovering again, for up to `wait` seconds."""
+        if "://" in target:
+            return target, None
+        deadline = Deadline.after(wait)
+        settings = load_settings() if settings is None else settings
+        while True:
+            try:
+                urls = self.resolve(target, schemes)
+                break
+            except NoSuchDeviceError:
+                self.discover(settings)
+                try:
+                    urls = self.resolve(target, schemes)
+                    break
+                except NoSuchDeviceError:
+                    if deadline.expired():
+                        raise
+                    time.sleep(0.5)
+        record = next(r for r in self.known() if urls[0] in r.urls)
+        return urls[0], record.name or record.uid
 
     def resolve(self, target: str, schemes: Iterable[str] = ()) -> list[str]:
         """URLs of `target` (a name, a uid, or a URL), preferred schemes first."""

@@ -12,12 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakes.vboard import VirtualSerialBoardProcess
+from iotkernel.config import Settings, load_settings
 from iotkernel.device import Device
 from iotkernel.discovery import (
     AdvertListener,
-    Settings,
     candidate_ports,
-    load_settings,
     parse_advert,
     probe_all,
 )

@@ -19,15 +19,15 @@ import io
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any, cast
 
 from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__, replies
+from ..config import load_settings
 from ..device import INTERRUPT_ANSWER_TIMEOUT, Device
-from ..discovery import AdvertListener, load_settings
+from ..discovery import AdvertListener
 from ..errors import (
     DeviceException,
     DeviceUnresponsiveError,
@@ -38,12 +38,12 @@ from ..errors import (
 from ..hardreset import reset_stuck_board
 from ..protocol import Stream
 from ..registry import DeviceRecord, Registry
-from ..util import Deadline, sigint_handler
+from ..util import sigint_handler
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
 from .failures import CellFailed
 from .magics import build_registry
 from .magics.registry import HelpRequested, HostShell, Magic, MagicKind
-from .output import IncrementalText, StdoutSplitter, board_text
+from .output import IncrementalText, StdoutSplitter, board_text, with_input_hook
 from .session import SIM, BoardSession, data_dir
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,6 @@ class IotKernel(IPythonKernel):
         )
         self._allow_stdin = False
         self._completion_cache: dict[str, list[str]] = {}
-        self._reconnect_tried = False
         self._load_store()
         for handlers in (self.shell_handlers, self.control_handlers):
             for msg_type, handler in handlers.items():
@@ -421,52 +420,10 @@ class IotKernel(IPythonKernel):
     def require_device(self) -> Device:
         """The current board; reconnects a restarted kernel to its notebook's
         board, and a board that was unplugged or reset to the same board."""
-        if self.board.device is None and not self._reconnect_tried:
-            self._reconnect_tried = True
-            remembered = self.board.remembered()
-            if remembered is not None:
-                self._reconnect(*remembered)
-        elif self.board.lost:
-            self._reconnect_by_identity()
         try:
-            return self.board.require()
+            return self.board.require_reconnecting(self.registry, self.print)
         except IotKernelError as exc:
             raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
-
-    def _reconnect(self, target: str, schemes: list[str]) -> None:
-        from .magics.devices import resolve
-
-        try:
-            url, name = resolve(self, target, schemes, 0)
-            self.board.connect(url, name=name, remember=target, schemes=schemes)
-            self.print(f"Reconnected to {self.board.name} @ {self.board.url}\n")
-        except IotKernelError as exc:
-            self.print(f"Could not reconnect to {target}: {exc}\n", "stderr")
-
-    def _reconnect_by_identity(self, wait: float = 10.0) -> None:
-        """The same board (same uid), on the same port or another, within `wait` s."""
-        board = self.board
-        deadline = Deadline.after(wait)
-        while not deadline.expired():
-            try:
-                if board.device is not None and board.url is not None:
-                    board.device.reopen(timeout=1.0)
-                    if board.device.identity(refresh=True).uid == board.uid:
-                        board.lost = False
-                        self.print(f"Reconnected to {board.name} @ {board.url}\n")
-                        return
-            except IotKernelError:
-                pass
-            if board.uid is not None:
-                self.registry.discover(load_settings(), timeout=1.0)
-                for record in self.registry.records:
-                    if record.uid == board.uid and record.urls:
-                        name = board.name
-                        board.connect(record.urls[0], name=name)
-                        self.print(f"Reconnected to {board.name} @ {board.url}\n")
-                        return
-            time.sleep(0.3)
-        self.print(f"{board.name} did not come back within {wait:.0f} s\n", "stderr")
 
     @contextlib.contextmanager
     def interrupts_go_to(self, device: Device) -> Iterator[None]:
@@ -488,7 +445,7 @@ class IotKernel(IPythonKernel):
         )
         hooked = "input(" in source
         if hooked:
-            source = self._with_input_hook(source)
+            source = with_input_hook(source, allow_stdin=self._allow_stdin)
         stdout = StdoutSplitter(
             self.print,
             on_prompt=lambda prompt: self._answer_input(device, prompt),
@@ -563,31 +520,6 @@ class IotKernel(IPythonKernel):
         return self._send_error(exc.exc_type, exc.message, lines or [str(exc)])
 
     # ------------------------------------------------------------------ input()
-
-    # An `input` for one cell: it marks its prompt for the kernel, then reads.
-    _INPUT_HOOK = (
-        "input = (lambda real: lambda p='': print('\\x1dI' + str(p) + '\\x1d', end='') "
-        "or real())(__import__('builtins').input); "
-    )
-    # Where the frontend allows no stdin (nbclient, papermill): fail at once.
-    _NO_INPUT_HOOK = (
-        "input = lambda p='': (_ for _ in ()).throw("
-        "EOFError('input() is not available: this frontend does not allow stdin')); "
-    )
-
-    def _with_input_hook(self, source: str) -> str:
-        """Prefix the cell's first line with an `input` that tells the kernel
-        it waits (a marker before its prompt), or that fails at once when the
-        frontend does not allow stdin. On the same line: line numbers stay."""
-        hook = self._INPUT_HOOK if self._allow_stdin else self._NO_INPUT_HOOK
-        lines = source.split("\n")
-        for index, line in enumerate(lines):
-            if line.strip():
-                if line[:1] in (" ", "\t"):
-                    return source  # an indented first line: leave it alone
-                lines[index] = hook + line
-                return "\n".join(lines)
-        return source
 
     def _answer_input(self, device: Device, prompt: str) -> None:
         try:

@@ -5,7 +5,8 @@ reads survives; invalid bytes become U+FFFD instead of `b'...'` literals),
 what of the board's text is shown as is (all of it, but escape sequences
 other than colours),
 the split between printed output and a cell's trailing-expression value
-(after `RESULT_MARK`), and the prompt markers of `input()`. No I/O here.
+(after `RESULT_MARK`), and `input()`: the hook a cell gets and the prompt
+markers it prints. No I/O here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,33 @@ from .cells import RESULT_MARK
 
 INPUT_MARK = "\x1dI"  # the board asks for a line: INPUT_MARK + prompt + INPUT_END
 INPUT_END = "\x1d"
+
+# An `input` for one cell: it marks its prompt for the kernel, then reads.
+_INPUT_HOOK = (
+    f"input = (lambda real: lambda p='': print({INPUT_MARK!r} + str(p) + {INPUT_END!r}, "
+    "end='') or real())(__import__('builtins').input); "
+)
+# Where the frontend allows no stdin (nbclient, papermill): fail at once.
+_NO_INPUT_HOOK = (
+    "input = lambda p='': (_ for _ in ()).throw("
+    "EOFError('input() is not available: this frontend does not allow stdin')); "
+)
+
+
+def with_input_hook(source: str, *, allow_stdin: bool) -> str:
+    """Prefix the cell's first line with an `input` that tells the kernel
+    it waits (its markers around the prompt), or that fails at once when
+    the frontend does not allow stdin. On the same line: line numbers stay."""
+    hook = _INPUT_HOOK if allow_stdin else _NO_INPUT_HOOK
+    lines = source.split("\n")
+    for index, line in enumerate(lines):
+        if line.strip():
+            if line[:1] in (" ", "\t"):
+                return source  # an indented first line: leave it alone
+            lines[index] = hook + line
+            return "\n".join(lines)
+    return source
+
 
 # What the board printed is shown as it was: NULs, \r, \b and colour
 # sequences (SGR: ESC [ ... m, which JupyterLab, Notebook and VS Code

@@ -1,9 +1,11 @@
 """The kernel's board session: which board is current, and remembering it.
 
 Owns opening the current board by URL (or the built-in virtual board `sim`,
-the unix-port MicroPython in a per-user directory), closing it, and
-remembering per notebook which board it used, so a restarted kernel
-reconnects to it. Imports the device layer only; knows no wire bytes.
+the unix-port MicroPython in a per-user directory), closing it,
+remembering per notebook which board it used, and the reconnect policy: a
+restarted kernel reconnects to its notebook's board, a board whose link
+failed is found again by its uid. Uses the device layer and the registry;
+knows no wire bytes.
 """
 
 from __future__ import annotations
@@ -11,11 +13,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from ..config import load_settings
 from ..device import Device
 from ..errors import IotKernelError
-from ..util import atomic_write
+from ..registry import Registry
+from ..util import Deadline, atomic_write
+
+# How the session tells the cell what it did: (text, "stdout" or "stderr").
+Say = Callable[[str, str], None]
 
 SIM = "sim"
 
@@ -58,6 +67,7 @@ class BoardSession:
         self.url: str | None = None
         self.uid: str | None = None
         self.lost = False  # the link failed: reconnect by identity before the next cell
+        self._reconnect_tried = False  # to the board this notebook used last
         self._remembers = remember
         self._state_file = state_file or data_dir() / "notebooks.json"
 
@@ -96,6 +106,64 @@ class BoardSession:
         if self.device is None or self.device.closed:
             raise NoDeviceError
         return self.device
+
+    # -- reconnecting
+
+    def require_reconnecting(self, registry: Registry, say: Say) -> Device:
+        """The current board, reconnected first where that is the policy: a
+        restarted kernel (no board yet) to its notebook's board, once; a
+        board whose link failed (unplugged, reset) to the same board, by uid.
+        What happens is said through `say(text, stream)`."""
+        if self.device is None and self._remembers and not self._reconnect_tried:
+            self._reconnect_tried = True
+            remembered = self.remembered()
+            if remembered is not None:
+                self._reconnect_remembered(registry, say, *remembered)
+        elif self.lost:
+            self._reconnect_by_identity(registry, say)
+        return self.require()
+
+    def _reconnect_remembered(
+        self, registry: Registry, say: Say, target: str, schemes: list[str]
+    ) -> None:
+        try:
+            url, name = registry.find(target, schemes)
+            self.connect(url, name=name, remember=target, schemes=schemes)
+            say(f"Reconnected to {self.name} @ {self.url}\n", "stdout")
+        except IotKernelError as exc:
+            say(f"Could not reconnect to {target}: {exc}\n", "stderr")
+
+    def _reconnect_by_identity(self, registry: Registry, say: Say, wait: float = 10.0) -> None:
+        """The same board (same uid), on the same port or another, within `wait` s."""
+        deadline = Deadline.after(wait)
+        while not deadline.expired():
+            if self._reopened_same_board() or self._found_same_board(registry):
+                say(f"Reconnected to {self.name} @ {self.url}\n", "stdout")
+                return
+            time.sleep(0.3)
+        say(f"{self.name} did not come back within {wait:.0f} s\n", "stderr")
+
+    def _reopened_same_board(self) -> bool:
+        if self.device is None or self.url is None:
+            return False
+        try:
+            self.device.reopen(timeout=1.0)
+            if self.device.identity(refresh=True).uid != self.uid:
+                return False
+        except IotKernelError:
+            return False
+        self.lost = False
+        return True
+
+    def _found_same_board(self, registry: Registry) -> bool:
+        if self.uid is None:
+            return False
+        registry.discover(load_settings(), timeout=1.0)
+        for record in registry.records:
+            if record.uid == self.uid and record.urls:
+                self.connect(record.urls[0], name=self.name)
+                return True
+        return False
 
     def close(self) -> None:
         if self.device is not None:

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iotkernel.config import ConfigError, load_configuration
-from iotkernel.discovery import load_settings, parse_advert
+from iotkernel.config import ConfigError, load_configuration, load_settings
+from iotkernel.discovery import parse_advert
 from iotkernel.kernel.magics.host import StoreError, load_store
 from iotkernel.secrets import SecretsError, load_secrets
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 
-from ...config import load_configuration
-from ...discovery import all_ports, load_settings, probe
+from ...config import load_configuration, load_settings
+from ...discovery import all_ports, probe
 from ...errors import IotKernelError, UsageError
-from ...registry import NoSuchDeviceError
 from ...secrets import without_credentials
-from ...util import Deadline
 from ..failures import CellFailed
 from ..session import SIM, BoardSession, sim_url
 from .registry import KernelServices, argument, cell_magic, line_magic, seconds
@@ -85,31 +82,6 @@ def unregister(kernel: KernelServices, args: argparse.Namespace) -> None:
         kernel.print(f"Unregistered {url}\n")
 
 
-def resolve(
-    kernel: KernelServices, target: str, schemes: list[str], wait: float
-) -> tuple[str, str | None]:
-    """(url, configured name) for a name, uid or URL; discovers if needed."""
-    if "://" in target:
-        return target, None
-    deadline = Deadline.after(wait)
-    settings = load_settings()
-    while True:
-        try:
-            urls = kernel.registry.resolve(target, schemes)
-            break
-        except NoSuchDeviceError:
-            kernel.registry.discover(settings)
-            try:
-                urls = kernel.registry.resolve(target, schemes)
-                break
-            except NoSuchDeviceError:
-                if deadline.expired():
-                    raise
-                time.sleep(0.5)
-    record = next(r for r in kernel.registry.known() if urls[0] in r.urls)
-    return urls[0], record.name or record.uid
-
-
 @line_magic(
     "connect",
     summary="Connect to device by name, uid, or url",
@@ -126,7 +98,7 @@ def resolve(
 @argument("schemes", nargs="*", help="transport order, e.g. ws serial")
 @argument("--wait", type=seconds, default=0, metavar="S", help="wait up to S seconds for the board")
 def connect(kernel: KernelServices, args: argparse.Namespace) -> None:
-    url, name = resolve(kernel, args.target, args.schemes, args.wait)
+    url, name = kernel.registry.find(args.target, args.schemes, args.wait)
     kernel.board.connect(url, name=name, remember=args.target, schemes=args.schemes)
     kernel.print(f"Connected to {kernel.board.name} @ {kernel.board.url}\n")
 
@@ -162,7 +134,7 @@ def connect_cell(kernel: KernelServices, args: argparse.Namespace, body: str) ->
         for target in targets:
             kernel.board = BoardSession(remember=False)
             try:
-                url, name = resolve(kernel, target, [], 0)
+                url, name = kernel.registry.find(target, [], 0)
                 kernel.board.connect(url, name=name)
                 kernel.print(f"----- {kernel.board.name}\n")
                 if not args.quiet:

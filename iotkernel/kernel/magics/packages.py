@@ -20,8 +20,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from ...config import projects_dir
-from ...discovery import Settings, load_settings, settings_path
+from ...config import Settings, load_settings, projects_dir, settings_path
 from ...errors import IotKernelError, UsageError
 from ...fs import FileService, UnsafePathError, check_writable_path
 from .host import stream_process
