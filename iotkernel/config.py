@@ -219,57 +219,59 @@ def _load_file(path: Path) -> list[DeviceConfig]:
         return []
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{_where(path, root)}: expected device names as top-level keys")
-    devices = []
-    for name, (key_node, value_node) in _mapping(root).items():
-        where = _where(path, key_node)
-        if not isinstance(value_node, yaml.MappingNode):
-            raise ConfigError(f"{where}: device {name!r} must be a mapping (uid, resources, ...)")
-        fields = _mapping(value_node)
-        unknown = set(fields) - DEVICE_KEYS
-        if unknown:
-            bad = sorted(unknown)[0]
-            raise ConfigError(
-                f"{_where(path, fields[bad][0])}: unknown key {bad!r} for device {name!r} "
-                f"(known: {', '.join(sorted(DEVICE_KEYS))})"
-            )
-        uid = None
-        if "uid" in fields:
-            node = fields["uid"][1]
-            try:
-                # The text as written: YAML 1.1 would read 10:20:30:40:50:59 as a
-                # base-60 number and 0x1234 as 4660.
-                if not isinstance(node, yaml.ScalarNode) or not node.value:
-                    raise ValueError("uid must be hexadecimal text (e.g. 30aea4308434)")
-                uid = normalise_uid(node.value)
-            except ValueError as exc:
-                raise ConfigError(f"{_where(path, node)}: {exc}") from None
-        resources = []
-        if "resources" in fields:
-            node = fields["resources"][1]
-            if not isinstance(node, yaml.SequenceNode):
-                raise ConfigError(f"{_where(path, node)}: resources must be a list")
-            resources = [_resource(path, item) for item in node.value]
-        urls: list[str] = []
-        for key in ("url", "urls"):
-            if key in fields:
-                value = yaml_value(path, fields[key][1])
-                urls += [str(v) for v in (value if isinstance(value, list) else [value])]
-        hard_reset: list[str] = []
-        if "hard-reset" in fields:
-            node = fields["hard-reset"][1]
-            command = yaml_value(path, node)
-            try:
-                if not isinstance(command, str):
-                    raise ValueError("expected a command line (a string)")
-                hard_reset = shlex.split(command)
-            except ValueError as exc:
-                raise ConfigError(f"{_where(path, node)}: hard-reset: {exc}") from None
-            if not hard_reset:
-                raise ConfigError(f"{_where(path, node)}: hard-reset: the command is empty")
-        devices.append(
-            DeviceConfig(name, uid, tuple(resources), tuple(urls), where, tuple(hard_reset))
+    return [_device(path, name, *nodes) for name, nodes in _mapping(root).items()]
+
+
+def _device(path: Path, name: str, key_node: yaml.Node, value_node: yaml.Node) -> DeviceConfig:
+    where = _where(path, key_node)
+    if not isinstance(value_node, yaml.MappingNode):
+        raise ConfigError(f"{where}: device {name!r} must be a mapping (uid, resources, ...)")
+    fields = _mapping(value_node)
+    unknown = set(fields) - DEVICE_KEYS
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ConfigError(
+            f"{_where(path, fields[bad][0])}: unknown key {bad!r} for device {name!r} "
+            f"(known: {', '.join(sorted(DEVICE_KEYS))})"
         )
-    return devices
+    uid = _device_uid(path, fields["uid"][1]) if "uid" in fields else None
+    resources = []
+    if "resources" in fields:
+        node = fields["resources"][1]
+        if not isinstance(node, yaml.SequenceNode):
+            raise ConfigError(f"{_where(path, node)}: resources must be a list")
+        resources = [_resource(path, item) for item in node.value]
+    urls: list[str] = []
+    for key in ("url", "urls"):
+        if key in fields:
+            value = yaml_value(path, fields[key][1])
+            urls += [str(v) for v in (value if isinstance(value, list) else [value])]
+    hard_reset = _hard_reset(path, fields["hard-reset"][1]) if "hard-reset" in fields else ()
+    return DeviceConfig(name, uid, tuple(resources), tuple(urls), where, hard_reset)
+
+
+def _device_uid(path: Path, node: yaml.Node) -> str:
+    try:
+        # The text as written: YAML 1.1 would read 10:20:30:40:50:59 as a
+        # base-60 number and 0x1234 as 4660.
+        if not isinstance(node, yaml.ScalarNode) or not node.value:
+            raise ValueError("uid must be hexadecimal text (e.g. 30aea4308434)")
+        return normalise_uid(node.value)
+    except ValueError as exc:
+        raise ConfigError(f"{_where(path, node)}: {exc}") from None
+
+
+def _hard_reset(path: Path, node: yaml.Node) -> tuple[str, ...]:
+    command = yaml_value(path, node)
+    try:
+        if not isinstance(command, str):
+            raise ValueError("expected a command line (a string)")
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"{_where(path, node)}: hard-reset: {exc}") from None
+    if not words:
+        raise ConfigError(f"{_where(path, node)}: hard-reset: the command is empty")
+    return tuple(words)
 
 
 def _resource(path: Path, node: yaml.Node) -> Resource:

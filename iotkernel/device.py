@@ -22,14 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import replies
 from .errors import (
     DeviceProtocolError,
     DeviceRebootedError,
     DeviceTimeoutError,
     DeviceUnresponsiveError,
     HelperReplyError,
-    MalformedReplyError,
     ProtocolError,
     TransportClosedError,
     TransportError,
@@ -37,10 +35,12 @@ from .errors import (
 from .helper_calls import (
     HELPER_PROBE,
     HELPERS,
+    DeviceIdentity,
     call_source,
     decode_reply,
     decode_streamed_rows,
     eval_arguments,
+    parse_identity,
     parse_probe,
     payload_arguments,
     source_arguments,
@@ -112,19 +112,18 @@ class _Progress:
         self.tail = (self.tail + data)[-200:]
 
 
+def _stdout_into(collected: bytearray) -> OutputCallback:
+    """An output callback that keeps stdout in `collected`."""
+
+    def collect(data: bytes, stream: Stream) -> None:
+        if stream is Stream.STDOUT:
+            collected.extend(data)
+
+    return collect
+
+
 class _BootBannerSeen(Exception):
     """Raised inside an exchange when a helper's output shows a boot banner."""
-
-
-@dataclass(frozen=True)
-class DeviceIdentity:
-    """Who a board is: `uid` is hex (None when the board has no unique id)."""
-
-    uid: str | None
-    platform: str
-    implementation: str
-    version: str
-    machine: str
 
 
 class Device:
@@ -590,12 +589,7 @@ class Device:
         source = code.encode() if isinstance(code, str) else code
         collected = bytearray()
         if on_output is None:
-
-            def collect(data: bytes, stream: Stream) -> None:
-                if stream is Stream.STDOUT:
-                    collected.extend(data)
-
-            on_output = collect
+            on_output = _stdout_into(collected)
         stderr = bytearray()
         with self._lock:
             self._exec_starting = True
@@ -841,15 +835,5 @@ class Device:
     def identity(self, *, refresh: bool = False) -> DeviceIdentity:
         """The board's uid, platform, implementation name and version (cached)."""
         if self._identity is None or refresh:
-            info = self.call_helper("ident()")
-            if not isinstance(info, dict):
-                raise MalformedReplyError("identity", "a JSON object", info)
-            uid = replies.optional_text(info.get("uid"), "identity", "a uid", limit=64)
-            if uid is not None and (not uid or any(c not in "0123456789abcdef" for c in uid)):
-                raise MalformedReplyError("identity", "a uid in lower-case hex", uid)
-            fields = {
-                name: replies.shown(replies.text(info.get(name, ""), "identity", name))
-                for name in ("platform", "implementation", "version", "machine")
-            }
-            self._identity = DeviceIdentity(uid=uid, **fields)
+            self._identity = parse_identity(self.call_helper("ident()"))
         return self._identity

@@ -27,8 +27,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import ADVERT_PORT, Settings
-from .device import Device, DeviceIdentity
+from .device import Device
 from .errors import IotKernelError
+from .helper_calls import DeviceIdentity
 
 log = logging.getLogger(__name__)
 

@@ -201,6 +201,10 @@ class _FramePump:
         self._finished = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, daemon=True)
 
+    @property
+    def frames(self) -> int:
+        return len(self._sizes)
+
     def start(self) -> None:
         self._watchdog.start()
 
@@ -570,60 +574,24 @@ class FileService:
         """File bytes as raw frames on the board's stdin (see _FramePump):
         about the link's byte rate, against 3/4 of it as base64 in source;
         deflated when that is smaller (source code: about 2.5 times less)."""
-        if self._hash_kind is None:
-            self._hash_kind = self.hash_kind()
-        want = host_hash(data, self._hash_kind)
-        size = self._chunk()
+        want = host_hash(data, self._known_hash_kind())
         packed = self._packed(data) if pack else None
-        sent = data if packed is None else packed
-        pieces = [sent[start : start + size] for start in range(0, len(sent), size)]
-        # The unix port reads its pty as fast as it comes: no UART to overrun.
-        platform = self.device.identity().platform
-        ahead = 8 * size if platform == "linux" else UART_PREFETCH
-
-        def on_frames(done: int, total: int) -> None:  # in the file's bytes, not the link's
-            if progress is not None:
-                progress(done * len(data) // max(total, 1), len(data))
-
-        pump = _FramePump(
-            self.device,
-            [escape_frame(piece) for piece in pieces],
-            [len(piece) for piece in pieces],
-            ahead,
-            on_frames,
-        )
+        pump = self._frame_pump(data if packed is None else packed, len(data), progress)
         pump.start()
         try:
             # One call for the whole file: its deadline grows with the size (at
             # 1 KB/s, below any link's rate); the watchdog catches a stall early.
             reply = self.device.call_helper(
-                f"rx({path!r}, {len(data)}, {want!r}, {len(pieces)}, {packed is not None})",
+                f"rx({path!r}, {len(data)}, {want!r}, {pump.frames}, {packed is not None})",
                 timeout=self.device.deadline + len(data) / 1024,
                 on_stdout=pump.feed,
             )
         except DeviceException as exc:
             pump.stop()  # before any retry: its watchdog must not interrupt the next call
             self.device.resync()  # what the board had not read yet must not reach its REPL
-            if pump.stalled:
-                # A byte lost on the link (or a board far slower than its
-                # idle timeout): the old file is intact; the chunked path,
-                # which waits for each reply, takes over.
-                log.info(
-                    "%s: raw transfer of %s stalled; sending it in chunks", self.device.url, path
-                )
-                raise _RawPathFailed from None
-            if exc.exc_type == "MemoryError":
-                # Without compression first (the inflater's window did not
-                # fit), then in smaller frames.
-                if packed is None:
-                    self._shrink_chunk(exc, "write", path)
-                return self._write_raw(path, data, progress, pack=False)
-            if exc.exc_type == "ValueError" and "corrupted in transit" in exc.message:
-                raise TransferVerificationError(
-                    f"cannot write {path}: a frame was corrupted on the link; "
-                    "the old file is intact"
-                ) from None
-            raise _write_failure(exc, path) from None
+            return self._after_raw_failure(
+                exc, path, data, progress, packed=packed is not None, stalled=pump.stalled
+            )
         except BaseException:
             with contextlib.suppress(IotKernelError):
                 self.device.resync()
@@ -640,12 +608,66 @@ class FileService:
             progress(len(data), len(data))
         return replies.text(digest, f"write {path}", "a content hash", limit=80)
 
+    def _frame_pump(self, sent: bytes, size: int, progress: Progress | None) -> _FramePump:
+        """A pump for `sent` (the file's bytes, or them deflated) in frames of
+        one chunk; progress counts in the file's `size` bytes."""
+        chunk = self._chunk()
+        pieces = [sent[start : start + chunk] for start in range(0, len(sent), chunk)]
+        # The unix port reads its pty as fast as it comes: no UART to overrun.
+        platform = self.device.identity().platform
+        ahead = 8 * chunk if platform == "linux" else UART_PREFETCH
+
+        def on_frames(done: int, total: int) -> None:  # in the file's bytes, not the link's
+            if progress is not None:
+                progress(done * size // max(total, 1), size)
+
+        return _FramePump(
+            self.device,
+            [escape_frame(piece) for piece in pieces],
+            [len(piece) for piece in pieces],
+            ahead,
+            on_frames,
+        )
+
+    def _after_raw_failure(
+        self,
+        exc: DeviceException,
+        path: str,
+        data: bytes,
+        progress: Progress | None,
+        *,
+        packed: bool,
+        stalled: bool,
+    ) -> str:
+        """What a raw write does when the board raised: go again another way
+        (returning its hash), or say why it failed. The old file is intact."""
+        if stalled:
+            # A byte lost on the link (or a board far slower than its idle
+            # timeout): the chunked path, which waits for each reply, takes over.
+            log.info("%s: raw transfer of %s stalled; sending it in chunks", self.device.url, path)
+            raise _RawPathFailed from None
+        if exc.exc_type == "MemoryError":
+            # Without compression first (the inflater's window did not fit),
+            # then in smaller frames.
+            if not packed:
+                self._shrink_chunk(exc, "write", path)
+            return self._write_raw(path, data, progress, pack=False)
+        if exc.exc_type == "ValueError" and "corrupted in transit" in exc.message:
+            raise TransferVerificationError(
+                f"cannot write {path}: a frame was corrupted on the link; the old file is intact"
+            ) from None
+        raise _write_failure(exc, path) from None
+
+    def _known_hash_kind(self) -> str:
+        """The board's content hash (sha256, or crc32 where it has no hashlib), asked once."""
+        if self._hash_kind is None:
+            self._hash_kind = self.hash_kind()
+        return self._hash_kind
+
     def _write_in_one(self, path: str, data: bytes) -> str:
         """A file that fits in one chunk: one round trip (the board begins,
         writes, verifies and renames; on any failure it removes its temporary)."""
-        if self._hash_kind is None:
-            self._hash_kind = self.hash_kind()
-        want = host_hash(data, self._hash_kind)
+        want = host_hash(data, self._known_hash_kind())
         try:
             reply = self.device.call_with_payload("wone", (path, want), base64.b64encode(data))
         except DeviceException as exc:

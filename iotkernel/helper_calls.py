@@ -4,7 +4,8 @@ Owns everything about the helpers that needs no board: cutting
 `board/helpers.py` into pieces a 40 KB heap can compile, the source of a
 call (arguments always quoted with `repr()`), and checking and decoding
 what a helper printed (its JSON reply with the CRC-32 of the reply and of
-the request, or streamed rows with one CRC-32 each). Pure functions:
+the request, or streamed rows with one CRC-32 each), and the board's
+identity from its `ident()` reply. Pure functions:
 `Device` runs the calls, this module says what they are and what came back.
 
 A reply that fails a check is a `HelperReplyError`, never a value.
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .errors import HelperReplyError
+from . import replies
+from .errors import HelperReplyError, MalformedReplyError
 from .replies import check_depth
 
 RESULT_MARK = b"\x1e"  # starts a reply
@@ -136,6 +138,32 @@ def payload_arguments(arguments: tuple[object, ...], payload: bytes) -> tuple[st
     request_crc = zlib.crc32(payload)
     quoted = "".join(f"{argument!r}, " for argument in arguments)
     return f"{quoted}{payload!r}, {request_crc}", request_crc
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """Who a board is: `uid` is hex (None when the board has no unique id)."""
+
+    uid: str | None
+    platform: str
+    implementation: str
+    version: str
+    machine: str
+
+
+def parse_identity(info: object) -> DeviceIdentity:
+    """The `ident()` helper's reply, checked: a uid in lower-case hex (or
+    none), and text of bounded length with control characters shown escaped."""
+    if not isinstance(info, dict):
+        raise MalformedReplyError("identity", "a JSON object", info)
+    uid = replies.optional_text(info.get("uid"), "identity", "a uid", limit=64)
+    if uid is not None and (not uid or any(c not in "0123456789abcdef" for c in uid)):
+        raise MalformedReplyError("identity", "a uid in lower-case hex", uid)
+    fields = {
+        name: replies.shown(replies.text(info.get(name, ""), "identity", name))
+        for name in ("platform", "implementation", "version", "machine")
+    }
+    return DeviceIdentity(uid=uid, **fields)
 
 
 def parse_probe(out: bytes) -> tuple[str, int]:

@@ -43,7 +43,7 @@ from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_e
 from .failures import CellFailed
 from .magics import build_registry
 from .magics.registry import HelpRequested, HostShell, Magic, MagicKind
-from .output import IncrementalText, StdoutSplitter, board_text, with_input_hook
+from .output import StdoutSplitter, board_text, with_input_hook
 from .session import SIM, BoardSession, data_dir
 
 log = logging.getLogger(__name__)
@@ -282,13 +282,9 @@ class IotKernel(IPythonKernel):
         self._show_startup_problems()
         parsed = parse_cell(code)
         if isinstance(parsed, CellMagic) and parsed.name == "host":
-            try:
-                self.magics.require("host", "cell").parser.parse_line(parsed.args)
-            except HelpRequested as help_:
-                self.print(help_.text)
-                return self._ok()
-            except UsageError as exc:
-                return self._reply_error(self._send_error("UsageError", str(exc), [str(exc)]))
+            refused = self._check_host_arguments(parsed.args)
+            if refused is not None:
+                return refused
             return await super().do_execute(
                 parsed.body,
                 silent,
@@ -298,6 +294,23 @@ class IotKernel(IPythonKernel):
                 cell_meta=cell_meta,
                 cell_id=cell_id,
             )
+        return self._run_cell(parsed, store_history)
+
+    def _check_host_arguments(self, args: str) -> dict[str, Any] | None:
+        """The reply for `%%host -h` or bad arguments; None to run the cell."""
+        try:
+            self.magics.require("host", "cell").parser.parse_line(args)
+        except HelpRequested as help_:
+            self.print(help_.text)
+            return self._ok()
+        except UsageError as exc:
+            return self._reply_error(self._send_error("UsageError", str(exc), [str(exc)]))
+        return None
+
+    def _run_cell(
+        self, parsed: CellMagic | list[DeviceChunk | HostLine], store_history: bool
+    ) -> dict[str, Any]:
+        """Run a board cell (or a cell magic) and reply for it."""
         count = self.execution_count  # this cell's number: In[count], Out[count]
         try:
             if isinstance(parsed, CellMagic):
@@ -450,47 +463,48 @@ class IotKernel(IPythonKernel):
             self.print,
             on_prompt=lambda prompt: self._answer_input(device, prompt),
         )
-        stderr = IncrementalText()
-        stderr_text: list[str] = []
 
         def on_output(data: bytes, stream: Stream) -> None:
-            if stream is Stream.STDOUT:
+            if stream is Stream.STDOUT:  # a traceback comes whole, as a DeviceException
                 stdout.feed(data)
-            else:
-                stderr_text.append(stderr.feed(data))
 
         # The whole exchange, hook removal included, under the board's SIGINT
         # handler: a stop never interrupts the host in the middle of it.
         with self.interrupts_go_to(device):
             try:
                 device.exec(source, on_output)
-            except DeviceException as exc:
-                stdout.close()
-                raise self._device_error(exc) from None
-            except DeviceUnresponsiveError as exc:
-                stdout.close()
-                raise self._recover_stuck_board(device, exc) from None
             except IotKernelError as exc:
                 stdout.close()
-                if isinstance(exc, TransportError):
-                    self.board.lost = True  # the next cell reconnects by identity
-                raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
+                raise self._cell_failure(device, exc) from None
             finally:
                 if hooked:  # the board's own input() again for other tools
                     with contextlib.suppress(IotKernelError):
                         device.exec("globals().pop('input', None)", timeout=2)
         stdout.close()
         if rewritten and stdout.result is not None:
-            value = board_text(stdout.result.rstrip("\r\n"))
-            self.send_response(
-                self.iopub_socket,
-                "execute_result",
-                {
-                    "execution_count": self.execution_count,
-                    "data": {"text/plain": value},
-                    "metadata": {},
-                },
-            )
+            self._send_result(board_text(stdout.result.rstrip("\r\n")))
+
+    def _cell_failure(self, device: Device, exc: IotKernelError) -> CellFailed:
+        """The cell's error for what ended its code on the board."""
+        if isinstance(exc, DeviceException):
+            return self._device_error(exc)
+        if isinstance(exc, DeviceUnresponsiveError):
+            return self._recover_stuck_board(device, exc)
+        if isinstance(exc, TransportError):
+            self.board.lost = True  # the next cell reconnects by identity
+        return self._send_error(type(exc).__name__, str(exc), [str(exc)])
+
+    def _send_result(self, value: str) -> None:
+        """The cell's value, as Out[n]."""
+        self.send_response(
+            self.iopub_socket,
+            "execute_result",
+            {
+                "execution_count": self.execution_count,
+                "data": {"text/plain": value},
+                "metadata": {},
+            },
+        )
 
     def _recover_stuck_board(self, device: Device, exc: DeviceUnresponsiveError) -> CellFailed:
         """The board ignored the stop button: reset it through the best means

@@ -81,51 +81,59 @@ def cp(kernel: KernelServices, args: argparse.Namespace) -> None:
             "board paths start with ':': either copy host files to a ':destination', "
             "or ':board' files to a host destination"
         )
-    service = files(kernel)
     many = len(sources) > 1 or args.recursive
     if upload:
-        target = board_path(destination)
-        for source in sources:
-            local = host_path(source)
-            if local.is_dir():
-                if not args.recursive:
-                    raise UsageError(f"{source} is a directory: use %cp -r")
-                for item in sorted(p for p in local.rglob("*") if p.is_file()):
-                    rel = item.relative_to(local).as_posix()
-                    remote = posixpath.join(target, local.name, rel)
-                    service.upload_file(item, remote, Progress(kernel, remote))
-                continue
-            if not local.exists():
-                raise UsageError(f"no such file on the host: {source}")
-            remote = (
-                posixpath.join(target, local.name) if many or destination.endswith("/") else target
-            )
-            entry = service.stat(remote)
-            if entry is not None and entry.is_dir:
-                remote = posixpath.join(remote, local.name)
-            service.upload_file(local, remote, Progress(kernel, remote))
-            kernel.print(f"{source} -> :{remote}\n")
+        _upload(kernel, sources, destination, recursive=args.recursive, many=many)
     else:
-        target_dir = host_path(destination)
-        for source in sources:
-            remote = board_path(source)
-            entry = service.stat(remote)
-            if entry is None:
-                raise UsageError(f"no such file on the board: {remote}")
-            if entry.is_dir:
-                if not args.recursive:
-                    raise UsageError(f"{remote} is a directory: use %cp -r")
-                root = target_dir / posixpath.basename(remote.rstrip("/"))
-                for written in service.download_tree(remote, root):
-                    kernel.print(f":{remote} -> {written}\n")
-                continue
-            local = (
-                target_dir / posixpath.basename(remote)
-                if many or target_dir.is_dir()
-                else target_dir
-            )
-            write_host_file(local, service.read(remote, Progress(kernel, remote)))
-            kernel.print(f":{remote} -> {local}\n")
+        _download(kernel, sources, host_path(destination), recursive=args.recursive, many=many)
+
+
+def _upload(
+    kernel: KernelServices, sources: list[str], destination: str, *, recursive: bool, many: bool
+) -> None:
+    service = files(kernel)
+    target = board_path(destination)
+    for source in sources:
+        local = host_path(source)
+        if local.is_dir():
+            if not recursive:
+                raise UsageError(f"{source} is a directory: use %cp -r")
+            for item in sorted(p for p in local.rglob("*") if p.is_file()):
+                rel = item.relative_to(local).as_posix()
+                remote = posixpath.join(target, local.name, rel)
+                service.upload_file(item, remote, Progress(kernel, remote))
+            continue
+        if not local.exists():
+            raise UsageError(f"no such file on the host: {source}")
+        remote = posixpath.join(target, local.name) if many or destination.endswith("/") else target
+        entry = service.stat(remote)
+        if entry is not None and entry.is_dir:
+            remote = posixpath.join(remote, local.name)
+        service.upload_file(local, remote, Progress(kernel, remote))
+        kernel.print(f"{source} -> :{remote}\n")
+
+
+def _download(
+    kernel: KernelServices, sources: list[str], target_dir: Path, *, recursive: bool, many: bool
+) -> None:
+    service = files(kernel)
+    for source in sources:
+        remote = board_path(source)
+        entry = service.stat(remote)
+        if entry is None:
+            raise UsageError(f"no such file on the board: {remote}")
+        if entry.is_dir:
+            if not recursive:
+                raise UsageError(f"{remote} is a directory: use %cp -r")
+            root = target_dir / posixpath.basename(remote.rstrip("/"))
+            for written in service.download_tree(remote, root):
+                kernel.print(f":{remote} -> {written}\n")
+            continue
+        local = (
+            target_dir / posixpath.basename(remote) if many or target_dir.is_dir() else target_dir
+        )
+        write_host_file(local, service.read(remote, Progress(kernel, remote)))
+        kernel.print(f":{remote} -> {local}\n")
 
 
 @line_magic("cat", summary="Output contents of file stored on microcontroller")
