@@ -3,32 +3,36 @@
 Owns the device-side state machine (friendly REPL, raw REPL, raw-paste with a
 flow-control window, soft reset, Ctrl-C) and runs received code with CPython
 in a worker thread, in a namespace whose imports are MicroPython-shaped
-(`sys.implementation`, `machine.unique_id()`, an interruptible `time.sleep`,
-`os` over an in-memory filesystem). Tracebacks are printed in MicroPython's
-format. Knobs make it behave like other firmware: raw-paste supported /
-unsupported / legacy, window size, boot noise, a `main.py` program running at
-boot, and an abort of raw-paste reception after N bytes.
+(the modules are in `fake_runtime.py`: `sys.implementation`,
+`machine.unique_id()`, an interruptible `time.sleep`, `os` over an in-memory
+filesystem, tracebacks in MicroPython's format). Knobs make it behave like
+other firmware: raw-paste supported / unsupported / legacy, window size,
+boot noise, a `main.py` program running at boot, and an abort of raw-paste
+reception after N bytes.
 
 It is a test double, not a sandbox: the code it runs is CPython code.
 """
 
 from __future__ import annotations
 
-import binascii
-import calendar
 import errno
-import hashlib
-import json
 import struct
 import sys
 import threading
-import time
-import traceback
 import types
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from typing import Any
 
-from .fake_filesystem import EPOCH_2000, FakeFilesystem
+from .fake_filesystem import FakeFilesystem
+from .fake_runtime import (
+    HOST_MODULES,
+    MODULES,
+    BoardStdout,
+    HardResetRequested,
+    SoftResetRequested,
+    format_exception,
+    format_keyboard_interrupt,
+)
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 FRIENDLY_BANNER = (
@@ -37,14 +41,6 @@ FRIENDLY_BANNER = (
 )
 
 RAW_PASTE_MODES = ("supported", "unsupported", "legacy")
-
-
-class _SoftResetRequested(BaseException):
-    """Raised by `machine.soft_reset()` / `sys.exit()` in board code."""
-
-
-class _HardResetRequested(BaseException):
-    """Raised by `machine.reset()` in board code."""
 
 
 class FakeBoard:
@@ -266,7 +262,7 @@ class FakeBoard:
         if byte == 3:
             self._emit(b"\x04")
             self._paste.clear()
-            self._emit(b"\x04" + _format_keyboard_interrupt() + b"\x04>")
+            self._emit(b"\x04" + format_keyboard_interrupt() + b"\x04>")
             self._mode = "raw"
             return
         self._paste_allowance -= 1
@@ -316,17 +312,17 @@ class FakeBoard:
         worker.start()
 
     def _run(self, source: bytes, raw: bool, filename: str, interactive: bool) -> None:
-        stdout = _BoardStdout(self._emit)
+        stdout = BoardStdout(self._emit)
         error = b""
         reset: str | None = None
         try:
             self._execute(source, filename, interactive, stdout)
-        except _SoftResetRequested:
+        except SoftResetRequested:
             reset = "soft"
-        except _HardResetRequested:
+        except HardResetRequested:
             reset = "hard"
         except BaseException as exc:
-            error = _format_exception(exc, self.fs.files)
+            error = format_exception(exc, self.fs.files)
         if self._gone:
             return
         if reset == "hard":
@@ -350,7 +346,7 @@ class FakeBoard:
             self._emit(b">>> ")
 
     def _execute(
-        self, source: bytes, filename: str, interactive: bool, stdout: _BoardStdout
+        self, source: bytes, filename: str, interactive: bool, stdout: BoardStdout
     ) -> None:
         text = source.decode("utf-8")
         builtins_dict = self._builtins(stdout)
@@ -403,7 +399,7 @@ class FakeBoard:
 
     # ------------------------------------------------------------------ board modules
 
-    def _builtins(self, stdout: _BoardStdout) -> dict[str, Any]:
+    def _builtins(self, stdout: BoardStdout) -> dict[str, Any]:
         import builtins
 
         board = self
@@ -463,20 +459,20 @@ class FakeBoard:
             self._interrupt.clear()
             raise KeyboardInterrupt
 
-    def _import(self, name: str, stdout: _BoardStdout) -> Any:
+    def _import(self, name: str, stdout: BoardStdout) -> Any:
         if name in self._modules:
             return self._modules[name]
-        factory = _MODULES.get(name)
+        factory = MODULES.get(name)
         if factory is not None:
             module = factory(self, stdout)
-        elif name in _HOST_MODULES:
-            module = __import__(_HOST_MODULES[name])
+        elif name in HOST_MODULES:
+            module = __import__(HOST_MODULES[name])
         else:
             module = self._import_file(name, stdout)
         self._modules[name] = module
         return module
 
-    def _import_file(self, name: str, stdout: _BoardStdout) -> Any:
+    def _import_file(self, name: str, stdout: BoardStdout) -> Any:
         for directory in ("", "/lib"):
             path = f"{directory}/{name}.py" if directory else f"/{name}.py"
             if path in self.fs.files:
@@ -489,237 +485,3 @@ class FakeBoard:
                 exec(code, module.__dict__)
                 return module
         raise ImportError(f"no module named '{name}'")
-
-
-class _BoardStdout:
-    """The board's stdout: text and raw bytes straight to the host.
-
-    Lines end with \\r\\n as on a real board's UART.
-    """
-
-    def __init__(self, emit: Callable[[bytes], None]) -> None:
-        self._emit = emit
-        self.buffer = self
-
-    def write(self, data: Any) -> int:
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        if isinstance(data, str):
-            raw = raw.replace(b"\n", b"\r\n")
-        self._emit(raw)
-        return len(raw)
-
-    def flush(self) -> None:
-        pass
-
-
-# ---------------------------------------------------------------------- modules
-
-
-def _module(name: str, **attrs: Any) -> types.SimpleNamespace:
-    return types.SimpleNamespace(__name__=name, **attrs)
-
-
-def _sys_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
-    def board_exit(code: int = 0) -> None:
-        raise _SoftResetRequested
-
-    def print_exception(exc: BaseException, file: Any = None) -> None:
-        (file or stdout).write(_format_exception(exc, board.fs.files).decode())
-
-    return _module(
-        "sys",
-        implementation=types.SimpleNamespace(
-            name="micropython", version=(1, 24, 0, ""), _machine="fake board with fakeMCU", _mpy=6
-        ),
-        version="3.4.0; MicroPython v1.24.0 on 2024-10-25",
-        version_info=(3, 4, 0),
-        platform=board.platform,
-        byteorder="little",
-        maxsize=2**31 - 1,
-        path=["", ".frozen", "/lib"],
-        argv=[],
-        modules=board._modules,
-        stdout=stdout,
-        stderr=stdout,
-        stdin=types.SimpleNamespace(readline=board._read_line),
-        exit=board_exit,
-        print_exception=print_exception,
-    )
-
-
-def _machine_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
-    def soft_reset() -> None:
-        raise _SoftResetRequested
-
-    def reset() -> None:
-        raise _HardResetRequested
-
-    class RTC:
-        """A settable clock: an offset from the host's clock."""
-
-        def datetime(self, value: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
-            if value is not None:
-                y, mo, d, _wd, h, mi, s = value[:7]
-                wanted = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-                board.clock_offset = wanted - time.time()
-                return None
-            t = time.gmtime(time.time() + board.clock_offset)
-            return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_wday, t.tm_hour, t.tm_min, t.tm_sec, 0)
-
-    return _module(
-        "machine",
-        RTC=RTC,
-        unique_id=lambda: board.uid,
-        soft_reset=soft_reset,
-        reset=reset,
-        freq=lambda *a: 160_000_000,
-        idle=lambda: None,
-    )
-
-
-def _time_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
-    start = time.monotonic()
-
-    def ticks_ms() -> int:
-        return int((time.monotonic() - start) * 1000) & 0x3FFFFFFF
-
-    def ticks_us() -> int:
-        return int((time.monotonic() - start) * 1_000_000) & 0x3FFFFFFF
-
-    def ticks_diff(a: int, b: int) -> int:
-        diff = (a - b) & 0x3FFFFFFF
-        return diff - 0x40000000 if diff >= 0x20000000 else diff
-
-    def board_time() -> int:
-        return int(time.time()) - EPOCH_2000
-
-    def localtime(secs: float | None = None) -> tuple[int, ...]:
-        t = time.gmtime((board_time() if secs is None else secs) + EPOCH_2000)
-        return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, t.tm_wday, t.tm_yday)
-
-    return _module(
-        "time",
-        sleep=board._sleep,
-        sleep_ms=lambda ms: board._sleep(ms / 1000),
-        sleep_us=lambda us: board._sleep(us / 1_000_000),
-        ticks_ms=ticks_ms,
-        ticks_us=ticks_us,
-        ticks_diff=ticks_diff,
-        ticks_add=lambda a, b: (a + b) & 0x3FFFFFFF,
-        time=board_time,
-        time_ns=lambda: board_time() * 1_000_000_000,
-        localtime=localtime,
-        gmtime=localtime,
-    )
-
-
-def _os_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
-    fs = board.fs
-    return _module(
-        "os",
-        listdir=fs.listdir,
-        ilistdir=lambda path=".": iter(fs.ilistdir(path)),
-        stat=fs.stat,
-        mkdir=fs.mkdir,
-        rmdir=fs.rmdir,
-        remove=fs.remove,
-        unlink=fs.remove,
-        rename=fs.rename,
-        getcwd=fs.getcwd,
-        chdir=fs.chdir,
-        statvfs=fs.statvfs,
-        sep="/",
-        uname=lambda: types.SimpleNamespace(
-            sysname=board.platform,
-            nodename=board.platform,
-            release="1.24.0",
-            version="v1.24.0 on 2024-10-25",
-            machine="fake board with fakeMCU",
-        ),
-    )
-
-
-def _micropython_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
-    return _module(
-        "micropython",
-        const=lambda x: x,
-        kbd_intr=lambda ch: None,
-        opt_level=lambda *a: 0,
-        mem_info=lambda *a: stdout.write("stack: 0 out of 15360\n"),
-    )
-
-
-def _gc_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
-    return _module("gc", collect=lambda: None, mem_free=lambda: 100_000, mem_alloc=lambda: 20_000)
-
-
-def _builtins_module(board: FakeBoard, stdout: _BoardStdout) -> Any:
-    return types.SimpleNamespace(**board._builtins(stdout))
-
-
-_MODULES: dict[str, Callable[[FakeBoard, _BoardStdout], Any]] = {
-    "builtins": _builtins_module,
-    "sys": _sys_module,
-    "machine": _machine_module,
-    "time": _time_module,
-    "utime": _time_module,
-    "os": _os_module,
-    "uos": _os_module,
-    "micropython": _micropython_module,
-    "gc": _gc_module,
-}
-
-# Modules the board shares with CPython closely enough for a fake.
-_HOST_MODULES = {
-    name: name
-    for name in (
-        "json",
-        "binascii",
-        "hashlib",
-        "struct",
-        "errno",
-        "math",
-        "random",
-        "re",
-        "io",
-        "collections",
-        "array",
-    )
-}
-_HOST_MODULES.update(ujson="json", ubinascii="binascii", uhashlib="hashlib", ustruct="struct")
-
-# keep references so linters see the host modules are intentional
-_ = (binascii, hashlib, json)
-
-
-# ---------------------------------------------------------------------- tracebacks
-
-
-def _exception_line(exc: BaseException) -> str:
-    name = type(exc).__name__
-    if isinstance(exc, OSError) and exc.errno is not None:
-        code = exc.errno
-        return f"OSError: [Errno {code}] {errno.errorcode.get(code, str(code))}"
-    if isinstance(exc, KeyboardInterrupt):
-        return "KeyboardInterrupt: "
-    message = str(exc)
-    if isinstance(exc, SyntaxError):
-        message = exc.msg or "invalid syntax"
-    return f"{name}: {message}" if message else name
-
-
-def _format_exception(exc: BaseException, board_files: Container[str]) -> bytes:
-    """The traceback as MicroPython prints it (frames of board code only)."""
-    lines = ["Traceback (most recent call last):"]
-    if isinstance(exc, SyntaxError) and exc.filename in ("<stdin>", "main.py"):
-        lines.append(f'  File "{exc.filename}", line {exc.lineno}')
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename in ("<stdin>", "main.py") or frame.filename in board_files:
-            name = "<module>" if frame.name == "<module>" else frame.name
-            lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {name}')
-    lines.append(_exception_line(exc))
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
-
-
-def _format_keyboard_interrupt() -> bytes:
-    return b"Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n"

@@ -1,5 +1,6 @@
-"""The file and rsync contract tests, unchanged, on the board under test
-(apart from the rig test, which proves the farm with the exec suite)."""
+"""The file and rsync contract tests, unchanged, on the board under test."""
 
-from tests.contract.test_files import *  # noqa: F403
-from tests.contract.test_sync import *  # noqa: F403
+from tests.contract.test_files import TestFileContract
+from tests.contract.test_sync import TestSyncContract
+
+__all__ = ["TestFileContract", "TestSyncContract"]

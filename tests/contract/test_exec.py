@@ -29,233 +29,219 @@ def lines(data: bytes) -> list[str]:
     return data.decode().replace("\r\n", "\n").splitlines()
 
 
-def test_exec_returns_stdout(device: Device) -> None:
-    assert lines(device.exec("print('hello'); print(6 * 7)")) == ["hello", "42"]
+class TestExecContract:
+    "Running code: the same assertions on every backend (and in hil/, on a real board)."
 
+    def test_exec_returns_stdout(self, device: Device) -> None:
+        assert lines(device.exec("print('hello'); print(6 * 7)")) == ["hello", "42"]
 
-def test_variables_persist_between_execs(device: Device) -> None:
-    device.exec("counter = 41")
-    device.exec("counter += 1")
-    assert device.eval("counter") == 42
+    def test_variables_persist_between_execs(self, device: Device) -> None:
+        device.exec("counter = 41")
+        device.exec("counter += 1")
+        assert device.eval("counter") == 42
 
+    def test_output_order_and_streams(self, device: Device) -> None:
+        chunks: list[tuple[Stream, bytes]] = []
+        with pytest.raises(DeviceException):
+            device.exec(
+                "for i in range(3): print('line', i)\nraise ValueError('boom')",
+                lambda data, stream: chunks.append((stream, data)),
+            )
+        stdout = b"".join(d for s, d in chunks if s is Stream.STDOUT)
+        stderr = b"".join(d for s, d in chunks if s is Stream.STDERR)
+        assert lines(stdout) == ["line 0", "line 1", "line 2"]
+        assert b"ValueError" in stderr
+        # stdout all came before stderr
+        kinds = [s for s, _ in chunks]
+        assert kinds == sorted(kinds, key=lambda s: s is Stream.STDERR)
 
-def test_output_order_and_streams(device: Device) -> None:
-    chunks: list[tuple[Stream, bytes]] = []
-    with pytest.raises(DeviceException):
+    def test_output_streams_before_the_code_ends(self, device: Device) -> None:
+        seen: list[float] = []
+        received = bytearray()  # a UART delivers a line in several reads
+        start = time.monotonic()
+
+        def on_output(data: bytes, stream: Stream) -> None:
+            received.extend(data)
+            if b"first" in received and not seen:
+                seen.append(time.monotonic() - start)
+
+        device.exec("import time\nprint('first')\ntime.sleep(0.8)\nprint('last')", on_output)
+        total = time.monotonic() - start
+        assert seen, "the first line never arrived"
+        assert seen[0] < total - 0.5, f"first line came at {seen[0]:.2f}s of {total:.2f}s"
+
+    def test_one_megabyte_of_output(self, device: Device) -> None:
+        received = bytearray()
         device.exec(
-            "for i in range(3): print('line', i)\nraise ValueError('boom')",
-            lambda data, stream: chunks.append((stream, data)),
+            "line = 'x' * 1023\nfor i in range(1024): print(line)",
+            lambda data, stream: received.extend(data),
         )
-    stdout = b"".join(d for s, d in chunks if s is Stream.STDOUT)
-    stderr = b"".join(d for s, d in chunks if s is Stream.STDERR)
-    assert lines(stdout) == ["line 0", "line 1", "line 2"]
-    assert b"ValueError" in stderr
-    # stdout all came before stderr
-    kinds = [s for s, _ in chunks]
-    assert kinds == sorted(kinds, key=lambda s: s is Stream.STDERR)
+        text = received.replace(b"\r\n", b"\n")
+        assert len(text) == 1024 * 1024
+        assert set(text) == {ord("x"), ord("\n")}
 
+    def test_utf8_output_survives(self, device: Device) -> None:
+        out = device.exec("print('λ→€😀' * 50)")
+        assert lines(out) == ["λ→€😀" * 50]
 
-def test_output_streams_before_the_code_ends(device: Device) -> None:
-    seen: list[float] = []
-    received = bytearray()  # a UART delivers a line in several reads
-    start = time.monotonic()
+    def test_raw_bytes_output(self, device: Device) -> None:
+        # Every byte but \x04, which ends the stdout frame of the raw REPL.
+        payload = bytes(b for b in range(256) if b != 4)
+        out = device.exec(
+            "import sys\nsys.stdout.buffer.write(bytes(b for b in range(256) if b != 4))"
+        )
+        assert out == payload
 
-    def on_output(data: bytes, stream: Stream) -> None:
-        received.extend(data)
-        if b"first" in received and not seen:
-            seen.append(time.monotonic() - start)
+    def test_exception_carries_type_and_traceback(self, device: Device) -> None:
+        with pytest.raises(DeviceException) as info:
+            device.exec("x = 1\n\ndef f():\n    return 1 / 0\n\nf()")
+        err = info.value
+        assert err.exc_type == "ZeroDivisionError"
+        assert "line 4" in err.traceback and "line 6" in err.traceback
+        # the board is still usable
+        assert device.eval("x") == 1
 
-    device.exec("import time\nprint('first')\ntime.sleep(0.8)\nprint('last')", on_output)
-    total = time.monotonic() - start
-    assert seen, "the first line never arrived"
-    assert seen[0] < total - 0.5, f"first line came at {seen[0]:.2f}s of {total:.2f}s"
+    def test_oserror_maps_to_host_oserror_with_errno(self, device: Device) -> None:
+        with pytest.raises(DeviceOSError) as info:
+            device.exec("import os\nos.stat('/no/such/file')")
+        assert isinstance(info.value, OSError)
+        assert info.value.errno == 2
 
+    def test_syntax_error(self, device: Device) -> None:
+        with pytest.raises(DeviceException) as info:
+            device.exec("def broken(:\n    pass")
+        assert info.value.exc_type == "SyntaxError"
 
-def test_one_megabyte_of_output(device: Device) -> None:
-    received = bytearray()
-    device.exec(
-        "line = 'x' * 1023\nfor i in range(1024): print(line)",
-        lambda data, stream: received.extend(data),
+    @pytest.mark.parametrize(
+        "code",
+        ["while True: pass", "import time\ntime.sleep(100)"],
+        ids=["busy-loop", "sleep"],
     )
-    text = received.replace(b"\r\n", b"\n")
-    assert len(text) == 1024 * 1024
-    assert set(text) == {ord("x"), ord("\n")}
+    @pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
+    def test_interrupt_stops_code_within_one_second(
+        self, device: Device, code: str, mode: ExecMode
+    ) -> None:
+        device.exec("alive = 'yes'")
+        timer = threading.Timer(0.3, device.interrupt)
+        timer.start()
+        start = time.monotonic()
+        try:
+            with pytest.raises(DeviceKeyboardInterrupt):
+                device.exec(code, mode=mode, timeout=10)
+        finally:
+            timer.cancel()
+        assert time.monotonic() - start < 1.3
+        assert device.eval("alive") == "yes"
 
+    @pytest.mark.parametrize("when", ["before-raw-repl", "after-raw-repl"])
+    @pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
+    def test_an_interrupt_as_exec_starts_is_not_lost(
+        self, device: Device, monkeypatch: pytest.MonkeyPatch, when: str, mode: ExecMode
+    ) -> None:
+        """The stop button pressed as a cell begins: the exec is still entering
+        the raw REPL, its code not yet running. The code stops once it starts."""
+        enter_raw_repl = device.ensure_raw_repl
 
-def test_utf8_output_survives(device: Device) -> None:
-    out = device.exec("print('λ→€😀' * 50)")
-    assert lines(out) == ["λ→€😀" * 50]
-
-
-def test_raw_bytes_output(device: Device) -> None:
-    # Every byte but \x04, which ends the stdout frame of the raw REPL.
-    payload = bytes(b for b in range(256) if b != 4)
-    out = device.exec("import sys\nsys.stdout.buffer.write(bytes(b for b in range(256) if b != 4))")
-    assert out == payload
-
-
-def test_exception_carries_type_and_traceback(device: Device) -> None:
-    with pytest.raises(DeviceException) as info:
-        device.exec("x = 1\n\ndef f():\n    return 1 / 0\n\nf()")
-    err = info.value
-    assert err.exc_type == "ZeroDivisionError"
-    assert "line 4" in err.traceback and "line 6" in err.traceback
-    # the board is still usable
-    assert device.eval("x") == 1
-
-
-def test_oserror_maps_to_host_oserror_with_errno(device: Device) -> None:
-    with pytest.raises(DeviceOSError) as info:
-        device.exec("import os\nos.stat('/no/such/file')")
-    assert isinstance(info.value, OSError)
-    assert info.value.errno == 2
-
-
-def test_syntax_error(device: Device) -> None:
-    with pytest.raises(DeviceException) as info:
-        device.exec("def broken(:\n    pass")
-    assert info.value.exc_type == "SyntaxError"
-
-
-@pytest.mark.parametrize(
-    "code",
-    ["while True: pass", "import time\ntime.sleep(100)"],
-    ids=["busy-loop", "sleep"],
-)
-@pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
-def test_interrupt_stops_code_within_one_second(device: Device, code: str, mode: ExecMode) -> None:
-    device.exec("alive = 'yes'")
-    timer = threading.Timer(0.3, device.interrupt)
-    timer.start()
-    start = time.monotonic()
-    try:
-        with pytest.raises(DeviceKeyboardInterrupt):
-            device.exec(code, mode=mode, timeout=10)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - start < 1.3
-    assert device.eval("alive") == "yes"
-
-
-@pytest.mark.parametrize("when", ["before-raw-repl", "after-raw-repl"])
-@pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
-def test_an_interrupt_as_exec_starts_is_not_lost(
-    device: Device, monkeypatch: pytest.MonkeyPatch, when: str, mode: ExecMode
-) -> None:
-    """The stop button pressed as a cell begins: the exec is still entering
-    the raw REPL, its code not yet running. The code stops once it starts."""
-    enter_raw_repl = device.ensure_raw_repl
-
-    def interrupted_from_another_thread() -> None:
-        if when == "after-raw-repl":
+        def interrupted_from_another_thread() -> None:
+            if when == "after-raw-repl":
+                enter_raw_repl()
+            interrupter = threading.Thread(target=device.interrupt)
+            interrupter.start()
+            interrupter.join(timeout=5)
             enter_raw_repl()
-        interrupter = threading.Thread(target=device.interrupt)
-        interrupter.start()
-        interrupter.join(timeout=5)
-        enter_raw_repl()
 
-    monkeypatch.setattr(device, "ensure_raw_repl", interrupted_from_another_thread)
-    with pytest.raises(DeviceKeyboardInterrupt):
-        device.exec("while True: pass", mode=mode, timeout=10)
-    monkeypatch.undo()
-    assert device.eval("1 + 1") == 2  # and only that exec: the next runs normally
+        monkeypatch.setattr(device, "ensure_raw_repl", interrupted_from_another_thread)
+        with pytest.raises(DeviceKeyboardInterrupt):
+            device.exec("while True: pass", mode=mode, timeout=10)
+        monkeypatch.undo()
+        assert device.eval("1 + 1") == 2  # and only that exec: the next runs normally
 
+    def test_interrupt_while_flooding_output(self, backend: Backend, device: Device) -> None:
+        timer = threading.Timer(0.3, device.interrupt)
+        timer.start()
+        start = time.monotonic()
+        with pytest.raises(DeviceKeyboardInterrupt):
+            device.exec("while True: print('flood' * 10)", lambda d, s: None, timeout=20)
+        # Through a network-exported port (ser2net) the output already buffered on
+        # the way must drain before the traceback arrives: seconds, not one.
+        bound = 15 if backend.url.startswith(("rfc2217://", "socket://")) else 1.3
+        assert time.monotonic() - start < bound
+        assert device.eval("1 + 1") == 2
 
-def test_interrupt_while_flooding_output(backend: Backend, device: Device) -> None:
-    timer = threading.Timer(0.3, device.interrupt)
-    timer.start()
-    start = time.monotonic()
-    with pytest.raises(DeviceKeyboardInterrupt):
-        device.exec("while True: print('flood' * 10)", lambda d, s: None, timeout=20)
-    # Through a network-exported port (ser2net) the output already buffered on
-    # the way must drain before the traceback arrives: seconds, not one.
-    bound = 15 if backend.url.startswith(("rfc2217://", "socket://")) else 1.3
-    assert time.monotonic() - start < bound
-    assert device.eval("1 + 1") == 2
+    def test_timeout_interrupts_and_raises(self, device: Device) -> None:
+        start = time.monotonic()
+        with pytest.raises(DeviceTimeoutError):
+            device.exec("while True: pass", timeout=0.5)
+        assert time.monotonic() - start < 3
+        assert device.eval("2 + 2") == 4
 
+    @pytest.mark.parametrize(
+        ("expression", "value"),
+        [
+            ("42", 42),
+            ("-7 * 3", -21),
+            ("1.5", 1.5),
+            ("'héllo'", "héllo"),
+            ("[1, 'a', None, True]", [1, "a", None, True]),
+            ("(1, 2)", [1, 2]),
+            ("{'k': [1, {'n': 2}]}", {"k": [1, {"n": 2}]}),
+            ("bytes(range(256))", bytes(range(256))),
+            ("[b'', bytearray(b'ab')]", [b"", b"ab"]),
+        ],
+    )
+    def test_eval_values(self, device: Device, expression: str, value: object) -> None:
+        assert device.eval(expression) == value
 
-def test_timeout_interrupts_and_raises(device: Device) -> None:
-    start = time.monotonic()
-    with pytest.raises(DeviceTimeoutError):
-        device.exec("while True: pass", timeout=0.5)
-    assert time.monotonic() - start < 3
-    assert device.eval("2 + 2") == 4
+    def test_eval_of_a_value_json_cannot_carry(self, device: Device) -> None:
+        with pytest.raises(DeviceException) as info:
+            device.eval("object()")
+        assert info.value.exc_type == "TypeError"
 
+    def test_eval_does_not_touch_user_globals(self, device: Device) -> None:
+        before = device.eval("sorted(globals().keys())")
+        device.eval("1")
+        device.identity(refresh=True)
+        assert device.eval("sorted(globals().keys())") == before
 
-@pytest.mark.parametrize(
-    ("expression", "value"),
-    [
-        ("42", 42),
-        ("-7 * 3", -21),
-        ("1.5", 1.5),
-        ("'héllo'", "héllo"),
-        ("[1, 'a', None, True]", [1, "a", None, True]),
-        ("(1, 2)", [1, 2]),
-        ("{'k': [1, {'n': 2}]}", {"k": [1, {"n": 2}]}),
-        ("bytes(range(256))", bytes(range(256))),
-        ("[b'', bytearray(b'ab')]", [b"", b"ab"]),
-    ],
-)
-def test_eval_values(device: Device, expression: str, value: object) -> None:
-    assert device.eval(expression) == value
+    def test_identity(self, device: Device) -> None:
+        ident = device.identity()
+        assert ident.implementation == "micropython"
+        # Firmware without machine.unique_id() (MicroPython's stock qemu port) has no uid.
+        assert ident.uid is None or (ident.uid and all(c in "0123456789abcdef" for c in ident.uid))
+        assert ident.platform
+        assert ident.version.count(".") == 2
 
+    def test_soft_reset_clears_variables(self, device: Device) -> None:
+        device.exec("forgotten = 1")
+        device.soft_reset()
+        with pytest.raises(DeviceException) as info:
+            device.exec("forgotten")
+        assert info.value.exc_type == "NameError"
+        assert device.eval("3 * 3") == 9
 
-def test_eval_of_a_value_json_cannot_carry(device: Device) -> None:
-    with pytest.raises(DeviceException) as info:
-        device.eval("object()")
-    assert info.value.exc_type == "TypeError"
+    def test_large_source_through_raw_paste(self, device: Device) -> None:
+        """A source larger than a small board's whole free heap runs: the board
+        compiles it as it arrives. What it defines is sized to the board's heap."""
+        count = max(50, min(2000, device.free_memory() // 250))
+        padding = "# " + "-" * 76 + "\n"
+        body = "".join(f"v{i} = {i}\n" + padding * 3 for i in range(count))
+        body = body + padding * max(0, (40_000 - len(body)) // len(padding))
+        assert len(body) >= 36_000
+        device.exec(body + "total = sum([" + ", ".join(f"v{i}" for i in range(count)) + "])")
+        assert device.eval("total") == sum(range(count))
 
+    @pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
+    def test_both_exec_modes(self, device: Device, mode: ExecMode) -> None:
+        assert lines(device.exec("print('mode ok')", mode=mode)) == ["mode ok"]
 
-def test_eval_does_not_touch_user_globals(device: Device) -> None:
-    before = device.eval("sorted(globals().keys())")
-    device.eval("1")
-    device.identity(refresh=True)
-    assert device.eval("sorted(globals().keys())") == before
-
-
-def test_identity(device: Device) -> None:
-    ident = device.identity()
-    assert ident.implementation == "micropython"
-    # Firmware without machine.unique_id() (MicroPython's stock qemu port) has no uid.
-    assert ident.uid is None or (ident.uid and all(c in "0123456789abcdef" for c in ident.uid))
-    assert ident.platform
-    assert ident.version.count(".") == 2
-
-
-def test_soft_reset_clears_variables(device: Device) -> None:
-    device.exec("forgotten = 1")
-    device.soft_reset()
-    with pytest.raises(DeviceException) as info:
-        device.exec("forgotten")
-    assert info.value.exc_type == "NameError"
-    assert device.eval("3 * 3") == 9
-
-
-def test_large_source_through_raw_paste(device: Device) -> None:
-    """A source larger than a small board's whole free heap runs: the board
-    compiles it as it arrives. What it defines is sized to the board's heap."""
-    count = max(50, min(2000, device.free_memory() // 250))
-    padding = "# " + "-" * 76 + "\n"
-    body = "".join(f"v{i} = {i}\n" + padding * 3 for i in range(count))
-    body = body + padding * max(0, (40_000 - len(body)) // len(padding))
-    assert len(body) >= 36_000
-    device.exec(body + "total = sum([" + ", ".join(f"v{i}" for i in range(count)) + "])")
-    assert device.eval("total") == sum(range(count))
-
-
-@pytest.mark.parametrize("mode", [ExecMode.CLASSIC, ExecMode.RAW_PASTE], ids=lambda m: m.value)
-def test_both_exec_modes(device: Device, mode: ExecMode) -> None:
-    assert lines(device.exec("print('mode ok')", mode=mode)) == ["mode ok"]
-
-
-def test_vanished_backend_is_a_typed_error_within_the_deadline(
-    backend: Backend, device: Device
-) -> None:
-    if backend.vanish is None:
-        pytest.skip("this backend cannot be made to vanish")
-    vanish = backend.vanish
-    threading.Timer(0.2, lambda: vanish(device)).start()
-    start = time.monotonic()
-    with pytest.raises((TransportError, DeviceTimeoutError)):
-        device.exec("import time\ntime.sleep(30)", timeout=5)
-    assert time.monotonic() - start < 5.5
+    def test_vanished_backend_is_a_typed_error_within_the_deadline(
+        self, backend: Backend, device: Device
+    ) -> None:
+        if backend.vanish is None:
+            pytest.skip("this backend cannot be made to vanish")
+        vanish = backend.vanish
+        threading.Timer(0.2, lambda: vanish(device)).start()
+        start = time.monotonic()
+        with pytest.raises((TransportError, DeviceTimeoutError)):
+            device.exec("import time\ntime.sleep(30)", timeout=5)
+        assert time.monotonic() - start < 5.5

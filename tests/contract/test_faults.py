@@ -26,36 +26,39 @@ DEADLINE = 3.0
 BOUND = 2 * DEADLINE + 2.5
 
 
-def test_faults_give_a_correct_result_or_a_typed_error(backend: Backend) -> None:
-    transport_options = {
-        k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
-    }
-    rng = random.Random(2024)
-    outcomes: Counter[str] = Counter()
-    # Every seed opens a new link. Through ser2net that costs ~2 s of
-    # pyserial's RFC 2217 negotiation and close, so network links take fewer.
-    seeds = 8 if backend.url.startswith(("rfc2217://", "socket://")) else 25
-    for seed in range(seeds):
-        faulty = FaultyTransport(
-            open_transport(backend.url, **transport_options), seed=seed, rate=0.1
-        )
-        device = Device(faulty, idle_timeout=IDLE, deadline=DEADLINE)
-        try:
-            for _ in range(6):
-                k, n = rng.randrange(1000), rng.randrange(1, 40)
-                start = time.monotonic()
-                try:
-                    value = device.eval(f"[i * {k} for i in range({n})]")
-                except IotKernelError as exc:
-                    outcomes[type(exc).__name__] += 1
-                else:
-                    assert value == [i * k for i in range(n)], f"seed {seed}: {faulty.faults}"
-                    outcomes["correct"] += 1
-                elapsed = time.monotonic() - start
-                assert elapsed < BOUND, f"seed {seed}: {elapsed:.1f}s {faulty.faults}"
-        finally:
-            device.close()
-    assert sum(outcomes.values()) - outcomes["correct"] > 0, "no fault ever hit"
-    # Whatever the faults did, the board works on a clean link afterwards.
-    with backend.open() as clean:
-        assert clean.eval("[i * 3 for i in range(4)]") == [0, 3, 6, 9], outcomes
+class TestFaultContract:
+    "Random faults on the link: every operation ends in a result or a typed error, in bounded time."
+
+    def test_faults_give_a_correct_result_or_a_typed_error(self, backend: Backend) -> None:
+        transport_options = {
+            k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
+        }
+        rng = random.Random(2024)
+        outcomes: Counter[str] = Counter()
+        # Every seed opens a new link. Through ser2net that costs ~2 s of
+        # pyserial's RFC 2217 negotiation and close, so network links take fewer.
+        seeds = 8 if backend.url.startswith(("rfc2217://", "socket://")) else 25
+        for seed in range(seeds):
+            faulty = FaultyTransport(
+                open_transport(backend.url, **transport_options), seed=seed, rate=0.1
+            )
+            device = Device(faulty, idle_timeout=IDLE, deadline=DEADLINE)
+            try:
+                for _ in range(6):
+                    k, n = rng.randrange(1000), rng.randrange(1, 40)
+                    start = time.monotonic()
+                    try:
+                        value = device.eval(f"[i * {k} for i in range({n})]")
+                    except IotKernelError as exc:
+                        outcomes[type(exc).__name__] += 1
+                    else:
+                        assert value == [i * k for i in range(n)], f"seed {seed}: {faulty.faults}"
+                        outcomes["correct"] += 1
+                    elapsed = time.monotonic() - start
+                    assert elapsed < BOUND, f"seed {seed}: {elapsed:.1f}s {faulty.faults}"
+            finally:
+                device.close()
+        assert sum(outcomes.values()) - outcomes["correct"] > 0, "no fault ever hit"
+        # Whatever the faults did, the board works on a clean link afterwards.
+        with backend.open() as clean:
+            assert clean.eval("[i * 3 for i in range(4)]") == [0, 3, 6, 9], outcomes

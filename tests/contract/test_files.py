@@ -16,223 +16,228 @@ from iotkernel.transport import open_transport
 from ..backends import Backend
 
 
-@pytest.fixture
-def files(device: Device) -> FileService:
-    service = FileService(device)
-    service.remove("/t", recursive=True, missing_ok=True)
-    service.mkdirs("/t")
-    return service
+class TestFileContract:
+    "Files on the board: verified, atomic, whatever the link does."
 
+    @pytest.fixture
+    def files(self, device: Device) -> FileService:
+        service = FileService(device)
+        service.remove("/t", recursive=True, missing_ok=True)
+        service.mkdirs("/t")
+        return service
 
-@pytest.mark.parametrize(
-    ("name", "data"),
-    [
-        ("empty", b""),
-        ("binary", bytes(range(256)) * 4),
-        ("text", "λ → €\n".encode() * 100),
-        ("one-chunk-plus-one", os.urandom(4097)),
-        # What a board prints when it boots, and the REPL's framing bytes: a
-        # raw download must not take them for a reboot or an end of output.
-        ("boot-banner", b'Type "help()" for more information.\r\n\x04\x1e\x10>' * 120),
-    ],
-)
-def test_round_trip(files: FileService, name: str, data: bytes) -> None:
-    path = f"/t/{name}.bin"
-    digest = files.write(path, data)
-    assert files.read(path) == data
-    entry = files.stat(path)
-    assert entry is not None and entry.size == len(data) and not entry.is_dir
-    assert digest == files.hash(path)
+    @pytest.mark.parametrize(
+        ("name", "data"),
+        [
+            ("empty", b""),
+            ("binary", bytes(range(256)) * 4),
+            ("text", "λ → €\n".encode() * 100),
+            ("one-chunk-plus-one", os.urandom(4097)),
+            # What a board prints when it boots, and the REPL's framing bytes: a
+            # raw download must not take them for a reboot or an end of output.
+            ("boot-banner", b'Type "help()" for more information.\r\n\x04\x1e\x10>' * 120),
+        ],
+    )
+    def test_round_trip(self, files: FileService, name: str, data: bytes) -> None:
+        path = f"/t/{name}.bin"
+        digest = files.write(path, data)
+        assert files.read(path) == data
+        entry = files.stat(path)
+        assert entry is not None and entry.size == len(data) and not entry.is_dir
+        assert digest == files.hash(path)
 
+    def test_large_file(self, device: Device, files: FileService) -> None:
+        """1 MiB, or on a small board's disk 40% of its free space (100 KB at least)."""
+        block_size, _, _, free_blocks = device.eval("__import__('os').statvfs('/')[:4]")
+        size = max(100 * 1024, min(1024 * 1024, block_size * free_blocks * 2 // 5))
+        data = os.urandom(size)
+        files.write("/t/big.bin", data)
+        assert files.read("/t/big.bin") == data
 
-def test_large_file(device: Device, files: FileService) -> None:
-    """1 MiB, or on a small board's disk 40% of its free space (100 KB at least)."""
-    block_size, _, _, free_blocks = device.eval("__import__('os').statvfs('/')[:4]")
-    size = max(100 * 1024, min(1024 * 1024, block_size * free_blocks * 2 // 5))
-    data = os.urandom(size)
-    files.write("/t/big.bin", data)
-    assert files.read("/t/big.bin") == data
+    def test_unicode_names(self, files: FileService) -> None:
+        files.mkdirs("/t/dïr ü")
+        files.write("/t/dïr ü/ñämé €.txt", b"ok")
+        assert [e.path for e in files.tree("/t")] == ["/t/dïr ü", "/t/dïr ü/ñämé €.txt"]
+        assert files.read("/t/dïr ü/ñämé €.txt") == b"ok"
 
+    def test_tree_with_hashes_in_one_call(self, files: FileService) -> None:
+        for i in range(20):
+            files.write(f"/t/f{i:02}.txt", str(i).encode())
+        entries = files.tree("/t", hashes=True)
+        assert len(entries) == 20
+        assert all(e.hash and e.hash.startswith(("sha256:", "crc32:")) for e in entries)
 
-def test_unicode_names(files: FileService) -> None:
-    files.mkdirs("/t/dïr ü")
-    files.write("/t/dïr ü/ñämé €.txt", b"ok")
-    assert [e.path for e in files.tree("/t")] == ["/t/dïr ü", "/t/dïr ü/ñämé €.txt"]
-    assert files.read("/t/dïr ü/ñämé €.txt") == b"ok"
+    def test_overwrite_replaces_content(self, files: FileService) -> None:
+        files.write("/t/x", b"old content that is longer")
+        files.write("/t/x", b"new")
+        assert files.read("/t/x") == b"new"
 
+    def test_mkdirs_remove_rename(self, files: FileService) -> None:
+        files.mkdirs("/t/a/b/c")
+        files.mkdirs("/t/a/b/c")  # again: no error
+        files.write("/t/a/b/c/f", b"1")
+        files.rename("/t/a/b/c/f", "/t/a/g")
+        assert files.read("/t/a/g") == b"1"
+        with pytest.raises(FileError) as info:
+            files.remove("/t/a")
+        assert "/t/a" in str(info.value)
+        files.remove("/t/a", recursive=True)
+        assert files.stat("/t/a") is None
+        files.remove("/t/a", missing_ok=True)
 
-def test_tree_with_hashes_in_one_call(files: FileService) -> None:
-    for i in range(20):
-        files.write(f"/t/f{i:02}.txt", str(i).encode())
-    entries = files.tree("/t", hashes=True)
-    assert len(entries) == 20
-    assert all(e.hash and e.hash.startswith(("sha256:", "crc32:")) for e in entries)
+    def test_errors_name_the_file_and_the_reason(self, files: FileService) -> None:
+        with pytest.raises(FileError) as info:
+            files.read("/t/missing.txt")
+        assert "/t/missing.txt" in str(info.value) and "no such file" in str(info.value)
+        with pytest.raises(FileError) as info:
+            files.write("/no/such/dir/f", b"x")
+        assert "/no/such/dir/f" in str(info.value)
 
+    def test_a_reinstall_of_the_helpers_closes_the_files_left_open(
+        self, files: FileService
+    ) -> None:
+        """A transfer cut mid-way leaves its temporary open on the board; when the
+        helpers are installed again, that file is closed, never left to the
+        garbage collector (an unclosed littlefs file freed hangs the filesystem)."""
+        device = files.device
+        device.call_helper("wbegin('/t/cut')")  # a transfer that never ends
+        device.exec("held = __import__('sys').modules['__iotk']['W']['/t/cut']")
+        device.exec("del __import__('sys').modules['__iotk']['VERSION']")  # as a cut install
+        device.connect()  # a new session: the helpers' version is checked again
+        FileService(device).write("/t/other", b"x")  # and they are installed anew
+        with pytest.raises(DeviceException):
+            device.exec("held.write(b'more')")  # closed by the new install
+        device.exec("del held")
 
-def test_overwrite_replaces_content(files: FileService) -> None:
-    files.write("/t/x", b"old content that is longer")
-    files.write("/t/x", b"new")
-    assert files.read("/t/x") == b"new"
+    def test_helpers_do_not_touch_user_globals(self, device: Device, files: FileService) -> None:
+        before = device.eval("sorted(globals().keys())")
+        files.write("/t/g", b"x")
+        files.tree("/t", hashes=True)
+        assert device.eval("sorted(globals().keys())") == before
 
+    @pytest.mark.parametrize("raw", [True, False], ids=["raw-path", "base64-path"])
+    def test_a_transfer_cut_at_any_chunk_leaves_the_old_file(
+        self, backend: Backend, raw: bool
+    ) -> None:
+        """Cut the link after N chunks (or N sevenths of the raw frames), for
+        every N: the old file survives intact."""
+        transport_options = {
+            k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
+        }
+        old, new = b"old" * 1000, os.urandom(5 * 512 + 100)  # 6 chunks of 512
+        with backend.open() as device:
+            setup = FileService(device)
+            setup.mkdirs("/t")
+            setup.write("/t/victim", old)
+            raw = raw and setup._raw_path()  # WebREPL and the fake board have only base64
+        # The base64 path: after N chunk calls (helper pieces naming them only
+        # make a cut come earlier). The raw path sends as the board's
+        # acknowledgements allow, in writes of no fixed count: after N sevenths
+        # of the file's bytes, so every cut falls before its end.
+        cuts = range(7) if not raw else [n * len(new) // 7 for n in range(7)]
+        for cut_after in cuts:
+            inner = open_transport(backend.url, **transport_options)
+            cutter = FaultyTransport(
+                inner, seed=0, rate=0, cut_transfer_after=cut_after, cut_by_bytes=raw
+            )
+            device = Device(cutter, idle_timeout=2, deadline=5)
+            try:
+                with pytest.raises(IotKernelError):
+                    FileService(device, chunk_size=512, raw_transfers=raw).write("/t/victim", new)
+            finally:
+                device.close()
+            with backend.open() as device:
+                check = FileService(device)
+                assert check.read("/t/victim") == old, f"cut after {cut_after} chunks"
 
-def test_mkdirs_remove_rename(files: FileService) -> None:
-    files.mkdirs("/t/a/b/c")
-    files.mkdirs("/t/a/b/c")  # again: no error
-    files.write("/t/a/b/c/f", b"1")
-    files.rename("/t/a/b/c/f", "/t/a/g")
-    assert files.read("/t/a/g") == b"1"
-    with pytest.raises(FileError) as info:
-        files.remove("/t/a")
-    assert "/t/a" in str(info.value)
-    files.remove("/t/a", recursive=True)
-    assert files.stat("/t/a") is None
-    files.remove("/t/a", missing_ok=True)
-
-
-def test_errors_name_the_file_and_the_reason(files: FileService) -> None:
-    with pytest.raises(FileError) as info:
-        files.read("/t/missing.txt")
-    assert "/t/missing.txt" in str(info.value) and "no such file" in str(info.value)
-    with pytest.raises(FileError) as info:
-        files.write("/no/such/dir/f", b"x")
-    assert "/no/such/dir/f" in str(info.value)
-
-
-def test_a_reinstall_of_the_helpers_closes_the_files_left_open(files: FileService) -> None:
-    """A transfer cut mid-way leaves its temporary open on the board; when the
-    helpers are installed again, that file is closed, never left to the
-    garbage collector (an unclosed littlefs file freed hangs the filesystem)."""
-    device = files.device
-    device.call_helper("wbegin('/t/cut')")  # a transfer that never ends
-    device.exec("held = __import__('sys').modules['__iotk']['W']['/t/cut']")
-    device.exec("del __import__('sys').modules['__iotk']['VERSION']")  # as a cut install
-    device.connect()  # a new session: the helpers' version is checked again
-    FileService(device).write("/t/other", b"x")  # and they are installed anew
-    with pytest.raises(DeviceException):
-        device.exec("held.write(b'more')")  # closed by the new install
-    device.exec("del held")
-
-
-def test_helpers_do_not_touch_user_globals(device: Device, files: FileService) -> None:
-    before = device.eval("sorted(globals().keys())")
-    files.write("/t/g", b"x")
-    files.tree("/t", hashes=True)
-    assert device.eval("sorted(globals().keys())") == before
-
-
-@pytest.mark.parametrize("raw", [True, False], ids=["raw-path", "base64-path"])
-def test_a_transfer_cut_at_any_chunk_leaves_the_old_file(backend: Backend, raw: bool) -> None:
-    """Cut the link after N chunks (or N sevenths of the raw frames), for
-    every N: the old file survives intact."""
-    transport_options = {
-        k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
-    }
-    old, new = b"old" * 1000, os.urandom(5 * 512 + 100)  # 6 chunks of 512
-    with backend.open() as device:
-        setup = FileService(device)
-        setup.mkdirs("/t")
-        setup.write("/t/victim", old)
-        raw = raw and setup._raw_path()  # WebREPL and the fake board have only base64
-    # The base64 path: after N chunk calls (helper pieces naming them only
-    # make a cut come earlier). The raw path sends as the board's
-    # acknowledgements allow, in writes of no fixed count: after N sevenths
-    # of the file's bytes, so every cut falls before its end.
-    cuts = range(7) if not raw else [n * len(new) // 7 for n in range(7)]
-    for cut_after in cuts:
+    def test_a_one_round_trip_write_cut_leaves_the_old_file(self, backend: Backend) -> None:
+        """A file small enough for one chunk goes in one round trip: cut there."""
+        transport_options = {
+            k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
+        }
+        with backend.open() as device:
+            FileService(device).remove("/t", recursive=True, missing_ok=True)
+            FileService(device).mkdirs("/t")
+            FileService(device).write("/t/small", b"old")
         inner = open_transport(backend.url, **transport_options)
-        cutter = FaultyTransport(
-            inner, seed=0, rate=0, cut_transfer_after=cut_after, cut_by_bytes=raw
-        )
+        cutter = FaultyTransport(inner, seed=0, rate=0, cut_transfer_after=0)
         device = Device(cutter, idle_timeout=2, deadline=5)
         try:
             with pytest.raises(IotKernelError):
-                FileService(device, chunk_size=512, raw_transfers=raw).write("/t/victim", new)
+                FileService(device).write("/t/small", b"new content")
         finally:
             device.close()
         with backend.open() as device:
-            check = FileService(device)
-            assert check.read("/t/victim") == old, f"cut after {cut_after} chunks"
+            files = FileService(device)
+            assert files.read("/t/small") == b"old"
+            assert [e.path for e in files.tree("/t")] == ["/t/small"]
 
+    @pytest.mark.parametrize("raw", [True, False], ids=["raw-path", "base64-path"])
+    def test_faulty_transfers_never_corrupt(self, backend: Backend, raw: bool) -> None:
+        """Under random faults a write ends verified or with an error, and a read
+        back on a clean link always finds either the old or the new content."""
+        transport_options = {
+            k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
+        }
+        old = b"previous" * 100
+        with backend.open() as device:
+            FileService(device).mkdirs("/t")
+            FileService(device).write("/t/f", old)
+        outcomes = {"ok": 0, "error": 0}
+        injected = 0
+        for seed in range(12):
+            new = os.urandom(3000 + seed)
+            faulty = FaultyTransport(
+                open_transport(backend.url, **transport_options), seed=seed, rate=0.05
+            )
+            device = Device(faulty, idle_timeout=0.5, deadline=4)
+            try:
+                FileService(device, chunk_size=1024, raw_transfers=raw).write("/t/f", new)
+                outcomes["ok"] += 1
+                expected = new
+            except IotKernelError:
+                outcomes["error"] += 1
+                expected = None
+            finally:
+                device.close()
+            with backend.open() as clean:
+                content = FileService(clean).read("/t/f")
+            injected += len(faulty.faults)
+            assert content in (old, new), f"seed {seed}: corrupted file ({faulty.faults})"
+            if expected is not None:
+                assert content == new
+            old = content
+        # Faults were injected (the test proves something), and they hit
+        # transfers: some writes failed, each leaving the old file.
+        assert injected > 0 and outcomes["error"] > 0, outcomes
 
-def test_a_one_round_trip_write_cut_leaves_the_old_file(backend: Backend) -> None:
-    """A file small enough for one chunk goes in one round trip: cut there."""
-    transport_options = {
-        k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
-    }
-    with backend.open() as device:
-        FileService(device).remove("/t", recursive=True, missing_ok=True)
-        FileService(device).mkdirs("/t")
-        FileService(device).write("/t/small", b"old")
-    inner = open_transport(backend.url, **transport_options)
-    cutter = FaultyTransport(inner, seed=0, rate=0, cut_transfer_after=0)
-    device = Device(cutter, idle_timeout=2, deadline=5)
-    try:
-        with pytest.raises(IotKernelError):
-            FileService(device).write("/t/small", b"new content")
-    finally:
-        device.close()
-    with backend.open() as device:
-        files = FileService(device)
-        assert files.read("/t/small") == b"old"
-        assert [e.path for e in files.tree("/t")] == ["/t/small"]
-
-
-@pytest.mark.parametrize("raw", [True, False], ids=["raw-path", "base64-path"])
-def test_faulty_transfers_never_corrupt(backend: Backend, raw: bool) -> None:
-    """Under random faults a write ends verified or with an error, and a read
-    back on a clean link always finds either the old or the new content."""
-    transport_options = {
-        k: v for k, v in backend.options.items() if k not in ("idle_timeout", "deadline")
-    }
-    old = b"previous" * 100
-    with backend.open() as device:
-        FileService(device).mkdirs("/t")
-        FileService(device).write("/t/f", old)
-    outcomes = {"ok": 0, "error": 0}
-    for seed in range(12):
-        new = os.urandom(3000 + seed)
-        faulty = FaultyTransport(
-            open_transport(backend.url, **transport_options), seed=seed, rate=0.05
-        )
-        device = Device(faulty, idle_timeout=0.5, deadline=4)
-        try:
-            FileService(device, chunk_size=1024, raw_transfers=raw).write("/t/f", new)
-            outcomes["ok"] += 1
-            expected = new
-        except IotKernelError:
-            outcomes["error"] += 1
-            expected = None
-        finally:
-            device.close()
-        with backend.open() as clean:
-            content = FileService(clean).read("/t/f")
-        assert content in (old, new), f"seed {seed}: corrupted file ({faulty.faults})"
-        if expected is not None:
-            assert content == new
-        old = content
-    assert outcomes["ok"] + outcomes["error"] == 12
-
-
-def test_download_refuses_paths_escaping_the_destination(tmp_path: Path) -> None:
-    for rogue in ("../evil", "/etc/passwd", "a/../../evil", "a\x00b", "a\\..\\b", ""):
+    def test_download_refuses_paths_escaping_the_destination(self, tmp_path: Path) -> None:
+        for rogue in ("../evil", "/etc/passwd", "a/../../evil", "a\x00b", "a\\..\\b", ""):
+            with pytest.raises(UnsafePathError):
+                safe_local_path(tmp_path, rogue)
+        (tmp_path / "link").symlink_to("/tmp")
         with pytest.raises(UnsafePathError):
-            safe_local_path(tmp_path, rogue)
-    (tmp_path / "link").symlink_to("/tmp")
-    with pytest.raises(UnsafePathError):
-        safe_local_path(tmp_path, "link/escape")
-    assert safe_local_path(tmp_path, "ok/file.txt") == tmp_path.resolve() / "ok" / "file.txt"
+            safe_local_path(tmp_path, "link/escape")
+        assert safe_local_path(tmp_path, "ok/file.txt") == tmp_path.resolve() / "ok" / "file.txt"
 
-
-@pytest.mark.parametrize(
-    "name",
-    ["/t/target.py\x00.evil", "/t/lib\\x.py", "/t/target.py.iotk-tmp", "/t/../target.py", "t/x"],
-    ids=["nul", "backslash", "our-temporary-suffix", "dot-dot", "relative"],
-)
-def test_a_write_refuses_names_that_would_land_elsewhere(files: FileService, name: str) -> None:
-    """The unix port cuts a name at NUL: writing /t/target.py\\x00.evil would
-    overwrite /t/target.py, and not atomically (the temporary's name is cut too)."""
-    files.write("/t/target.py", b"kept")
-    with pytest.raises(UnsafePathError):
-        files.write(name, b"evil")
-    assert files.read("/t/target.py") == b"kept"
-    assert [e.path for e in files.tree("/t")] == ["/t/target.py"]
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "/t/target.py\x00.evil",
+            "/t/lib\\x.py",
+            "/t/target.py.iotk-tmp",
+            "/t/../target.py",
+            "t/x",
+        ],
+        ids=["nul", "backslash", "our-temporary-suffix", "dot-dot", "relative"],
+    )
+    def test_a_write_refuses_names_that_would_land_elsewhere(
+        self, files: FileService, name: str
+    ) -> None:
+        """The unix port cuts a name at NUL: writing /t/target.py\\x00.evil would
+        overwrite /t/target.py, and not atomically (the temporary's name is cut too)."""
+        files.write("/t/target.py", b"kept")
+        with pytest.raises(UnsafePathError):
+            files.write(name, b"evil")
+        assert files.read("/t/target.py") == b"kept"
+        assert [e.path for e in files.tree("/t")] == ["/t/target.py"]

@@ -12,18 +12,6 @@ from iotkernel.fs import FileService
 from iotkernel.sync import apply_plan, make_plan
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "lib" / "pkg").mkdir(parents=True)
-    (root / "lib" / "a.py").write_text("A = 1\n")
-    (root / "lib" / "pkg" / "b.py").write_text("B = 2\n")
-    (root / "lib" / "test_a.py").write_text("excluded\n")
-    (root / "app").mkdir()
-    (root / "app" / "main.py").write_text("print('app')\n")
-    return root
-
-
 def config_for(project: Path) -> DeviceConfig:
     return DeviceConfig(
         "board",
@@ -39,58 +27,73 @@ def actions(plan: object) -> list[tuple[str, str]]:
     return [(c.action, c.board_path) for c in plan.changes]  # type: ignore[attr-defined]
 
 
-def test_rsync_add_update_delete_exclude_and_no_change(device: Device, project: Path) -> None:
-    files = FileService(device)
-    for path in ("/lib", "/app", "/keep.txt"):
-        files.remove(path, recursive=True, missing_ok=True)
-    files.write("/keep.txt", b"outside every managed directory")
-    config = config_for(project)
+class TestSyncContract:
+    "%rsync's plans and their application on the board."
 
-    plan = make_plan(files, config)
-    assert actions(plan) == [
-        ("ADD", "/app/main.py"),
-        ("ADD", "/lib/a.py"),
-        ("ADD", "/lib/pkg/b.py"),
-    ]
-    apply_plan(files, plan)
-    assert files.read("/lib/pkg/b.py") == b"B = 2\n"
-    assert make_plan(files, config).empty  # "Directories match"
+    @pytest.fixture
+    def project(self, tmp_path: Path) -> Path:
+        root = tmp_path / "project"
+        (root / "lib" / "pkg").mkdir(parents=True)
+        (root / "lib" / "a.py").write_text("A = 1\n")
+        (root / "lib" / "pkg" / "b.py").write_text("B = 2\n")
+        (root / "lib" / "test_a.py").write_text("excluded\n")
+        (root / "app").mkdir()
+        (root / "app" / "main.py").write_text("print('app')\n")
+        return root
 
-    (project / "lib" / "a.py").write_text("A = 100\n")  # same size class, new content
-    (project / "lib" / "pkg" / "b.py").unlink()
-    files.write("/lib/stray.py", b"not on the host")
-    files.write("/lib/test_board.py", b"excluded: left alone")
-    plan = make_plan(files, config)
-    assert actions(plan) == [
-        ("UPDATE", "/lib/a.py"),
-        ("DELETE", "/lib/pkg/b.py"),
-        ("DELETE", "/lib/stray.py"),
-    ]
-    assert actions(make_plan(files, config, upload_only=True)) == [("UPDATE", "/lib/a.py")]
-    apply_plan(files, plan)
-    assert files.read("/lib/a.py") == b"A = 100\n"
-    assert files.stat("/lib/stray.py") is None
-    assert files.stat("/lib/test_board.py") is not None  # excluded files are not managed
-    assert files.read("/keep.txt") == b"outside every managed directory"  # root never managed
-    assert make_plan(files, config).empty
+    def test_rsync_add_update_delete_exclude_and_no_change(
+        self, device: Device, project: Path
+    ) -> None:
+        files = FileService(device)
+        for path in ("/lib", "/app", "/keep.txt"):
+            files.remove(path, recursive=True, missing_ok=True)
+        files.write("/keep.txt", b"outside every managed directory")
+        config = config_for(project)
 
+        plan = make_plan(files, config)
+        assert actions(plan) == [
+            ("ADD", "/app/main.py"),
+            ("ADD", "/lib/a.py"),
+            ("ADD", "/lib/pkg/b.py"),
+        ]
+        apply_plan(files, plan)
+        assert files.read("/lib/pkg/b.py") == b"B = 2\n"
+        assert make_plan(files, config).empty  # "Directories match"
 
-def test_unchanged_tree_costs_a_constant_number_of_round_trips(
-    device: Device, project: Path
-) -> None:
-    files = FileService(device)
-    files.remove("/lib", recursive=True, missing_ok=True)
-    for i in range(30):
-        (project / "lib" / f"m{i}.py").write_text(f"X = {i}\n")
-    config = config_for(project)
-    apply_plan(files, make_plan(files, config))
-    execs = []
-    original = device.exec
+        (project / "lib" / "a.py").write_text("A = 100\n")  # same size class, new content
+        (project / "lib" / "pkg" / "b.py").unlink()
+        files.write("/lib/stray.py", b"not on the host")
+        files.write("/lib/test_board.py", b"excluded: left alone")
+        plan = make_plan(files, config)
+        assert actions(plan) == [
+            ("UPDATE", "/lib/a.py"),
+            ("DELETE", "/lib/pkg/b.py"),
+            ("DELETE", "/lib/stray.py"),
+        ]
+        assert actions(make_plan(files, config, upload_only=True)) == [("UPDATE", "/lib/a.py")]
+        apply_plan(files, plan)
+        assert files.read("/lib/a.py") == b"A = 100\n"
+        assert files.stat("/lib/stray.py") is None
+        assert files.stat("/lib/test_board.py") is not None  # excluded files are not managed
+        assert files.read("/keep.txt") == b"outside every managed directory"  # root never managed
+        assert make_plan(files, config).empty
 
-    def counting(*args: object, **kwargs: object) -> bytes:
-        execs.append(1)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+    def test_unchanged_tree_costs_a_constant_number_of_round_trips(
+        self, device: Device, project: Path
+    ) -> None:
+        files = FileService(device)
+        files.remove("/lib", recursive=True, missing_ok=True)
+        for i in range(30):
+            (project / "lib" / f"m{i}.py").write_text(f"X = {i}\n")
+        config = config_for(project)
+        apply_plan(files, make_plan(files, config))
+        execs = []
+        original = device.exec
 
-    device.exec = counting  # type: ignore[method-assign]
-    assert make_plan(files, config).empty
-    assert len(execs) == 1  # one listing with hashes, whatever the number of files
+        def counting(*args: object, **kwargs: object) -> bytes:
+            execs.append(1)
+            return original(*args, **kwargs)  # type: ignore[arg-type]
+
+        device.exec = counting  # type: ignore[method-assign]
+        assert make_plan(files, config).empty
+        assert len(execs) == 1  # one listing with hashes, whatever the number of files

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import random
 import time
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ def interrupt_after(kernel: Kernel, cell: str, delay: float) -> dict[str, object
     while True:  # the rest of that cell's messages
         try:
             kernel.kc.get_iopub_msg(timeout=0.3)
-        except Exception:
+        except queue.Empty:
             return dict(reply)
 
 

@@ -8,6 +8,7 @@ vanishing mid-cell, VS Code's startup snippets, shutdown freeing the port.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -77,11 +78,11 @@ class Kernel:
                 try:
                     request = self.kc.get_stdin_msg(timeout=0.01)
                     self.kc.input(on_input(request["content"]["prompt"]))
-                except Exception:
-                    pass
+                except queue.Empty:
+                    pass  # the cell has not asked for input yet
             try:
                 msg = self.kc.get_iopub_msg(timeout=0.05)
-            except Exception:
+            except queue.Empty:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"cell did not finish: {code!r}") from None
                 continue
