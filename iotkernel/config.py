@@ -26,9 +26,10 @@ import os
 import posixpath
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -138,7 +139,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.aliases_seen += 1
             if self.aliases_seen > MAX_YAML_ALIASES:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                mark = self.get_mark()  # where the reader is: at that alias
                 raise yaml.constructor.ConstructorError(
                     None, None, f"more than {MAX_YAML_ALIASES} aliases (*name)", mark
                 )

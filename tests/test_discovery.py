@@ -129,7 +129,7 @@ def test_virtual_boards_probed_in_parallel_and_grouped_by_uid(tmp_path: Path) ->
         ports = candidate_ports(found)
         assert sorted(p.device for p in ports) == [str(b.path) for b in boards]
         probes = probe_all([p.url for p in ports])
-        assert sorted(p.identity.uid for p in probes if p.identity) == ["b000", "b001", "b002"]
+        assert sorted(str(p.identity.uid) for p in probes if p.identity) == ["b000", "b001", "b002"]
         registry = Registry(tmp_path / "registered.json")
         records = registry.discover(found)
         assert sorted(r.uid or "" for r in records) == ["b000", "b001", "b002"]

@@ -279,11 +279,11 @@ def test_show_output_gives_the_serial_url_and_the_reset_means() -> None:
     place.resources = resources
     # The serial port's host, not the power switch's URL (also a 'host').
     assert place.url() == "rfc2217://127.0.0.1:39817?ign_set_control"
-    assert place.hard_reset_means == "reset line"  # preferred over a power cycle
-    place.resources = resources[1:]
-    assert place.hard_reset_means == "power"
-    place.resources = resources[2:]
-    assert place.hard_reset_means is None
+    means = []
+    for offered in (resources, resources[1:], resources[2:]):
+        place.resources = offered
+        means.append(place.hard_reset_means)
+    assert means == ["reset line", "power", None]  # a reset line is preferred over a power cycle
     place.resources = resources[:2]
     with pytest.raises(PlaceError, match="no network serial port"):
         place.url()

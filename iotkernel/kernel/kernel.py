@@ -662,6 +662,8 @@ class IotKernel(IPythonKernel):
 
     # ------------------------------------------------------------------ shutdown
 
+    # ipykernel's IPythonKernel made its base class's async do_shutdown sync;
+    # we follow IPythonKernel, which mypy sees as a bad override of the base.
     def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
         self.board.close()  # frees the port at once
         return super().do_shutdown(restart)

@@ -13,7 +13,7 @@ from .jupyter_env import kernel_manager, prepare
 prepare()
 
 
-class IotKernelConformance(jupyter_kernel_test.KernelTests):
+class IotKernelConformance(jupyter_kernel_test.KernelTests):  # type: ignore[misc] # untyped
     kernel_name = "iotkernel"
     language_name = "python"
     file_extension = ".py"

@@ -12,6 +12,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def index(tmp_path: Path) -> Iterator[str]:
         "greet": {"greet.py": b"from greetbase import PREFIX\nMSG = PREFIX + ' there'\n"},
     }
     for name, files in packages.items():
-        meta = {"version": "1.0", "hashes": [], "deps": []}
+        meta: dict[str, Any] = {"version": "1.0", "hashes": [], "deps": []}
         if name == "greet":
             meta["deps"] = [["greetbase", "latest"]]
         for path, data in files.items():

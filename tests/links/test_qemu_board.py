@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,14 @@ from ..backends import require_qemu
 
 
 @pytest.fixture
-def stock_board(tmp_path: Path) -> QemuBoard:
+def stock_board(tmp_path: Path) -> Iterator[QemuBoard]:
     require_qemu("stock")
     with QemuBoard(tmp_path / "ttyStock", firmware="stock") as board:
         yield board
 
 
 @pytest.fixture
-def small_board(tmp_path: Path) -> QemuBoard:
+def small_board(tmp_path: Path) -> Iterator[QemuBoard]:
     require_qemu("heap40k")
     with QemuBoard(
         tmp_path / "ttySmall", firmware="heap40k", uid=bytes.fromhex("0102030405060708")

@@ -204,12 +204,13 @@ def stream_process(kernel: KernelServices, argv: list[str], stdin: str | None = 
         raise ShellError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert process.stdout is not None
     if stdin is not None:
-        assert process.stdin is not None
+        pipe = process.stdin
+        assert pipe is not None
 
         def feed() -> None:
             with contextlib.suppress(OSError):
-                process.stdin.write(stdin.encode())  # type: ignore[union-attr]
-                process.stdin.close()  # type: ignore[union-attr]
+                pipe.write(stdin.encode())
+                pipe.close()
 
         threading.Thread(target=feed, daemon=True).start()
 
