@@ -26,10 +26,9 @@ import os
 import posixpath
 import re
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
@@ -190,6 +189,21 @@ def _mapping(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     return {str(k.value): (k, v) for k, v in node.value}
 
 
+def _known_fields(
+    path: Path, node: yaml.Node, known: set[str], where: str
+) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """A mapping's fields, refusing a key not in `known` (named with its line)."""
+    fields = _mapping(node)
+    unknown = set(fields) - known
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ConfigError(
+            f"{_where(path, fields[bad][0])}: unknown key {bad!r} {where} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    return fields
+
+
 def load_configuration(directory: Path | None = None) -> Configuration:
     """Read every *.yaml / *.yml file of the devices folder."""
     directory = directory or devices_dir()
@@ -227,14 +241,7 @@ def _device(path: Path, name: str, key_node: yaml.Node, value_node: yaml.Node) -
     where = _where(path, key_node)
     if not isinstance(value_node, yaml.MappingNode):
         raise ConfigError(f"{where}: device {name!r} must be a mapping (uid, resources, ...)")
-    fields = _mapping(value_node)
-    unknown = set(fields) - DEVICE_KEYS
-    if unknown:
-        bad = sorted(unknown)[0]
-        raise ConfigError(
-            f"{_where(path, fields[bad][0])}: unknown key {bad!r} for device {name!r} "
-            f"(known: {', '.join(sorted(DEVICE_KEYS))})"
-        )
+    fields = _known_fields(path, value_node, DEVICE_KEYS, f"for device {name!r}")
     uid = _device_uid(path, fields["uid"][1]) if "uid" in fields else None
     resources = []
     if "resources" in fields:
@@ -280,14 +287,7 @@ def _resource(path: Path, node: yaml.Node) -> Resource:
     if isinstance(node, yaml.ScalarNode):  # `- lib` is short for `- path: lib`
         data: dict[str, Any] = {"path": node.value}
     elif isinstance(node, yaml.MappingNode):
-        fields = _mapping(node)
-        unknown = set(fields) - RESOURCE_KEYS
-        if unknown:
-            bad = sorted(unknown)[0]
-            raise ConfigError(
-                f"{_where(path, fields[bad][0])}: unknown key {bad!r} in a resource "
-                f"(known: {', '.join(sorted(RESOURCE_KEYS))})"
-            )
+        _known_fields(path, node, RESOURCE_KEYS, "in a resource")
         data = yaml_value(path, node)
     else:
         raise ConfigError(f"{where}: a resource is a folder name or a mapping with 'path'")
