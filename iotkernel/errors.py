@@ -1,11 +1,16 @@
 """The exception tree of IoT Kernel.
 
-Owns every exception type the library raises. One root (`IotKernelError`) so a
-caller can catch everything of ours; below it a small tree by *kind* of
-failure, so callers branch on types, never on message text. Third-party
-exceptions are translated where they happen (`raise ... from exc`).
+Owns the root (`IotKernelError`), so a caller can catch everything of ours,
+and the errors shared across layers (transports, protocol, timeouts, device
+exceptions, usage), a small tree by *kind* of failure, so callers branch on
+types, never on message text. Errors of one service live beside it, below
+the same root: `FileError` and its kin in `fs`, `ConfigError` in `config`,
+`SecretsError` in `secrets`, `NoSuchDeviceError` in `registry`,
+`NoDeviceError` in `kernel.session`, `ShellError`, `StoreError` and
+`PackageError` in their magics, `MalformedRequestError` in `kernel.kernel`.
+Third-party exceptions are translated where they happen (`raise ... from exc`).
 
-Imports nothing of the package: every layer may import this module.
+Imports only `mp_errno` (standard library only): every layer may import it.
 """
 
 from __future__ import annotations
