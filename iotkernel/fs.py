@@ -105,6 +105,16 @@ class RemoteEntry:
     hash: str | None = None
 
 
+@dataclass(frozen=True)
+class FilesystemUsage:
+    """One filesystem of a board, in bytes."""
+
+    mount: str
+    size: int
+    used: int
+    free: int
+
+
 def _explain(exc: DeviceException, action: str, path: str) -> FileError:
     if isinstance(exc, DeviceOSError) and exc.device_errno is not None:
         reason = mp_errno.reason(exc.device_errno, exc.message)
@@ -399,6 +409,60 @@ class FileService:
             )
         return sorted(entries, key=lambda e: e.path)
 
+    def usage(self) -> list[FilesystemUsage]:
+        """Size, used and free bytes of the root filesystem and of each
+        top-level directory mounted as a filesystem of its own, in one round
+        trip (`os.statvfs`; a directory reporting the root's figures is taken
+        to be on the root's filesystem)."""
+        expression = (
+            "[[d, __import__('os').statvfs(d)] for d in ['/'] + "
+            "['/' + e[0] for e in __import__('os').ilistdir('/') if e[1] & 0x4000]]"
+        )
+        rows = self._call(expression, "measure", "the filesystems", timeout=30)
+        operation = "measure the filesystems"
+        found: list[FilesystemUsage] = []
+        root_figures: list[int] | None = None
+        for row in replies.items(rows, operation, "the filesystems"):
+            path, figures = replies.items(row, operation, "a filesystem", 2)
+            path = replies.board_path(path, operation)
+            numbers = [
+                replies.integer(n, operation, "a statvfs figure", minimum=0)
+                for n in replies.items(figures, operation, "statvfs figures")[:5]
+            ]
+            if len(numbers) < 5:
+                raise MalformedReplyError(operation, "five statvfs figures", figures)
+            if path == "/":
+                root_figures = numbers
+            elif numbers == root_figures or numbers[2] == 0:
+                continue  # a plain directory of the root's filesystem
+            block_size, _, blocks, free_blocks, available = numbers
+            found.append(
+                FilesystemUsage(
+                    path,
+                    size=block_size * blocks,
+                    used=block_size * (blocks - free_blocks),
+                    free=block_size * available,
+                )
+            )
+        return found
+
+    def touch(self, path: str) -> None:
+        """Create an empty file at `path`, or leave an existing one as it is."""
+        check_writable_path(path)
+        self._call(f"open({path!r}, 'ab').close()", "touch", path)
+
+    def rmdir(self, path: str) -> None:
+        """Remove the empty directory `path`."""
+        self._call(f"__import__('os').rmdir({path!r})", "remove directory", path)
+
+    def sha256(self, path: str) -> str:
+        """The SHA-256 of a board file, hex: computed on the board, or on the
+        host from the file's content where the board has no hashlib."""
+        digest = self.hash(path)
+        if digest.startswith("sha256:"):
+            return replies.text(digest[7:], f"hash {path}", "a SHA-256", limit=64)
+        return hashlib.sha256(self.read(path)).hexdigest()
+
     def hash_kind(self) -> str:
         """`sha256`, or `crc32` on a board without hashlib."""
         return str(self._call("hashkind()", "hash", "/"))
@@ -689,21 +753,22 @@ class FileService:
 
     # -- trees between host and board
 
-    def upload_file(self, local: Path, remote: str, progress: Progress | None = None) -> str:
-        parent = posixpath.dirname(remote)
-        if parent and parent != "/":
-            self.mkdirs(parent)
-        try:
-            data = local.read_bytes()
-        except OSError as exc:
-            raise FileError(f"cannot read {local} on the host: {exc.strerror or exc}") from None
-        return self.write(remote, data, progress)
+    def holds(self, remote: str, data: bytes, digest: str | None = None) -> bool:
+        """Whether the board file `remote` (whose hash is `digest`, if known)
+        holds exactly `data`: compared by the hash the board computes."""
+        if digest is None:
+            digest = self.hash(remote)
+        return host_hash(data, digest.split(":")[0]) == digest
 
-    def download_tree(self, remote_root: str, destination: Path) -> list[Path]:
-        """Copy a directory of the board into `destination` (checked paths only)."""
+    def download_tree(
+        self, remote_root: str, destination: Path, *, skip_unchanged: bool = False
+    ) -> list[Path]:
+        """Copy a directory of the board into `destination` (checked paths
+        only); with `skip_unchanged`, host files already holding a board
+        file's content (by hash, computed on the board) are not read again."""
         written: list[Path] = []
         prefix = remote_root.rstrip("/") + "/"
-        for entry in self.tree(remote_root):
+        for entry in self.tree(remote_root, hashes=skip_unchanged):
             relative = entry.path[len(prefix) :] if entry.path.startswith(prefix) else ""
             target = safe_local_path(destination, relative)
             if entry.is_dir:
@@ -712,9 +777,18 @@ class FileService:
                 except OSError as exc:
                     raise FileError(f"cannot create {target} on the host: {exc.strerror}") from None
                 continue
+            if skip_unchanged and entry.hash and _host_file_holds(target, entry.hash):
+                continue
             write_host_file(target, self.read(entry.path))
             written.append(target)
         return written
+
+
+def _host_file_holds(path: Path, digest: str) -> bool:
+    try:
+        return path.is_file() and host_hash(path.read_bytes(), digest.split(":")[0]) == digest
+    except OSError:
+        return False
 
 
 def write_host_file(target: Path, data: bytes) -> None:

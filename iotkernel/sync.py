@@ -9,15 +9,13 @@ never at the board's root and never to files a resource excludes.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import DeviceConfig, Resource
-from .fs import FileService, Progress, RemoteEntry
+from .fs import FileService, Progress, RemoteEntry, host_hash
 
 
 @dataclass(frozen=True)
@@ -41,10 +39,7 @@ class Plan:
 
 
 def _hash_file(path: Path, kind: str) -> str:
-    data = path.read_bytes()
-    if kind == "sha256":
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-    return f"crc32:{zlib.crc32(data) & 0xFFFFFFFF:08x}"
+    return host_hash(path.read_bytes(), kind)
 
 
 def host_files(resource: Resource) -> dict[str, Path]:

@@ -62,14 +62,18 @@ class Progress:
     summary="Copy files between host and microcontroller",
     epilog=(
         "Board paths start with ':'. Writes are verified on the board and atomic.\n"
+        "A file whose copy already holds the same bytes (by SHA-256, computed on\n"
+        "the board) is not sent again: -f copies it anyway.\n"
         "examples:\n"
         "  %cp main.py :                 upload to the board's root\n"
         "  %cp a.py b.py :lib/           several files into a directory\n"
         "  %cp -r project :apps          a whole directory\n"
         "  %cp :data.csv .               download\n"
+        "  %cp -f main.py :              upload even if unchanged\n"
     ),
 )
 @argument("-r", "--recursive", action="store_true", help="copy directories")
+@argument("-f", "--force", action="store_true", help="copy files even when unchanged")
 @argument("paths", nargs="+", help="sources, then the destination")
 def cp(kernel: KernelServices, args: argparse.Namespace) -> None:
     *sources, destination = args.paths
@@ -81,59 +85,102 @@ def cp(kernel: KernelServices, args: argparse.Namespace) -> None:
             "board paths start with ':': either copy host files to a ':destination', "
             "or ':board' files to a host destination"
         )
-    many = len(sources) > 1 or args.recursive
-    if upload:
-        _upload(kernel, sources, destination, recursive=args.recursive, many=many)
-    else:
-        _download(kernel, sources, host_path(destination), recursive=args.recursive, many=many)
-
-
-def _upload(
-    kernel: KernelServices, sources: list[str], destination: str, *, recursive: bool, many: bool
-) -> None:
-    service = files(kernel)
-    target = board_path(destination)
+    copy = _Copy(kernel, files(kernel), many=len(sources) > 1 or args.recursive, **vars(args))
     for source in sources:
+        if upload:
+            copy.upload(source, destination)
+        else:
+            copy.download(source, host_path(destination))
+
+
+class _Copy:
+    """One %cp: its options, and what it says of each file."""
+
+    def __init__(
+        self,
+        kernel: KernelServices,
+        service: FileService,
+        *,
+        many: bool,
+        recursive: bool,
+        force: bool,
+        **_: object,
+    ) -> None:
+        self.kernel, self.service = kernel, service
+        self.many, self.recursive, self.force = many, recursive, force
+
+    def upload(self, source: str, destination: str) -> None:
+        target = board_path(destination)
         local = host_path(source)
         if local.is_dir():
-            if not recursive:
+            if not self.recursive:
                 raise UsageError(f"{source} is a directory: use %cp -r")
-            for item in sorted(p for p in local.rglob("*") if p.is_file()):
-                rel = item.relative_to(local).as_posix()
-                remote = posixpath.join(target, local.name, rel)
-                service.upload_file(item, remote, Progress(kernel, remote))
-            continue
+            self._upload_tree(local, posixpath.join(target, local.name))
+            return
         if not local.exists():
             raise UsageError(f"no such file on the host: {source}")
-        remote = posixpath.join(target, local.name) if many or destination.endswith("/") else target
-        entry = service.stat(remote)
+        many_or_dir = self.many or destination.endswith("/")
+        remote = posixpath.join(target, local.name) if many_or_dir else target
+        entry = self.service.stat(remote)
         if entry is not None and entry.is_dir:
             remote = posixpath.join(remote, local.name)
-        service.upload_file(local, remote, Progress(kernel, remote))
-        kernel.print(f"{source} -> :{remote}\n")
+            entry = self.service.stat(remote)
+        data = _read_host(local)
+        if not self.force and entry is not None and self.service.holds(remote, data):
+            self.kernel.print(f"{source} = :{remote} (unchanged)\n")
+            return
+        self._send(remote, data)
+        self.kernel.print(f"{source} -> :{remote}\n")
 
+    def _send(self, remote: str, data: bytes) -> None:
+        parent = posixpath.dirname(remote)
+        if parent != "/":
+            self.service.mkdirs(parent)
+        self.service.write(remote, data, Progress(self.kernel, remote))
 
-def _download(
-    kernel: KernelServices, sources: list[str], target_dir: Path, *, recursive: bool, many: bool
-) -> None:
-    service = files(kernel)
-    for source in sources:
+    def _upload_tree(self, local: Path, remote_root: str) -> None:
+        # One listing with hashes: unchanged files cost no round trip each.
+        on_board = (
+            {}
+            if self.force
+            else {e.path: e.hash for e in self.service.tree(remote_root, hashes=True) if e.hash}
+        )
+        for item in sorted(p for p in local.rglob("*") if p.is_file()):
+            remote = posixpath.join(remote_root, item.relative_to(local).as_posix())
+            data = _read_host(item)
+            known = on_board.get(remote)
+            if known is not None and self.service.holds(remote, data, known):
+                continue
+            self._send(remote, data)
+            self.kernel.print(f"{item} -> :{remote}\n")
+
+    def download(self, source: str, target_dir: Path) -> None:
         remote = board_path(source)
-        entry = service.stat(remote)
+        entry = self.service.stat(remote)
         if entry is None:
             raise UsageError(f"no such file on the board: {remote}")
         if entry.is_dir:
-            if not recursive:
+            if not self.recursive:
                 raise UsageError(f"{remote} is a directory: use %cp -r")
             root = target_dir / posixpath.basename(remote.rstrip("/"))
-            for written in service.download_tree(remote, root):
-                kernel.print(f":{remote} -> {written}\n")
-            continue
-        local = (
-            target_dir / posixpath.basename(remote) if many or target_dir.is_dir() else target_dir
-        )
-        write_host_file(local, service.read(remote, Progress(kernel, remote)))
-        kernel.print(f":{remote} -> {local}\n")
+            copied = self.service.download_tree(remote, root, skip_unchanged=not self.force)
+            for written in copied:
+                self.kernel.print(f":{remote} -> {written}\n")
+            return
+        into_dir = self.many or target_dir.is_dir()
+        local = target_dir / posixpath.basename(remote) if into_dir else target_dir
+        if not self.force and local.is_file() and self.service.holds(remote, _read_host(local)):
+            self.kernel.print(f":{remote} = {local} (unchanged)\n")
+            return
+        write_host_file(local, self.service.read(remote, Progress(self.kernel, remote)))
+        self.kernel.print(f":{remote} -> {local}\n")
+
+
+def _read_host(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise FileError(f"cannot read {path} on the host: {exc.strerror or exc}") from None
 
 
 @line_magic("cat", summary="Output contents of file stored on microcontroller")
