@@ -615,6 +615,57 @@ class Device:
             raise device_exception(bytes(stderr))
         return bytes(collected)
 
+    def start(self, code: str | bytes, *, timeout: float | None = None) -> None:
+        """Send `code` and return once it runs, without waiting for its end
+        (`%run -n`). Until `follow()` is called, nothing reads its output: a
+        board blocks once its output buffer is full, as it does with
+        `mpremote run --no-follow`."""
+        source = code.encode() if isinstance(code, str) else code
+        with self._lock:
+            self._exec_starting = True
+        try:
+            self.ensure_raw_repl()
+            with self._lock:
+                self._poll_unsolicited()
+                self._engine.execute(source, ExecMode.AUTO)
+            limit = self.deadline if timeout is None else timeout
+            self._drive(
+                lambda e: isinstance(e, ExecutionStarted),
+                deadline=Deadline.after(limit),
+                what="starting code",
+            )
+        finally:
+            with self._lock:
+                self._exec_starting = False
+
+    def follow(
+        self, on_output: OutputCallback | None = None, *, timeout: float | None = None
+    ) -> bytes:
+        """Wait for the code `start()` began to end, its output streamed to
+        `on_output` (or collected and returned), and raise what it raised, as
+        `exec` does. Returns at once when no code runs."""
+        collected = bytearray()
+        if on_output is None:
+            on_output = _stdout_into(collected)
+        stderr = bytearray()
+        if not self._engine.executing:
+            return b""
+        try:
+            self._drive(
+                lambda e: isinstance(e, ExecutionFinished),
+                deadline=None if timeout is None else Deadline.after(timeout),
+                what="running code",
+                on_output=on_output,
+                stderr=stderr,
+            )
+        finally:
+            with self._lock:
+                self._interrupt_requested = False
+                self._interrupt_sent_at = None
+        if stderr:
+            raise device_exception(bytes(stderr))
+        return bytes(collected)
+
     def interrupt(self) -> None:
         """Stop the code that runs now (KeyboardInterrupt on the device).
 

@@ -21,7 +21,6 @@ import errno
 import hashlib
 import itertools
 import logging
-import posixpath
 import re
 import threading
 import time

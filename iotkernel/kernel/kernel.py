@@ -30,6 +30,7 @@ from ..device import INTERRUPT_ANSWER_TIMEOUT, Device
 from ..discovery import AdvertListener
 from ..errors import (
     DeviceException,
+    DeviceKeyboardInterrupt,
     DeviceUnresponsiveError,
     IotKernelError,
     TransportError,
@@ -434,7 +435,10 @@ class IotKernel(IPythonKernel):
         """The current board; reconnects a restarted kernel to its notebook's
         board, and a board that was unplugged or reset to the same board."""
         try:
-            return self.board.require_reconnecting(self.registry, self.print)
+            device = self.board.require_reconnecting(self.registry, self.print)
+            if self.board.detached:
+                self._stop_detached(device)
+            return device
         except IotKernelError as exc:
             raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
 
@@ -448,7 +452,37 @@ class IotKernel(IPythonKernel):
         with sigint_handler(lambda: threading.Thread(target=device.interrupt, daemon=True).start()):
             yield
 
-    def run_device_chunk(self, chunk: DeviceChunk, *, show_value: bool) -> None:
+    def run_on_board(self, source: str, file_name: str) -> None:
+        """Run a host file's source on the board as a cell runs (streamed, ■
+        stops it); its traceback names `file_name` with the file's lines."""
+        self.run_device_chunk(
+            DeviceChunk(source, 1, source.count("\n") + 1), show_value=False, file_name=file_name
+        )
+
+    def start_on_board(self, source: str) -> None:
+        """Start source on the board and return (`%run -n`); the next use of
+        the board stops it first, showing what it printed."""
+        device = self.require_device()
+        device.start(source)
+        self.board.detached = True
+
+    def _stop_detached(self, device: Device) -> None:
+        self.board.detached = False
+        self.print(f"stopping the program started on {self.board.name} by %run -n\n", "stderr")
+        device.interrupt()
+        stdout = StdoutSplitter(self.print)
+        try:
+            device.follow(lambda data, stream: stdout.feed(data), timeout=INTERRUPT_ANSWER_TIMEOUT)
+        except DeviceKeyboardInterrupt:
+            pass  # the stop we asked for
+        except DeviceException as exc:  # it had ended with an error of its own
+            self.print(board_text(exc.traceback), "stderr")
+        finally:
+            stdout.close()
+
+    def run_device_chunk(
+        self, chunk: DeviceChunk, *, show_value: bool, file_name: str | None = None
+    ) -> None:
         device = self.require_device()
         pending = device.take_unsolicited()
         if pending:  # what the board printed since the last cell
@@ -475,7 +509,7 @@ class IotKernel(IPythonKernel):
                 device.exec(source, on_output)
             except IotKernelError as exc:
                 stdout.close()
-                raise self._cell_failure(device, exc) from None
+                raise self._cell_failure(device, exc, file_name) from None
             finally:
                 if hooked:  # the board's own input() again for other tools
                     with contextlib.suppress(IotKernelError):
@@ -484,10 +518,12 @@ class IotKernel(IPythonKernel):
         if rewritten and stdout.result is not None:
             self._send_result(board_text(stdout.result.rstrip("\r\n")))
 
-    def _cell_failure(self, device: Device, exc: IotKernelError) -> CellFailed:
+    def _cell_failure(
+        self, device: Device, exc: IotKernelError, file_name: str | None = None
+    ) -> CellFailed:
         """The cell's error for what ended its code on the board."""
         if isinstance(exc, DeviceException):
-            return self._device_error(exc)
+            return self._device_error(exc, file_name)
         if isinstance(exc, DeviceUnresponsiveError):
             return self._recover_stuck_board(device, exc)
         if isinstance(exc, TransportError):
@@ -529,8 +565,11 @@ class IotKernel(IPythonKernel):
         self.print(message + "\n", "stderr")
         return self._send_error("KeyboardInterrupt", message, ["KeyboardInterrupt: " + message])
 
-    def _device_error(self, exc: DeviceException) -> CellFailed:
-        lines = [board_text(line) for line in exc.traceback.replace("\r\n", "\n").splitlines()]
+    def _device_error(self, exc: DeviceException, file_name: str | None = None) -> CellFailed:
+        traceback = exc.traceback.replace("\r\n", "\n")
+        if file_name is not None:  # the code came from a host file: name it
+            traceback = traceback.replace('File "<stdin>"', f'File "{file_name}"')
+        lines = [board_text(line) for line in traceback.splitlines()]
         return self._send_error(exc.exc_type, exc.message, lines or [str(exc)])
 
     # ------------------------------------------------------------------ input()

@@ -67,6 +67,7 @@ class BoardSession:
         self.url: str | None = None
         self.uid: str | None = None
         self.lost = False  # the link failed: reconnect by identity before the next cell
+        self.detached = False  # `%run -n` left code running: stop it before the next use
         self._reconnect_tried = False  # to the board this notebook used last
         self._remembers = remember
         self._state_file = state_file or data_dir() / "notebooks.json"
@@ -95,7 +96,7 @@ class BoardSession:
             device.close()  # a board that cannot say who it is does not become current
             raise
         self.close()
-        self.device, self.url, self.lost = device, target_url, False
+        self.device, self.url, self.lost, self.detached = device, target_url, False, False
         self.uid = uid
         self.name = SIM if url == SIM else (name or self.uid or target_url)
         if self._remembers:

@@ -115,6 +115,10 @@ class KernelServices(Protocol):
 
     def run_steps(self, steps: list[DeviceChunk | HostLine]) -> None: ...
 
+    def run_on_board(self, source: str, file_name: str) -> None: ...
+
+    def start_on_board(self, source: str) -> None: ...
+
 
 LineHandler = Callable[[KernelServices, argparse.Namespace], None]
 CellHandler = Callable[[KernelServices, argparse.Namespace, str], None]
