@@ -20,9 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import (
+    DeviceException,
+    DeviceKeyboardInterrupt,
     DeviceProtocolError,
     DeviceRebootedError,
     DeviceTimeoutError,
@@ -74,6 +76,16 @@ log = logging.getLogger(__name__)
 wire_log = logging.getLogger("iotkernel.wire")
 
 OutputCallback = Callable[[bytes, Stream], None]
+
+
+class SideChannel(Protocol):
+    """A service speaking inside the running code's stdout (see `mount.py`)."""
+
+    def feed(self, data: bytes) -> bytes:
+        """Take the service's messages out of a chunk of stdout (answering
+        them on stdin); return the rest, the program's own output."""
+        ...
+
 
 READ_SIZE = 65536
 # Unsolicited output (what a board prints between our commands) kept for the
@@ -150,6 +162,12 @@ class Device:
         self.on_unsolicited = on_unsolicited
         self._engine = ReplEngine()
         self._lock = threading.RLock()
+        # A service speaking inside the running code's stdout (the mount):
+        # it takes its requests out of each chunk, the rest is output.
+        self.side_channel: SideChannel | None = None
+        # Called with the device after each soft reset (the mount remounts).
+        self.after_soft_reset: list[Callable[[Device], None]] = []
+        self._stdin_written = False  # during the current exec
         self._unsolicited = bytearray()
         self._discard_unsolicited = False  # while resyncing after an abandoned exchange
         # An exec is on its way (entering the raw REPL, sending the code): an
@@ -276,6 +294,10 @@ class Device:
             if isinstance(event, NeedData):
                 return None
             if isinstance(event, OutputReceived):
+                if event.stream is Stream.STDOUT and self.side_channel is not None:
+                    event = OutputReceived(self.side_channel.feed(event.data), event.stream)
+                    if not event.data:
+                        continue
                 if event.stream is Stream.STDERR and stderr is not None:
                     stderr += event.data
                 if on_output is not None:
@@ -593,6 +615,7 @@ class Device:
         stderr = bytearray()
         with self._lock:
             self._exec_starting = True
+            self._stdin_written = False
         try:
             self.ensure_raw_repl()
             deadline = None if timeout is None else Deadline.after(timeout)
@@ -612,8 +635,19 @@ class Device:
                 self._interrupt_requested = False  # the code is over: nothing to stop
                 self._interrupt_sent_at = None
         if stderr:
-            raise device_exception(bytes(stderr))
+            raise self._ended_by(device_exception(bytes(stderr)))
         return bytes(collected)
+
+    def _ended_by(self, exc: DeviceException) -> DeviceException:
+        """The exception that ended an exec, after a check: code stopped by
+        Ctrl-C may have left bytes we sent to its stdin (an answer of the
+        mount, an input() line) unread, and the raw REPL would take them as
+        the start of the next code; the next exchange resyncs first (its
+        Ctrl-C clears them)."""
+        if isinstance(exc, DeviceKeyboardInterrupt) and self._stdin_written:
+            with self._lock:
+                self._engine.mark_unsynced()
+        return exc
 
     def start(self, code: str | bytes, *, timeout: float | None = None) -> None:
         """Send `code` and return once it runs, without waiting for its end
@@ -663,7 +697,7 @@ class Device:
                 self._interrupt_requested = False
                 self._interrupt_sent_at = None
         if stderr:
-            raise device_exception(bytes(stderr))
+            raise self._ended_by(device_exception(bytes(stderr)))
         return bytes(collected)
 
     def interrupt(self) -> None:
@@ -708,6 +742,7 @@ class Device:
     def send_input(self, data: bytes) -> None:
         """Send bytes to the running code's stdin (answers `input()`)."""
         with self._lock:
+            self._stdin_written = True
             self._engine.send_stdin(data)
             self._flush()
 
@@ -858,8 +893,14 @@ class Device:
         """Give the board a fresh interpreter without running `main.py`.
 
         On a transport that owns the process (unix port), that means a new
-        process on the same board directory.
+        process on the same board directory. Then the `after_soft_reset`
+        callbacks run.
         """
+        self._soft_reset(timeout)
+        for callback in list(self.after_soft_reset):
+            callback(self)
+
+    def _soft_reset(self, timeout: float | None) -> None:
         deadline = Deadline.after(self.deadline if timeout is None else timeout)
         self._helpers_ready = False
         if (process := restartable(self.transport)) is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..config import load_settings
 from ..device import Device
 from ..errors import IotKernelError
+from ..mount import MountServer
 from ..registry import Registry
 from ..util import Deadline, atomic_write
 
@@ -68,6 +69,7 @@ class BoardSession:
         self.uid: str | None = None
         self.lost = False  # the link failed: reconnect by identity before the next cell
         self.detached = False  # `%run -n` left code running: stop it before the next use
+        self.mount: MountServer | None = None  # a host folder the board sees (%mount)
         self._reconnect_tried = False  # to the board this notebook used last
         self._remembers = remember
         self._state_file = state_file or data_dir() / "notebooks.json"
@@ -167,6 +169,9 @@ class BoardSession:
         return False
 
     def close(self) -> None:
+        if self.mount is not None:
+            self.mount.close()  # unfinished writes of the board dropped
+            self.mount = None
         if self.device is not None:
             with contextlib.suppress(Exception):
                 self.device.close()

@@ -18,6 +18,7 @@ from ...errors import (
 from ...hardreset import reconnect_after_reset, reset_by_firmware, run_reset_command
 from ...transport import reset_line, restartable
 from .registry import KernelServices, argument, line_magic
+from .running import mount_summary
 
 SOFTRESET_BANNER = (
     "\n"
@@ -52,6 +53,8 @@ def info(kernel: KernelServices, args: argparse.Namespace) -> None:
         ("implementation", f"{ident.implementation} {ident.version}"),
         ("machine", ident.machine),
     ]
+    if (mounted := mount_summary(kernel.board.mount)) is not None:
+        rows.append(("mount", mounted))
     kernel.print("".join(f"{key:15} {value}\n" for key, value in rows))
 
 

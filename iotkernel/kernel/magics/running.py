@@ -1,14 +1,20 @@
-"""Running host files on the board without copying them: %run.
+"""Code from the host without copying: %run, %mount and %umount.
 
-The file's bytes go to the board as a cell's code does (raw paste, output
-streamed, ■ stops it); nothing is written to the board's filesystem.
+%run sends a file's bytes as a cell's code goes (raw paste, output streamed,
+■ stops it); %mount lets the board's own `import` and `open` reach a host
+folder through the mount service (`iotkernel/mount.py`). Nothing is written
+to the board's filesystem.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ...device import Device
+from ...errors import UsageError
 from ...fs import FileError
+from ...mount import MountServer
 from ..cells import normalise_newlines
 from .files import host_path
 from .registry import KernelServices, argument, line_magic
@@ -48,4 +54,57 @@ def run(kernel: KernelServices, args: argparse.Namespace) -> None:
         kernel.run_on_board(source, str(path))
 
 
-MAGICS = (run,)
+@line_magic(
+    "mount",
+    summary="Make a host folder a filesystem of the board, without copying",
+    epilog=(
+        "The folder appears at /remote (cwd there, first on sys.path): `import mod` runs\n"
+        "the host's current mod.py, open() reads and writes host files (a write lands\n"
+        "when the file is closed, whole). Paths cannot leave the folder; symlinks that\n"
+        "point out of it are refused unless -l. Survives %softreset. %umount ends it.\n"
+        "examples:\n"
+        "  %mount                        the kernel's working directory\n"
+        "  %mount src                    another folder\n"
+        "  %mount -l --at /host .        follow symlinks, mounted at /host\n"
+    ),
+)
+@argument("-l", "--follow-links", action="store_true", help="follow symlinks out of the folder")
+@argument("--at", default="/remote", help="where the board sees it (default /remote)")
+@argument("folder", nargs="?", default=".", help="host folder (default: working directory)")
+def mount(kernel: KernelServices, args: argparse.Namespace) -> None:
+    at = "/" + args.at.strip("/")
+    if at == "/" or "/" in at[1:]:
+        raise UsageError(f"--at takes a top-level name such as /remote, not {args.at!r}")
+    server = MountServer(host_path(args.folder), at=at, follow_links=args.follow_links)
+    device = kernel.require_device()
+    _unmount(kernel, device)
+    server.attach(device)
+    kernel.board.mount = server
+    kernel.print(f"{server.root} mounted at {at} (cwd, and first on sys.path)\n")
+
+
+@line_magic("umount", summary="End %mount: the board's cwd goes back to /")
+def umount(kernel: KernelServices, args: argparse.Namespace) -> None:
+    device = kernel.require_device()
+    if kernel.board.mount is None:
+        raise UsageError("nothing is mounted (see %mount -h)")
+    at = kernel.board.mount.at
+    _unmount(kernel, device)
+    kernel.print(f"{at} unmounted\n")
+
+
+def _unmount(kernel: KernelServices, device: Device) -> None:
+    server, kernel.board.mount = kernel.board.mount, None
+    if server is not None:
+        server.detach(device)
+
+
+def mount_summary(server: MountServer | None) -> str | None:
+    """What %info says of the mount."""
+    if server is None:
+        return None
+    links = ", symlinks followed" if server.follow_links else ""
+    return f"{Path(server.root)} at {server.at}{links} ({server.requests} requests served)"
+
+
+MAGICS = (run, mount, umount)

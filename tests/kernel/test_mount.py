@@ -1,0 +1,110 @@
+"""%mount through the kernel on every kind of board: import of the host's
+current file, reads in blocks, readline, writes landing whole, paths kept
+inside the folder, the stop button during a request, soft reset, %umount."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..backends import Backend
+from .test_file_commands import ok
+from .test_kernel import Kernel
+
+pytestmark = pytest.mark.backends("unix", "vserial", "qemu-small")
+
+
+@pytest.fixture
+def mounted(backend: Backend, tmp_path: Path) -> Iterator[tuple[Kernel, Path]]:
+    folder = tmp_path / "host"
+    folder.mkdir()
+    k = Kernel()
+    try:
+        run = k.run(f"%connect {backend.url}", timeout=60)
+        assert run.status == "ok", run.reply
+        assert "mounted at /remote" in ok(k, f"%mount {folder}")
+        yield k, folder
+    finally:
+        k.stop()
+
+
+def test_import_and_read_the_hosts_current_files(mounted: tuple[Kernel, Path]) -> None:
+    k, folder = mounted
+    (folder / "mod_a.py").write_text("VALUE = 1\n")
+    assert ok(k, "import mod_a\nprint(mod_a.VALUE)") == "1\n"
+    (folder / "mod_b.py").write_text("".join(f"X{i} = {i}\n" for i in range(2000)))  # 20 KB
+    assert ok(k, "import mod_b\nprint(mod_b.X1999)") == "1999\n"
+    data = bytes(range(256)) * 40  # every byte value, 10 KB: escapes, CRC
+    (folder / "data.bin").write_bytes(data)
+    check = (
+        "import binascii\nf = open('data.bin', 'rb')\nb = bytearray(700)\nc = 0\nn = 0\n"
+        "while True:\n    k = f.readinto(b)\n    if not k:\n        break\n"
+        "    c = binascii.crc32(b[:k], c)\n    n += k\nf.close()\nprint(n, c & 0xffffffff)"
+    )
+    import zlib
+
+    assert ok(k, check) == f"{len(data)} {zlib.crc32(data)}\n"
+    (folder / "lines.txt").write_text("one\ntwo\n\nthree")
+    assert ok(k, "print([l for l in open('lines.txt')])") == "['one\\n', 'two\\n', '\\n', 'three']\n"
+    assert ok(k, "f = open('lines.txt')\nf.seek(4)\nprint(repr(f.readline()), f.tell())") == (
+        "'two\\n' 8\n"
+    )
+    assert ok(k, "import os\nprint(os.getcwd(), sorted(os.listdir()))").startswith("/remote [")
+    assert "/remote" in ok(k, "%info")
+
+
+def test_writes_land_whole_and_paths_stay_inside(mounted: tuple[Kernel, Path]) -> None:
+    k, folder = mounted
+    ok(k, "f = open('out.txt', 'w')\nfor i in range(30):\n    f.write('line %d\\n' % i)")
+    assert not (folder / "out.txt").exists()  # not yet closed: nothing half-written
+    ok(k, "f.close()")
+    assert (folder / "out.txt").read_text() == "".join(f"line {i}\n" for i in range(30))
+    ok(k, "with open('out.txt', 'a') as f:\n    f.write('more')")
+    assert (folder / "out.txt").read_text().endswith("line 29\nmore")
+    ok(k, "import os\nos.mkdir('sub')\nos.rename('out.txt', 'sub/moved.txt')")
+    assert (folder / "sub" / "moved.txt").exists()
+    ok(k, "os.remove('sub/moved.txt')\nos.rmdir('sub')")
+    assert list(folder.iterdir()) == []
+
+    outside = folder.parent / "secret.txt"
+    outside.write_text("keep out")
+    os.symlink(outside, folder / "link.txt")
+    for path in ("../secret.txt", "/remote/../../secret.txt", "link.txt"):
+        run = k.run(f"open({path!r}).read()")
+        assert run.status == "error" and run.reply["ename"] == "OSError", (path, run.reply)
+    run = k.run("open('missing.py').read()")
+    assert run.reply["evalue"] == "[Errno 2] ENOENT"
+
+
+def test_stop_soft_reset_and_umount(mounted: tuple[Kernel, Path]) -> None:
+    k, folder = mounted
+    (folder / "big.txt").write_text("x" * 300_000)
+    stopped: list[bool] = []
+
+    def stop_when_running(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream" and not stopped:
+            stopped.append(True)
+            threading.Thread(target=k.km.interrupt_kernel).start()
+
+    reader = (
+        "print('reading')\nb = bytearray(512)\n"
+        "while True:\n    f = open('big.txt', 'rb')\n    while f.readinto(b):\n        pass\n"
+        "    f.close()"
+    )
+    run = k.run(reader, on_message=stop_when_running, timeout=60)
+    assert run.reply["ename"] == "KeyboardInterrupt", run.reply
+    (folder / "after.py").write_text("print('after the stop')\n")
+    assert ok(k, "import after") == "after the stop\n"  # the link is intact
+
+    ok(k, "%softreset -q")
+    (folder / "again.py").write_text("print('remounted')\n")
+    assert ok(k, "import again") == "remounted\n"
+
+    assert "unmounted" in ok(k, "%umount")
+    assert ok(k, "import os\nprint(os.getcwd())") == "/\n"
+    assert k.run("%umount").reply["ename"] == "UsageError"
