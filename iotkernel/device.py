@@ -739,6 +739,14 @@ class Device:
             self._engine.send_interrupt()
             self._flush()
 
+    def answer_program(self, data: bytes) -> None:
+        """Send `data` to the running code's stdin, as a side channel's
+        answer; dropped if the code has ended meanwhile (its end may already
+        be parsed when its last request is handled: nobody would read it)."""
+        with self._lock:
+            if self._engine.executing:
+                self.send_input(data)
+
     def send_input(self, data: bytes) -> None:
         """Send bytes to the running code's stdin (answers `input()`)."""
         with self._lock:

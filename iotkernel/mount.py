@@ -113,7 +113,7 @@ class MountServer:
         (cwd there, first on `sys.path`), and serve it from now on."""
         device.call_helper("hashkind()")  # the helpers (unesc) are there
         device.exec(BOARD_INSTALL, timeout=30)
-        self._reply = device.send_input
+        self._reply = device.answer_program
         device.side_channel = self
         device.after_soft_reset.append(self._remount)
         # Blocks of 1 KB on a small heap: each costs a few copies there.

@@ -39,19 +39,17 @@ def req(*a):
         i += k
     m = None
     c = int(r.read(8), 16)
-    d = bytes(b)
-    b = None
-    if b"\x10" in d:
-        d = h["unesc"](d)
-    if (binascii.crc32(d) & 0xFFFFFFFF if C else h["crc"](d)) != c:
+    if b"\x10" in b:  # kept as read, without a copy, unless escaped
+        b = h["unesc"](bytes(b))
+    if (binascii.crc32(b) & 0xFFFFFFFF if C else h["crc"](b)) != c:
         raise OSError(5)
     if s:
         raise OSError(s)
-    return d
+    return b
 
 
 def js(*a):
-    return json.loads(req(*a))
+    return json.loads(bytes(req(*a)))
 
 
 class RemoteFS:

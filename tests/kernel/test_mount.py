@@ -37,8 +37,11 @@ def test_import_and_read_the_hosts_current_files(mounted: tuple[Kernel, Path]) -
     k, folder = mounted
     (folder / "mod_a.py").write_text("VALUE = 1\n")
     assert ok(k, "import mod_a\nprint(mod_a.VALUE)") == "1\n"
-    (folder / "mod_b.py").write_text("".join(f"X{i} = {i}\n" for i in range(2000)))  # 20 KB
-    assert ok(k, "import mod_b\nprint(mod_b.X1999)") == "1999\n"
+    # 20 KB of source, as a driver with its comments is (a small heap holds it)
+    source = "".join(f"# {i:4} {'-' * 94}\ndef f{i}(x):\n    return x + {i}\n" for i in range(20))
+    source += "".join(f"# {i:4} {'-' * 94}\n" for i in range(180))
+    (folder / "mod_b.py").write_text(source + "X = 1999\n")
+    assert ok(k, "import mod_b\nprint(mod_b.X)") == "1999\n"
     data = bytes(range(256)) * 40  # every byte value, 10 KB: escapes, CRC
     (folder / "data.bin").write_bytes(data)
     check = (
@@ -50,7 +53,9 @@ def test_import_and_read_the_hosts_current_files(mounted: tuple[Kernel, Path]) -
 
     assert ok(k, check) == f"{len(data)} {zlib.crc32(data)}\n"
     (folder / "lines.txt").write_text("one\ntwo\n\nthree")
-    assert ok(k, "print([l for l in open('lines.txt')])") == "['one\\n', 'two\\n', '\\n', 'three']\n"
+    assert (
+        ok(k, "print([l for l in open('lines.txt')])") == "['one\\n', 'two\\n', '\\n', 'three']\n"
+    )
     assert ok(k, "f = open('lines.txt')\nf.seek(4)\nprint(repr(f.readline()), f.tell())") == (
         "'two\\n' 8\n"
     )

@@ -73,9 +73,7 @@ def test_the_stop_button_stops_a_running_file(kernel: Kernel, tmp_path: Path) ->
 def test_run_no_follow_returns_and_the_next_cell_stops_it(kernel: Kernel, tmp_path: Path) -> None:
     k = kernel
     program = tmp_path / "server.py"
-    program.write_text(
-        "import time\nprint('serving')\nwhile True:\n    time.sleep(0.01)\n"
-    )
+    program.write_text("import time\nprint('serving')\nwhile True:\n    time.sleep(0.01)\n")
     assert "started" in ok(k, f"%run -n {program}")
     run = k.run("print(6 * 7)")
     assert run.status == "ok", run.reply
