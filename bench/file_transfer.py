@@ -8,7 +8,10 @@ Three boards, each measured for both tools in the same run:
   115200-baud USB-UART bridge (11.5 KB/s each way), as most users' boards;
 * `vserial`: the same board on a bare pty (as fast as the host goes).
 
-For each: upload and download of 100 KB of random bytes and of a 100 KB
+For each: reads through `%mount` (100 KB of random bytes read in 1 KB
+`readinto`s, a 25 KB text file line by line, and `import` of a 20 KB
+module, timed on the board), against
+`mpremote mount`; upload and download of 100 KB of random bytes and of a 100 KB
 source tree (IoT Kernel's own Python modules), and on the fast pty 1 MB of
 random bytes; and the tree synced again unchanged (`%rsync`'s plan by
 content hash, against `mpremote fs cp -r` copying it again). Rates as bytes
@@ -38,6 +41,7 @@ from fakes.vboard import VirtualSerialBoardProcess
 from iotkernel.config import DeviceConfig, Resource
 from iotkernel.device import Device
 from iotkernel.fs import FileService
+from iotkernel.mount import MountServer
 from iotkernel.sync import apply_plan, make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +101,84 @@ def link_rate(device: Device, count: int = 60_000) -> float:
     return count / (time.perf_counter() - started[0])
 
 
+# Timed on the board (ticks_ms): the same code under both tools' mounts.
+MOUNT_READ = (
+    "import time\nt = time.ticks_ms()\nf = open('random.bin', 'rb')\nb = bytearray(1024)\n"
+    "n = 0\nwhile True:\n    k = f.readinto(b)\n    if not k:\n        break\n    n += k\n"
+    "f.close()\nprint('timed', n, time.ticks_diff(time.ticks_ms(), t))\n"
+)
+MOUNT_LINES = (
+    "import time\nt = time.ticks_ms()\nn = 0\nfor line in open('lines.txt'):\n    n += len(line)\n"
+    "print('timed', n, time.ticks_diff(time.ticks_ms(), t))\n"
+)
+MOUNT_IMPORT = (
+    "import time\nt = time.ticks_ms()\nimport {name}\n"
+    "print('timed', {name}.SIZE, time.ticks_diff(time.ticks_ms(), t))\n"
+)
+
+
+def mount_folder(tmp: Path) -> Path:
+    """A folder to mount: 100 KB of random bytes, and two 20 KB modules (a
+    driver's worth of code and comments), one for each tool."""
+    folder = tmp / "mounted"
+    folder.mkdir(exist_ok=True)
+    (folder / "random.bin").write_bytes(os.urandom(100 * 1024))
+    (folder / "lines.txt").write_text(
+        "".join(f"{i:5} reading {i * 0.37:8.2f}\n" for i in range(1087))
+    )
+    code = "".join(f"# {i:4} {'-' * 94}\ndef f{i}(x):\n    return x + {i}\n" for i in range(20))
+    code += "".join(f"# {i:4} {'-' * 94}\n" for i in range(180))
+    for name in ("mod_iotk", "mod_mp"):
+        (folder / f"{name}.py").write_text(code + f"SIZE = {len(code)}\n")
+    return folder
+
+
+def board_timed(output: str) -> tuple[int, float]:
+    """(bytes, seconds) from the `timed` line the board printed."""
+    line = next(ln for ln in output.splitlines() if ln.startswith("timed "))
+    _, count, ms = line.split()
+    return int(count), int(ms) / 1000
+
+
+def measure_mount(device: Device, folder: Path) -> dict[str, Any]:
+    server = MountServer(folder)
+    server.attach(device)
+    try:
+        count, seconds = board_timed(device.exec(MOUNT_READ).decode())
+        lines, lines_seconds = board_timed(device.exec(MOUNT_LINES).decode())
+        _, imported = board_timed(device.exec(MOUNT_IMPORT.format(name="mod_iotk")).decode())
+    finally:
+        server.detach(device)
+    return {
+        "mount_read_100KB": {"iotkernel_Bps": round(count / seconds)},
+        "mount_lines_25KB": {"iotkernel_Bps": round(lines / lines_seconds)},
+        "mount_import_20KB_s": {"iotkernel": round(imported, 3)},
+    }
+
+
+def mpremote_mount(port: Path, folder: Path, code: str) -> tuple[int, float]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpremote",
+            "connect",
+            str(port),
+            "resume",
+            "mount",
+            str(folder),
+            "exec",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mpremote mount failed: {done.stdout}{done.stderr}")
+    return board_timed(done.stdout)
+
+
 def timed(action: Any) -> float:
     start = time.perf_counter()
     action()
@@ -110,9 +192,11 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
     tree_bytes = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
     config = DeviceConfig("bench", None, (Resource(tree, install_dir="/"),))
     result: dict[str, Any] = {}
+    folder = mount_folder(tmp)
     with Device.open(url, deadline=300) as device:
         rate = link_rate(device)
         result["link_Bps"] = round(rate)
+        result.update(measure_mount(device, folder))
         files = FileService(device)
         # A session's first write asks once what the board can do (raw path,
         # inflate, its hash): done here, as %connect's first transfer would.
@@ -143,6 +227,14 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
             if case in NOMINAL:
                 entry["of_nominal"] = round(entry["iotkernel_Bps"] / NOMINAL[case], 2)
     if mp:
+        count, seconds = mpremote_mount(port, folder, MOUNT_READ)
+        compare(result["mount_read_100KB"], count / seconds)
+        count, seconds = mpremote_mount(port, folder, MOUNT_LINES)
+        compare(result["mount_lines_25KB"], count / seconds)
+        _, imported = mpremote_mount(port, folder, MOUNT_IMPORT.format(name="mod_mp"))
+        entry = result["mount_import_20KB_s"]
+        entry["mpremote"] = round(imported, 3)
+        entry["ratio"] = round(imported / entry["iotkernel"], 1)
         for name, data in blobs.items():
             local = tmp / f"{name}.bin"
             local.write_bytes(data)
@@ -196,6 +288,9 @@ TARGETS = {
     ("qemu", "upload_source_100KB"): ">= 2x the link",
     ("vserial-115200", "upload_source_100KB"): ">= 2x the link",
     ("vserial", "upload_random_1MB"): ">= 30x mpremote",
+    ("qemu", "mount_read_100KB"): ">= 5x mpremote",
+    ("vserial-115200", "mount_read_100KB"): ">= 5x mpremote",
+    ("vserial", "mount_read_100KB"): ">= 5x mpremote",
 }
 
 
@@ -203,8 +298,9 @@ def show(case: str, result: dict[str, Any]) -> None:
     nominal = f", nominal {NOMINAL[case]} B/s" if case in NOMINAL else ""
     print(f"{case}: link {result['link_Bps'] / 1024:.1f} KB/s (a board only reading){nominal}")
     for key, r in result.items():
-        if key == "tree_unchanged_s":
-            line = f"  {'source tree unchanged':24} IoT Kernel {r['iotkernel']:8.4f} s"
+        if key in ("tree_unchanged_s", "mount_import_20KB_s"):
+            label = "source tree unchanged" if key == "tree_unchanged_s" else "mount + import 20 KB"
+            line = f"  {label:24} IoT Kernel {r['iotkernel']:8.4f} s"
             if "mpremote" in r:
                 line += f"   mpremote {r['mpremote']:6.3f} s   {r['ratio']:5.1f}x"
             print(line)

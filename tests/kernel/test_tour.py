@@ -56,6 +56,12 @@ def test_tour_runs_clean_on_sim(tmp_path: Path) -> None:
     assert outputs_of(cells["import greeting"]) == "'hello, tour, from the board'"
     assert "greeting.py" in outputs_of(cells["%rlist /lib"])
     assert "blink" in outputs_of(cells["%cat :blink/main.py"])
+    assert "mounted at /remote" in outputs_of(cells["%mount scratch"])
+    assert outputs_of(cells["import stats"]) == "21.333333333333332"
+    assert "unmounted" in outputs_of(cells["%umount"])
+    assert outputs_of(cells["%run scratch/report.py 3"]).splitlines()[-1] == "report line 3 of 3"
+    assert outputs_of(cells["%df"]).startswith("mount")
+    assert "greeting.py" in outputs_of(cells["%tree /lib"])
     [store] = [c for c in notebook.cells if "%store readings" in c.source]
     assert "Stored readings" in outputs_of(store)
     [plot] = [c for c in notebook.cells if "plt.plot(readings" in c.source]
