@@ -156,7 +156,9 @@ def measure_mount(device: Device, folder: Path) -> dict[str, Any]:
     }
 
 
-def mpremote_mount(port: Path, folder: Path, code: str) -> tuple[int, float]:
+def mpremote_mount(port: Path, folder: Path, code: str) -> tuple[int, float] | None:
+    """mpremote's figures, or None where its mount fails (it times out on
+    the virtual serial board: reported, not fatal)."""
     done = subprocess.run(
         [
             sys.executable,
@@ -175,7 +177,8 @@ def mpremote_mount(port: Path, folder: Path, code: str) -> tuple[int, float]:
         timeout=600,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"mpremote mount failed: {done.stdout}{done.stderr}")
+        print(f"mpremote mount failed on {port}: {done.stderr.strip().splitlines()[-1]}")
+        return None
     return board_timed(done.stdout)
 
 
@@ -227,14 +230,14 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
             if case in NOMINAL:
                 entry["of_nominal"] = round(entry["iotkernel_Bps"] / NOMINAL[case], 2)
     if mp:
-        count, seconds = mpremote_mount(port, folder, MOUNT_READ)
-        compare(result["mount_read_100KB"], count / seconds)
-        count, seconds = mpremote_mount(port, folder, MOUNT_LINES)
-        compare(result["mount_lines_25KB"], count / seconds)
-        _, imported = mpremote_mount(port, folder, MOUNT_IMPORT.format(name="mod_mp"))
-        entry = result["mount_import_20KB_s"]
-        entry["mpremote"] = round(imported, 3)
-        entry["ratio"] = round(imported / entry["iotkernel"], 1)
+        for key, code in (("mount_read_100KB", MOUNT_READ), ("mount_lines_25KB", MOUNT_LINES)):
+            if (timed_mp := mpremote_mount(port, folder, code)) is not None:
+                compare(result[key], timed_mp[0] / timed_mp[1])
+        code = MOUNT_IMPORT.format(name="mod_mp")
+        if (timed_mp := mpremote_mount(port, folder, code)) is not None:
+            entry = result["mount_import_20KB_s"]
+            entry["mpremote"] = round(timed_mp[1], 3)
+            entry["ratio"] = round(timed_mp[1] / entry["iotkernel"], 1)
         for name, data in blobs.items():
             local = tmp / f"{name}.bin"
             local.write_bytes(data)

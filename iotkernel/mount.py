@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .device import Device
-from .errors import IotKernelError
+from .errors import DeviceException, IotKernelError
 from .fs import escape_frame
 from .util import TEMP_SUFFIX
 
@@ -112,14 +112,19 @@ class MountServer:
         """Install the board-side filesystem on `device`, mount it at `at`
         (cwd there, first on `sys.path`), and serve it from now on."""
         device.call_helper("hashkind()")  # the helpers (unesc) are there
-        device.exec(BOARD_INSTALL, timeout=30)
-        self._reply = device.answer_program
-        device.side_channel = self
-        device.after_soft_reset.append(self._remount)
         # Blocks of 1 KB on a small heap: each costs a few copies there.
         block = 2048 if device.free_memory() > 64 * 1024 else 1024
-        mount = f"__import__('sys').modules[{NAMESPACE!r}]['mount']({self.at!r}, {block})"
-        device.exec(mount, timeout=30)
+        try:
+            device.exec(BOARD_INSTALL, timeout=30)
+            self._reply = device.answer_program
+            device.side_channel = self
+            call = f"__import__('sys').modules[{NAMESPACE!r}]['mount']({self.at!r}, {block})"
+            device.exec(call, timeout=30)
+        except DeviceException as exc:
+            if device.side_channel is self:
+                device.side_channel = None
+            raise MountError(f"{device.url} cannot take a mount at {self.at}: {exc}") from None
+        device.after_soft_reset.append(self._remount)
 
     def detach(self, device: Device) -> None:
         """Unmount on the board (when it still answers) and stop serving."""

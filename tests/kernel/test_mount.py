@@ -113,3 +113,21 @@ def test_stop_soft_reset_and_umount(mounted: tuple[Kernel, Path]) -> None:
     assert "unmounted" in ok(k, "%umount")
     assert ok(k, "import os\nprint(os.getcwd())") == "/\n"
     assert k.run("%umount").reply["ename"] == "UsageError"
+
+
+def test_mount_errors_are_clear(tmp_path: Path) -> None:
+    """A folder that is not there, a bad --at, a board without a VFS to
+    mount on (the fake board): each one readable error, the kernel usable."""
+    k = Kernel()
+    try:
+        assert k.run(f"%connect fake://mount-{tmp_path.name}").status == "ok"
+        run = k.run(f"%mount {tmp_path}/nowhere")
+        assert run.reply["ename"] == "MountError" and "not a directory" in run.reply["evalue"]
+        run = k.run(f"%mount --at /a/b {tmp_path}")
+        assert run.reply["ename"] == "UsageError"
+        run = k.run(f"%mount {tmp_path}")
+        assert run.reply["ename"] == "MountError" and "cannot take a mount" in run.reply["evalue"]
+        assert ok(k, "print(6 * 7)") == "42\n"
+        assert k.run("%umount").reply["ename"] == "UsageError"
+    finally:
+        k.stop()
