@@ -230,14 +230,6 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
             if case in NOMINAL:
                 entry["of_nominal"] = round(entry["iotkernel_Bps"] / NOMINAL[case], 2)
     if mp:
-        for key, code in (("mount_read_100KB", MOUNT_READ), ("mount_lines_25KB", MOUNT_LINES)):
-            if (timed_mp := mpremote_mount(port, folder, code)) is not None:
-                compare(result[key], timed_mp[0] / timed_mp[1])
-        code = MOUNT_IMPORT.format(name="mod_mp")
-        if (timed_mp := mpremote_mount(port, folder, code)) is not None:
-            entry = result["mount_import_20KB_s"]
-            entry["mpremote"] = round(timed_mp[1], 3)
-            entry["ratio"] = round(timed_mp[1] / entry["iotkernel"], 1)
         for name, data in blobs.items():
             local = tmp / f"{name}.bin"
             local.write_bytes(data)
@@ -257,6 +249,15 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
         mpremote(port, "fs", "rm", "-r", f":{tree.name}")
         compare(result["upload_source_100KB"], tree_bytes / up)
         compare(result["download_source_100KB"], tree_bytes / down)
+        # Last: a mount mpremote could not finish can leave the board stuck.
+        for key, code in (("mount_read_100KB", MOUNT_READ), ("mount_lines_25KB", MOUNT_LINES)):
+            if (timed_mp := mpremote_mount(port, folder, code)) is not None:
+                compare(result[key], timed_mp[0] / timed_mp[1])
+        code = MOUNT_IMPORT.format(name="mod_mp")
+        if (timed_mp := mpremote_mount(port, folder, code)) is not None:
+            entry = result["mount_import_20KB_s"]
+            entry["mpremote"] = round(timed_mp[1], 3)
+            entry["ratio"] = round(timed_mp[1] / entry["iotkernel"], 1)
     return result
 
 
