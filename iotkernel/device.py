@@ -608,20 +608,35 @@ class Device:
         when the code did not stop after `interrupt()`; `TransportError`;
         `DeviceProtocolError` for a malformed conversation.
         """
+        self._send_code(code, mode)
+        deadline = None if timeout is None else Deadline.after(timeout)
+        return self._until_end(on_output, deadline)
+
+    def _send_code(self, code: str | bytes, mode: ExecMode) -> None:
+        """Enter the raw REPL if needed and send `code` (an interrupt asked
+        for meanwhile is kept until the code starts)."""
         source = code.encode() if isinstance(code, str) else code
-        collected = bytearray()
-        if on_output is None:
-            on_output = _stdout_into(collected)
-        stderr = bytearray()
         with self._lock:
             self._exec_starting = True
             self._stdin_written = False
         try:
             self.ensure_raw_repl()
-            deadline = None if timeout is None else Deadline.after(timeout)
             with self._lock:
                 self._poll_unsolicited()
                 self._engine.execute(source, mode)
+        except BaseException:
+            with self._lock:
+                self._exec_starting = False
+            raise
+
+    def _until_end(self, on_output: OutputCallback | None, deadline: Deadline | None) -> bytes:
+        """Drive the running code to its end: its stdout (when no callback
+        takes it), or what it raised."""
+        collected = bytearray()
+        if on_output is None:
+            on_output = _stdout_into(collected)
+        stderr = bytearray()
+        try:
             self._drive(
                 lambda e: isinstance(e, ExecutionFinished),
                 deadline=deadline,
@@ -654,14 +669,8 @@ class Device:
         (`%run -n`). Until `follow()` is called, nothing reads its output: a
         board blocks once its output buffer is full, as it does with
         `mpremote run --no-follow`."""
-        source = code.encode() if isinstance(code, str) else code
-        with self._lock:
-            self._exec_starting = True
+        self._send_code(code, ExecMode.AUTO)
         try:
-            self.ensure_raw_repl()
-            with self._lock:
-                self._poll_unsolicited()
-                self._engine.execute(source, ExecMode.AUTO)
             limit = self.deadline if timeout is None else timeout
             self._drive(
                 lambda e: isinstance(e, ExecutionStarted),
@@ -678,27 +687,9 @@ class Device:
         """Wait for the code `start()` began to end, its output streamed to
         `on_output` (or collected and returned), and raise what it raised, as
         `exec` does. Returns at once when no code runs."""
-        collected = bytearray()
-        if on_output is None:
-            on_output = _stdout_into(collected)
-        stderr = bytearray()
         if not self._engine.executing:
             return b""
-        try:
-            self._drive(
-                lambda e: isinstance(e, ExecutionFinished),
-                deadline=None if timeout is None else Deadline.after(timeout),
-                what="running code",
-                on_output=on_output,
-                stderr=stderr,
-            )
-        finally:
-            with self._lock:
-                self._interrupt_requested = False
-                self._interrupt_sent_at = None
-        if stderr:
-            raise self._ended_by(device_exception(bytes(stderr)))
-        return bytes(collected)
+        return self._until_end(on_output, None if timeout is None else Deadline.after(timeout))
 
     def interrupt(self) -> None:
         """Stop the code that runs now (KeyboardInterrupt on the device).

@@ -4,28 +4,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ..backends import Backend
 from .test_kernel import Kernel
 
 pytestmark = pytest.mark.backends("fake", "unix", "vserial", "qemu-small")
-
-
-@pytest.fixture
-def kernel(backend: Backend, tmp_path: Path) -> Iterator[Kernel]:
-    k = Kernel()
-    try:
-        run = k.run(f"%connect {backend.url}", timeout=60)
-        assert run.status == "ok", run.reply
-        assert k.run(f"%cd {tmp_path}", silent=True).status == "ok"
-        k.run("%rm -r -f :cmds")
-        yield k
-    finally:
-        k.stop()
 
 
 def ok(k: Kernel, line: str) -> str:
@@ -34,8 +19,8 @@ def ok(k: Kernel, line: str) -> str:
     return run.stream()
 
 
-def test_df_tree_sha256sum_touch_rmdir(kernel: Kernel, tmp_path: Path) -> None:
-    k = kernel
+def test_df_tree_sha256sum_touch_rmdir(board_kernel: Kernel, tmp_path: Path) -> None:
+    k = board_kernel
     usage = ok(k, "%df").splitlines()
     assert usage[0].split() == ["mount", "size", "used", "free", "use%"]
     mount, size, used, free, _ = usage[1].split()
@@ -68,8 +53,8 @@ def test_df_tree_sha256sum_touch_rmdir(kernel: Kernel, tmp_path: Path) -> None:
     assert run.status == "error" and "no such directory" in run.reply["evalue"]
 
 
-def test_cp_skips_unchanged_files_unless_forced(kernel: Kernel, tmp_path: Path) -> None:
-    k = kernel
+def test_cp_skips_unchanged_files_unless_forced(board_kernel: Kernel, tmp_path: Path) -> None:
+    k = board_kernel
     project = tmp_path / "proj"
     (project / "lib").mkdir(parents=True)
     (project / "main.py").write_text("print(1)\n")

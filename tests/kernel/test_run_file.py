@@ -5,32 +5,19 @@ the stop button, and -n (started, stopped by the board's next use)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..backends import Backend
 from .test_file_commands import ok
 from .test_kernel import Kernel
 
 pytestmark = pytest.mark.backends("fake", "unix", "vserial", "qemu-small")
 
 
-@pytest.fixture
-def kernel(backend: Backend, tmp_path: Path) -> Iterator[Kernel]:
-    k = Kernel()
-    try:
-        run = k.run(f"%connect {backend.url}", timeout=60)
-        assert run.status == "ok", run.reply
-        yield k
-    finally:
-        k.stop()
-
-
-def test_run_a_host_file(kernel: Kernel, tmp_path: Path) -> None:
-    k = kernel
+def test_run_a_host_file(board_kernel: Kernel, tmp_path: Path) -> None:
+    k = board_kernel
     program = tmp_path / "prog.py"
     program.write_text(
         "import sys\n"
@@ -54,8 +41,8 @@ def test_run_a_host_file(kernel: Kernel, tmp_path: Path) -> None:
     assert run.status == "error" and "missing.py" in run.reply["evalue"]
 
 
-def test_the_stop_button_stops_a_running_file(kernel: Kernel, tmp_path: Path) -> None:
-    k = kernel
+def test_the_stop_button_stops_a_running_file(board_kernel: Kernel, tmp_path: Path) -> None:
+    k = board_kernel
     program = tmp_path / "loop.py"
     program.write_text("print('looping')\nwhile True:\n    pass\n")
     stopped: list[bool] = []
@@ -70,8 +57,10 @@ def test_the_stop_button_stops_a_running_file(kernel: Kernel, tmp_path: Path) ->
     assert ok(k, "print(6 * 7)") == "42\n"
 
 
-def test_run_no_follow_returns_and_the_next_cell_stops_it(kernel: Kernel, tmp_path: Path) -> None:
-    k = kernel
+def test_run_no_follow_returns_and_the_next_cell_stops_it(
+    board_kernel: Kernel, tmp_path: Path
+) -> None:
+    k = board_kernel
     program = tmp_path / "server.py"
     program.write_text("import time\nprint('serving')\nwhile True:\n    time.sleep(0.01)\n")
     assert "started" in ok(k, f"%run -n {program}")
