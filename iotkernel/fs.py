@@ -755,9 +755,7 @@ class FileService:
     def holds(self, remote: str, data: bytes, digest: str | None = None) -> bool:
         """Whether the board file `remote` (whose hash is `digest`, if known)
         holds exactly `data`: compared by the hash the board computes."""
-        if digest is None:
-            digest = self.hash(remote)
-        return host_hash(data, digest.split(":")[0]) == digest
+        return _digest_matches(data, self.hash(remote) if digest is None else digest)
 
     def download_tree(
         self, remote_root: str, destination: Path, *, skip_unchanged: bool = False
@@ -783,9 +781,14 @@ class FileService:
         return written
 
 
+def _digest_matches(data: bytes, digest: str) -> bool:
+    """Whether `data` has `digest` (`kind:hex`, as the board gives it)."""
+    return host_hash(data, digest.split(":")[0]) == digest
+
+
 def _host_file_holds(path: Path, digest: str) -> bool:
     try:
-        return path.is_file() and host_hash(path.read_bytes(), digest.split(":")[0]) == digest
+        return path.is_file() and _digest_matches(path.read_bytes(), digest)
     except OSError:
         return False
 

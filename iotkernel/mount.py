@@ -24,6 +24,7 @@ import json
 import os
 import posixpath
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from importlib import resources
@@ -231,7 +232,7 @@ class MountServer:
 
     def _stat(self, path: object) -> list[int]:
         info = self._host(path).stat()
-        mode = 0x4000 if self._host(path).is_dir() else 0x8000
+        mode = 0x4000 if stat.S_ISDIR(info.st_mode) else 0x8000
         return [mode, info.st_size, int(info.st_mtime)]
 
     def _list(self, path: object) -> list[list[Any]]:
@@ -254,9 +255,10 @@ class MountServer:
         return [block, block, blocks, free, free, 0, 0, 0, 0, 255]
 
     def _open_read(self, path: object) -> int:
-        if self._host(path).is_dir():
+        info = self._host(path).stat()
+        if stat.S_ISDIR(info.st_mode):
             raise _Refused(errno.EISDIR)
-        return self._host(path).stat().st_size
+        return info.st_size
 
     def _read_block(self, path: object, offset: object, size: object) -> bytes:
         if not isinstance(offset, int) or not isinstance(size, int) or offset < 0 or size < 0:

@@ -472,7 +472,10 @@ class IotKernel(IPythonKernel):
         device.interrupt()
         stdout = StdoutSplitter(self.print)
         try:
-            device.follow(lambda data, stream: stdout.feed(data), timeout=INTERRUPT_ANSWER_TIMEOUT)
+            device.follow(
+                lambda data, stream: stdout.feed(data) if stream is Stream.STDOUT else None,
+                timeout=INTERRUPT_ANSWER_TIMEOUT,
+            )
         except DeviceKeyboardInterrupt:
             pass  # the stop we asked for
         except DeviceException as exc:  # it had ended with an error of its own

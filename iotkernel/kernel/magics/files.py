@@ -85,7 +85,8 @@ def cp(kernel: KernelServices, args: argparse.Namespace) -> None:
             "board paths start with ':': either copy host files to a ':destination', "
             "or ':board' files to a host destination"
         )
-    copy = _Copy(kernel, files(kernel), many=len(sources) > 1 or args.recursive, **vars(args))
+    many = len(sources) > 1 or args.recursive
+    copy = _Copy(kernel, files(kernel), many=many, recursive=args.recursive, force=args.force)
     for source in sources:
         if upload:
             copy.upload(source, destination)
@@ -104,7 +105,6 @@ class _Copy:
         many: bool,
         recursive: bool,
         force: bool,
-        **_: object,
     ) -> None:
         self.kernel, self.service = kernel, service
         self.many, self.recursive, self.force = many, recursive, force
@@ -125,7 +125,7 @@ class _Copy:
         if entry is not None and entry.is_dir:
             remote = posixpath.join(remote, local.name)
             entry = self.service.stat(remote)
-        data = _read_host(local)
+        data = read_host_file(local)
         if not self.force and entry is not None and self.service.holds(remote, data):
             self.kernel.print(f"{source} = :{remote} (unchanged)\n")
             return
@@ -147,7 +147,7 @@ class _Copy:
         )
         for item in sorted(p for p in local.rglob("*") if p.is_file()):
             remote = posixpath.join(remote_root, item.relative_to(local).as_posix())
-            data = _read_host(item)
+            data = read_host_file(item)
             known = on_board.get(remote)
             if known is not None and self.service.holds(remote, data, known):
                 continue
@@ -169,14 +169,15 @@ class _Copy:
             return
         into_dir = self.many or target_dir.is_dir()
         local = target_dir / posixpath.basename(remote) if into_dir else target_dir
-        if not self.force and local.is_file() and self.service.holds(remote, _read_host(local)):
+        if not self.force and local.is_file() and self.service.holds(remote, read_host_file(local)):
             self.kernel.print(f":{remote} = {local} (unchanged)\n")
             return
         write_host_file(local, self.service.read(remote, Progress(self.kernel, remote)))
         self.kernel.print(f":{remote} -> {local}\n")
 
 
-def _read_host(path: Path) -> bytes:
+def read_host_file(path: Path) -> bytes:
+    """A host file's bytes; an OSError is a FileError naming the file."""
     try:
         return path.read_bytes()
     except OSError as exc:

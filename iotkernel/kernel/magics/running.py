@@ -16,7 +16,7 @@ from ...errors import UsageError
 from ...fs import FileError
 from ...mount import MountServer
 from ..cells import normalise_newlines
-from .files import host_path
+from .files import host_path, read_host_file
 from .registry import KernelServices, argument, line_magic
 
 
@@ -39,10 +39,9 @@ from .registry import KernelServices, argument, line_magic
 def run(kernel: KernelServices, args: argparse.Namespace) -> None:
     path = host_path(args.file)
     try:
-        source = normalise_newlines(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise FileError(f"cannot read {path} on the host: {reason}") from None
+        source = normalise_newlines(read_host_file(path).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FileError(f"cannot read {path} on the host: {exc}") from None
     device = kernel.require_device()
     # sys.argv set in a step of its own: a line put before the file's
     # would shift the line numbers its tracebacks show.
