@@ -113,8 +113,9 @@ class MountServer:
         """Install the board-side filesystem on `device`, mount it at `at`
         (cwd there, first on `sys.path`), and serve it from now on."""
         device.call_helper("hashkind()")  # the helpers (unesc) are there
-        # Blocks of 1 KB on a small heap: each costs a few copies there.
-        block = 2048 if device.free_memory() > 64 * 1024 else 1024
+        # Blocks of 512 bytes on a small heap: each is a fresh allocation
+        # there, and a fragmented 40 KB heap may hold no free 1 KB block.
+        block = 2048 if device.free_memory() > 64 * 1024 else 512
         try:
             device.exec(BOARD_INSTALL, timeout=30)
             self._reply = device.answer_program

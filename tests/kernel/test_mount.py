@@ -47,7 +47,8 @@ def test_import_and_read_the_hosts_current_files(mounted: tuple[Kernel, Path]) -
     check = (
         "import binascii\nf = open('data.bin', 'rb')\nb = bytearray(700)\nc = 0\nn = 0\n"
         "while True:\n    k = f.readinto(b)\n    if not k:\n        break\n"
-        "    c = binascii.crc32(b[:k], c)\n    n += k\nf.close()\nprint(n, c & 0xffffffff)"
+        "    c = binascii.crc32(memoryview(b)[:k], c)\n    n += k\n"
+        "f.close()\nprint(n, c & 0xffffffff)"
     )
     import zlib
 
