@@ -60,6 +60,7 @@ class FakeBoard:
         paste_abort_after: int | None = None,
         filesystem: FakeFilesystem | None = None,
         platform: str = "fakeboard",
+        mpy: int | None = 0x306,  # .mpy version 6.3, bytecode only, as v1.24
     ) -> None:
         if raw_paste not in RAW_PASTE_MODES:
             raise ValueError(f"raw_paste must be one of {RAW_PASTE_MODES}")
@@ -69,6 +70,7 @@ class FakeBoard:
         self.boot_noise = boot_noise
         self.paste_abort_after = paste_abort_after
         self.platform = platform
+        self.mpy = mpy
         self.fs = filesystem or FakeFilesystem()
         if main_py is not None:
             self.fs.write_bytes("/main.py", main_py.encode())

@@ -74,7 +74,10 @@ def _sys_module(board: FakeBoard, stdout: BoardStdout) -> Any:
     return _module(
         "sys",
         implementation=types.SimpleNamespace(
-            name="micropython", version=(1, 24, 0, ""), _machine="fake board with fakeMCU", _mpy=6
+            name="micropython",
+            version=(1, 24, 0, ""),
+            _machine="fake board with fakeMCU",
+            _mpy=board.mpy,
         ),
         version="3.4.0; MicroPython v1.24.0 on 2024-10-25",
         version_info=(3, 4, 0),

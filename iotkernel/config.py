@@ -17,6 +17,7 @@ key is a device name:
           unpack: true             # content into install-dir (default: the folder itself)
           include: ["*.py"]        # glob patterns on the relative path or the name
           exclude: ["test_*", "__pycache__"]
+          mpy: true                # compile .py to .mpy on the host (default: false)
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import yaml
 from .errors import IotKernelError
 
 DEVICE_KEYS = {"uid", "resources", "url", "urls", "description", "hard-reset"}
-RESOURCE_KEYS = {"path", "install-dir", "unpack", "include", "exclude"}
+RESOURCE_KEYS = {"path", "install-dir", "unpack", "include", "exclude", "mpy"}
 _UID = re.compile(r"^[0-9a-f]{2,64}$")
 
 
@@ -61,6 +62,8 @@ class Resource:
     unpack: bool = False
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
+    # Install `.py` files compiled to `.mpy` (mpy-cross on the host); see iotkernel/mpy.py.
+    mpy: bool = False
 
     @property
     def board_root(self) -> str:
@@ -310,15 +313,17 @@ def _resource(path: Path, node: yaml.Node) -> Resource:
             return tuple(value)
         raise ConfigError(f"{where}: {key} must be a pattern or a list of patterns")
 
-    unpack = data.get("unpack", False)
-    if not isinstance(unpack, bool):
-        raise ConfigError(f"{where}: unpack must be true or false")
+    flags = {key: data.get(key, False) for key in ("unpack", "mpy")}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false")
     return Resource(
         local=local,
         install_dir=posixpath.normpath(install_dir),
-        unpack=unpack,
+        unpack=flags["unpack"],
         include=patterns("include", ("*",)),
         exclude=patterns("exclude", ()),
+        mpy=flags["mpy"],
     )
 
 

@@ -149,6 +149,8 @@ class DeviceIdentity:
     implementation: str
     version: str
     machine: str
+    # sys.implementation._mpy: the .mpy format the board imports (None: it imports none).
+    mpy: int | None = None
 
 
 def parse_identity(info: object) -> DeviceIdentity:
@@ -163,7 +165,10 @@ def parse_identity(info: object) -> DeviceIdentity:
         name: replies.shown(replies.text(info.get(name, ""), "identity", name))
         for name in ("platform", "implementation", "version", "machine")
     }
-    return DeviceIdentity(uid=uid, **fields)
+    mpy = info.get("mpy")
+    if mpy is not None and (type(mpy) is not int or not 0 <= mpy < 1 << 16):
+        raise MalformedReplyError("identity", "sys.implementation._mpy, a 16-bit number", mpy)
+    return DeviceIdentity(uid=uid, mpy=mpy, **fields)
 
 
 def parse_probe(out: bytes) -> tuple[str, int]:

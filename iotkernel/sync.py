@@ -5,6 +5,11 @@ listing of the board with hashes (a constant number of round trips however
 many files), and applying it through the verified, atomic file service.
 Deletes happen only inside the board directories the configuration manages,
 never at the board's root and never to files a resource excludes.
+
+A compiled resource (`mpy: true`, or `%rsync --mpy`) pairs each host `foo.py`
+with the board's `foo.mpy`, compared by the hash of the compiled bytes; a
+board `foo.py` beside it would shadow the compiled module on import, so it
+goes even when only uploading.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 from .config import DeviceConfig, Resource
 from .fs import FileService, Progress, RemoteEntry, host_hash
+from .mpy import BytecodeTarget, MpyCompiler, compiles
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,18 @@ class Change:
     board_path: str
     local: Path | None = None
     size: int = 0
+    # What goes on the board when it is not the host file itself (compiled .mpy).
+    content: bytes | None = None
+
+    @property
+    def compiled(self) -> bool:
+        return self.content is not None
+
+    def data(self) -> bytes:
+        if self.content is not None:
+            return self.content
+        assert self.local is not None
+        return self.local.read_bytes()
 
 
 @dataclass
@@ -56,11 +74,45 @@ def host_files(resource: Resource) -> dict[str, Path]:
     return out
 
 
-def make_plan(service: FileService, device: DeviceConfig, *, upload_only: bool = False) -> Plan:
-    """What must change on the board so it matches the configured folders."""
+class _Compiled:
+    """Host sources compiled for the board, the compiler made on first need."""
+
+    def __init__(self, service: FileService, compiler: MpyCompiler | None) -> None:
+        self._service = service
+        self._compiler = compiler
+        self.by_path: dict[str, bytes] = {}
+
+    def add(self, source_path: str, local: Path) -> str:
+        """Compile the host file of board path `source_path` (tracebacks
+        name it); the board path of the compiled file."""
+        if self._compiler is None:
+            target = BytecodeTarget.from_sys_mpy(self._service.device.identity().mpy)
+            self._compiler = MpyCompiler(target)
+        board_path = source_path[: -len(".py")] + ".mpy"
+        self.by_path[board_path] = self._compiler.compile(local.read_bytes(), source_path)
+        return board_path
+
+
+def make_plan(
+    service: FileService,
+    device: DeviceConfig,
+    *,
+    upload_only: bool = False,
+    compile_all: bool = False,
+    compiler: MpyCompiler | None = None,
+) -> Plan:
+    """What must change on the board so it matches the configured folders.
+
+    Resources with `mpy: true` (all of them with `compile_all`) go up
+    compiled; `compiler` defaults to one for the board's `.mpy` version."""
     wanted: dict[str, Path] = {}
+    compiled = _Compiled(service, compiler)
     for resource in device.resources:
-        wanted.update(host_files(resource))
+        for path, local in host_files(resource).items():
+            if (resource.mpy or compile_all) and compiles(path):
+                wanted[compiled.add(path, local)] = local
+            else:
+                wanted.setdefault(path, local)
     roots = sorted({r.board_root for r in device.resources})
     board: dict[str, RemoteEntry] = {}
     for entry in service.trees(roots, hashes=True):
@@ -71,18 +123,23 @@ def make_plan(service: FileService, device: DeviceConfig, *, upload_only: bool =
     changes: list[Change] = []
     for path, local in sorted(wanted.items()):
         found = board.get(path)
-        size = local.stat().st_size
+        content = compiled.by_path.get(path)
+        size = local.stat().st_size if content is None else len(content)
         if found is None or found.is_dir:
-            changes.append(Change("ADD", path, local, size))
-        elif found.hash != _hash_file(local, kind or "sha256"):
-            changes.append(Change("UPDATE", path, local, size))
-    if not upload_only:
-        for path, entry in sorted(board.items()):
-            if entry.is_dir or path in wanted:
-                continue
-            owner = _managing_resource(device.resources, path)
-            if owner is not None:
-                changes.append(Change("DELETE", path))
+            changes.append(Change("ADD", path, local, size, content))
+        elif found.hash != (
+            _hash_file(local, kind or "sha256")
+            if content is None
+            else host_hash(content, kind or "sha256")
+        ):
+            changes.append(Change("UPDATE", path, local, size, content))
+    shadowing = {path[:-4] + ".py" for path in compiled.by_path}
+    for path, entry in sorted(board.items()):
+        if entry.is_dir or path in wanted or (upload_only and path not in shadowing):
+            continue
+        owner = _managing_resource(device.resources, path)
+        if owner is not None:
+            changes.append(Change("DELETE", path))
     return Plan(changes)
 
 
@@ -118,7 +175,6 @@ def apply_plan(
         if change.action == "DELETE":
             service.remove(change.board_path, missing_ok=True)
         else:
-            assert change.local is not None
             parent = posixpath.dirname(change.board_path)
             if parent not in made and parent != "/":
                 service.mkdirs(parent)
@@ -129,7 +185,7 @@ def apply_plan(
                 if progress is not None:
                     progress(base + sent, total)
 
-            service.write(change.board_path, change.local.read_bytes(), step)
+            service.write(change.board_path, change.data(), step)
             done += change.size
         if on_change is not None:
             on_change(change)

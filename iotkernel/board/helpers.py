@@ -124,6 +124,7 @@ def ident():
         "implementation": impl.name,
         "version": ".".join(str(x) for x in impl.version[:3]),
         "machine": getattr(impl, "_machine", ""),
+        "mpy": getattr(impl, "_mpy", None),
     }
 
 

