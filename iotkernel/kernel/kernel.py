@@ -44,6 +44,7 @@ from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_e
 from .failures import CellFailed
 from .magics import build_registry
 from .magics.registry import HelpRequested, HostShell, Magic, MagicKind
+from .magics.sync import AutoSync, sync_before_cell
 from .output import StdoutSplitter, board_text, with_input_hook
 from .session import SIM, BoardSession, data_dir
 
@@ -114,6 +115,8 @@ class IotKernel(IPythonKernel):
             builtin=DeviceRecord(uid=None, name=SIM, urls=[SIM]),
         )
         self._allow_stdin = False
+        self.autosync: AutoSync | None = None
+        self._autosynced: set[str] = set()  # boards synced before this cell's code
         self._completion_cache: dict[str, list[str]] = {}
         self._load_store()
         for handlers in (self.shell_handlers, self.control_handlers):
@@ -313,6 +316,7 @@ class IotKernel(IPythonKernel):
     ) -> dict[str, Any]:
         """Run a board cell (or a cell magic) and reply for it."""
         count = self.execution_count  # this cell's number: In[count], Out[count]
+        self._autosynced.clear()
         try:
             if isinstance(parsed, CellMagic):
                 self.run_cell_magic(parsed)
@@ -483,10 +487,23 @@ class IotKernel(IPythonKernel):
         finally:
             stdout.close()
 
+    def _autosync_before_code(self) -> None:
+        """%autosync on: sync this board once per cell, before its first code."""
+        board = self.board.url or ""
+        if self.autosync is None or board in self._autosynced:
+            return
+        self._autosynced.add(board)
+        try:
+            sync_before_cell(self, self.autosync)
+        except IotKernelError as exc:
+            message = f"autosync: {exc} (%autosync off runs cells without syncing)"
+            raise self._send_error(type(exc).__name__, message, [message]) from None
+
     def run_device_chunk(
         self, chunk: DeviceChunk, *, show_value: bool, file_name: str | None = None
     ) -> None:
         device = self.require_device()
+        self._autosync_before_code()
         pending = device.take_unsolicited()
         if pending:  # what the board printed since the last cell
             self.print(board_text(pending.decode("utf-8", "replace")))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ...registry import Registry
     from ..cells import DeviceChunk, HostLine
     from ..session import BoardSession
+    from .sync import AutoSync
 
 
 class HelpRequested(Exception):
@@ -100,6 +101,7 @@ class KernelServices(Protocol):
     board: BoardSession
     registry: Registry
     magics: MagicRegistry
+    autosync: AutoSync | None  # %autosync on: sync before each cell's board code
 
     def host_shell(self) -> HostShell: ...
 

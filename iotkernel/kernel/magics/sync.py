@@ -1,8 +1,14 @@
-"""%rdiff and %rsync: the configured host folders against the board, by content."""
+"""%rdiff, %rsync and %autosync: the configured host folders against the board, by content.
+
+`%autosync on` makes the kernel call `sync_before_cell` before the first
+board code of every cell, on each board the cell runs code on: one hashed
+listing when nothing changed, the changes shown when something did.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 
 from ...config import load_configuration
 from ...errors import UsageError
@@ -10,6 +16,11 @@ from ...fs import FileService
 from ...sync import Change, Plan, apply_plan, make_plan
 from .files import Progress
 from .registry import KernelServices, argument, line_magic
+
+
+class NoConfigurationError(UsageError):
+    """The current board has no entry in the devices folder (or no resources)."""
+
 
 COLORS = {"ADD": "\x1b[32m", "UPDATE": "\x1b[34m", "DELETE": "\x1b[31m"}
 RESET = "\x1b[0m"
@@ -22,13 +33,13 @@ def _plan(
     config = load_configuration()
     entry = config.for_board(kernel.board.name, device.identity().uid, kernel.board.url)
     if entry is None:
-        raise UsageError(
+        raise NoConfigurationError(
             f"no configuration for this board (name {kernel.board.name}, uid "
             f"{device.identity().uid}): add it to a YAML file in the devices folder "
             "(see the README, 'Device configuration')"
         )
     if not entry.resources:
-        raise UsageError(f"{entry.source}: device {entry.name!r} lists no resources")
+        raise NoConfigurationError(f"{entry.source}: device {entry.name!r} lists no resources")
     service = FileService(device)
     plan = make_plan(service, entry, upload_only=upload_only, compile_all=compile_all)
     return service, plan
@@ -84,4 +95,88 @@ def rsync(kernel: KernelServices, args: argparse.Namespace) -> None:
     )
 
 
-MAGICS = (rdiff, rsync)
+@dataclass
+class AutoSync:
+    """What `%autosync on` asked for, and what it has done since."""
+
+    compile_all: bool = False
+    upload_only: bool = False
+    checks: int = 0  # cells it looked before
+    files_sent: int = 0
+    last: str = "nothing yet"
+    unconfigured: set[str] = field(default_factory=set)  # boards told once
+
+    def describe(self) -> str:
+        how = [
+            w for w, on in (("compiled", self.compile_all), ("upload only", self.upload_only)) if on
+        ]
+        flags = f" ({', '.join(how)})" if how else ""
+        return (
+            f"autosync is on{flags}: before each cell that runs code on a board, the "
+            f"board's configured resources are synced.\n{self.checks} checks, "
+            f"{self.files_sent} files changed; last: {self.last}\n"
+        )
+
+
+def _sync(kernel: KernelServices, state: AutoSync, label: str) -> None:
+    service, plan = _plan(kernel, state.upload_only, state.compile_all)
+    state.checks += 1
+    if plan.empty:
+        state.last = f"{kernel.board.name}: nothing changed"
+        return
+    apply_plan(
+        service,
+        plan,
+        progress=Progress(kernel, label) if plan.bytes_to_send() > 4096 else None,
+        on_change=lambda change: kernel.print(f"{label}: {_line(change)}"),
+    )
+    state.files_sent += len(plan.changes)
+    state.last = f"{kernel.board.name}: {len(plan.changes)} changes"
+
+
+def sync_before_cell(kernel: KernelServices, state: AutoSync) -> None:
+    """Bring the current board up to date with its configured folders before
+    a cell's code runs on it. A board with no configuration is left alone
+    (said once); any other failure raises, so stale code never runs."""
+    try:
+        _sync(kernel, state, "autosync")
+    except NoConfigurationError as exc:
+        name = kernel.board.name or kernel.board.url or "?"
+        if name not in state.unconfigured:
+            state.unconfigured.add(name)
+            kernel.print(f"autosync: {name} not synced: {exc}\n", "stderr")
+
+
+@line_magic(
+    "autosync",
+    summary="Sync the configured folders to the board before each cell",
+    epilog=(
+        "on: syncs now, then before every cell that runs code on a board (a cell\n"
+        "with board code, %run, each board of %%connect), as %rsync does, showing\n"
+        "what it sent; when nothing changed it costs one round trip. A failed sync\n"
+        "fails the cell, so stale code never runs. Off by default.\n"
+        "examples:\n"
+        "  %autosync on --mpy     compile .py to .mpy as they go up\n"
+        "  %autosync status\n"
+        "  %autosync off"
+    ),
+)
+@argument("state", choices=("on", "off", "status"), help="turn on, off, or show what it did")
+@argument("-u", "--upload-only", action="store_true", help="only add and update, never delete")
+@argument("--mpy", action="store_true", help=MPY_HELP)
+def autosync(kernel: KernelServices, args: argparse.Namespace) -> None:
+    if args.state == "status":
+        kernel.print(kernel.autosync.describe() if kernel.autosync else "autosync is off\n")
+        return
+    if args.state == "off":
+        kernel.autosync = None
+        kernel.print("autosync is off\n")
+        return
+    state = AutoSync(compile_all=args.mpy, upload_only=args.upload_only)
+    kernel.require_device()
+    _sync(kernel, state, "autosync")  # now: a wrong configuration shows here, not in the next cell
+    kernel.autosync = state
+    kernel.print(f"autosync is on for {kernel.board.name}; {state.last}\n")
+
+
+MAGICS = (rdiff, rsync, autosync)
