@@ -126,7 +126,7 @@ class MountServer:
             if device.side_channel is self:
                 device.side_channel = None
             raise MountError(f"{device.url} cannot take a mount at {self.at}: {exc}") from None
-        device.after_soft_reset.append(self._remount)
+        device.after_soft_reset.append(self.reattach)
 
     def detach(self, device: Device) -> None:
         """Unmount on the board (when it still answers) and stop serving."""
@@ -140,13 +140,16 @@ class MountServer:
             if device.side_channel is self:
                 device.side_channel = None
             with contextlib.suppress(ValueError):
-                device.after_soft_reset.remove(self._remount)
+                device.after_soft_reset.remove(self.reattach)
             self.close()
 
-    def _remount(self, device: Device) -> None:
+    def reattach(self, device: Device) -> None:
+        """Mount again on a board that lost the mount (a soft reset, a
+        reconnect): files it had open are gone, so their writes are dropped."""
+        self.close()
         device.side_channel = None  # installed again by attach
         with contextlib.suppress(ValueError):
-            device.after_soft_reset.remove(self._remount)
+            device.after_soft_reset.remove(self.reattach)
         self.attach(device)
 
     def close(self) -> None:

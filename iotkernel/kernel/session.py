@@ -139,12 +139,31 @@ class BoardSession:
     def _reconnect_by_identity(self, registry: Registry, say: Say, wait: float = 10.0) -> None:
         """The same board (same uid), on the same port or another, within `wait` s."""
         deadline = Deadline.after(wait)
-        while not deadline.expired():
-            if self._reopened_same_board() or self._found_same_board(registry):
-                say(f"Reconnected to {self.name} @ {self.url}\n", "stdout")
-                return
-            time.sleep(0.3)
-        say(f"{self.name} did not come back within {wait:.0f} s\n", "stderr")
+        mounted, self.mount = self.mount, None  # kept over connect(), which closes it
+        try:
+            while not deadline.expired():
+                if self._reopened_same_board() or self._found_same_board(registry):
+                    say(f"Reconnected to {self.name} @ {self.url}\n", "stdout")
+                    mounted, self.mount = None, self._remounted(mounted, say)
+                    return
+                time.sleep(0.3)
+            say(f"{self.name} did not come back within {wait:.0f} s\n", "stderr")
+        finally:
+            if mounted is not None:  # not back yet: remounted when it is
+                self.mount = mounted
+
+    def _remounted(self, server: MountServer | None, say: Say) -> MountServer | None:
+        """`%mount` again on a board that came back (it lost the mount)."""
+        if server is None or self.device is None:
+            return None
+        try:
+            server.reattach(self.device)
+        except IotKernelError as exc:
+            server.close()
+            say(f"could not mount {server.root} again: {exc}\n", "stderr")
+            return None
+        say(f"{server.root} mounted at {server.at} again\n", "stdout")
+        return server
 
     def _reopened_same_board(self) -> bool:
         if self.device is None or self.url is None:

@@ -132,3 +132,23 @@ def test_mount_errors_are_clear(tmp_path: Path) -> None:
         assert k.run("%umount").reply["ename"] == "UsageError"
     finally:
         k.stop()
+
+
+@pytest.mark.backends("vserial", "qemu-small")
+def test_a_board_that_comes_back_is_mounted_again(
+    mounted: tuple[Kernel, Path], backend: Backend
+) -> None:
+    k, folder = mounted
+    (folder / "before.py").write_text("print('before')\n")
+    assert ok(k, "import before") == "before\n"
+    assert backend.board is not None
+    backend.board.unplug()  # the board loses power: its mount is gone with it
+    assert k.run("print('gone')", timeout=30).status == "error"
+    backend.board.plug()
+    (folder / "after_replug.py").write_text("print('served again')\n")
+    run = k.run("import after_replug", timeout=60)
+    assert run.status == "ok", run.reply
+    out = run.stream()
+    assert "Reconnected to" in out and "mounted at /remote again" in out
+    assert out.endswith("served again\n")
+    assert "/remote" in ok(k, "%info")
