@@ -23,7 +23,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from .fake_filesystem import FakeFilesystem
+from .fake_filesystem import FakeFilesystem, normpath
 from .fake_runtime import (
     HOST_MODULES,
     MODULES,
@@ -61,6 +61,7 @@ class FakeBoard:
         filesystem: FakeFilesystem | None = None,
         platform: str = "fakeboard",
         mpy: int | None = 0x306,  # .mpy version 6.3, bytecode only, as v1.24
+        vfs_mount: bool = True,  # os.mount of a filesystem written in Python
     ) -> None:
         if raw_paste not in RAW_PASTE_MODES:
             raise ValueError(f"raw_paste must be one of {RAW_PASTE_MODES}")
@@ -71,6 +72,7 @@ class FakeBoard:
         self.paste_abort_after = paste_abort_after
         self.platform = platform
         self.mpy = mpy
+        self.vfs_mount = vfs_mount
         self.fs = filesystem or FakeFilesystem()
         if main_py is not None:
             self.fs.write_bytes("/main.py", main_py.encode())
@@ -145,6 +147,7 @@ class FakeBoard:
         self._globals = {"__name__": "__main__"}
         self._modules = {}
         self.fs.cwd = "/"
+        self.fs.mounts.clear()  # a soft reset unmounts every VFS
 
     def _boot(self, *, noise: bool) -> None:
         self._new_interpreter()
@@ -435,8 +438,8 @@ class FakeBoard:
             namespace.pop(name, None)
         return namespace
 
-    def _read_line(self) -> str:
-        line = bytearray()
+    def _stdin_bytes(self, most: int) -> bytes:
+        """Up to `most` bytes of stdin, waiting for the first; Ctrl-C stops the wait."""
         while True:
             with self._cond:
                 self._cond.wait_for(
@@ -449,7 +452,14 @@ class FakeBoard:
                     raise EOFError
                 if not self._stdin:
                     continue
-                byte = self._stdin.pop(0)
+                taken = bytes(self._stdin[:most])
+                del self._stdin[:most]
+                return taken
+
+    def _read_line(self) -> str:
+        line = bytearray()
+        while True:
+            byte = self._stdin_bytes(1)[0]
             if byte in (13, 10):
                 self._emit(b"\r\n")
                 return line.decode("utf-8", "replace")
@@ -475,15 +485,25 @@ class FakeBoard:
         return module
 
     def _import_file(self, name: str, stdout: BoardStdout) -> Any:
-        for directory in ("", "/lib"):
-            path = f"{directory}/{name}.py" if directory else f"/{name}.py"
-            if path in self.fs.files:
-                module = types.ModuleType(name)
-                module.__dict__["__builtins__"] = self._builtins(stdout)
-                module.__dict__["__iotk_board__"] = self
-                module.__dict__["__file__"] = path
-                self._modules[name] = module
-                code = compile(self.fs.read_bytes(path).decode(), path, "exec")
-                exec(code, module.__dict__)
-                return module
+        """`name.py` from the first directory of `sys.path` holding it ("" is
+        the cwd), through the filesystem and any VFS mounted on it."""
+        sys_module = self._modules.get("sys")
+        for directory in getattr(sys_module, "path", None) or ["", "/lib"]:
+            if directory == ".frozen":
+                continue
+            path = normpath(self.fs.cwd, f"{directory}/{name}.py" if directory else f"{name}.py")
+            try:
+                if not self.fs.stat(path)[0] & 0x8000:
+                    continue
+                with self.fs.open(path, "rb") as file:
+                    source = bytes(file.read())
+            except OSError:
+                continue
+            module = types.ModuleType(name)
+            module.__dict__["__builtins__"] = self._builtins(stdout)
+            module.__dict__["__iotk_board__"] = self
+            module.__dict__["__file__"] = path
+            self._modules[name] = module
+            exec(compile(source.decode(), path, "exec"), module.__dict__)
+            return module
         raise ImportError(f"no module named '{name}'")

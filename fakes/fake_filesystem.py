@@ -4,6 +4,13 @@ Owns files (bytes) and directories, `os`-module functions with MicroPython's
 signatures (`ilistdir` tuples, `stat` tuples, `statvfs`), errors as
 `OSError(errno)` the way MicroPython raises them, an optional capacity (to
 simulate a full device) and a read-only switch. Thread-safe.
+
+`os.mount(vfs, "/point")` works as MicroPython's VFS layer does for a
+filesystem written in Python (docs.micropython.org, `vfs` module, "the VFS
+protocol"): calls on paths at or under the mount point go to the object's
+`ilistdir`, `stat`, `open`, `mkdir`, ... with the path relative to the
+mount point ("/" for the point itself); the root listing shows the point;
+a soft reset unmounts everything (the board clears `mounts`).
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class FakeFilesystem:
         self.read_only = read_only
         self.cwd = "/"
         self.lock = threading.RLock()
+        self.mounts: dict[str, Any] = {}  # mount point -> a VFS object (os.mount)
 
     # -- helpers
 
@@ -64,6 +72,28 @@ class FakeFilesystem:
         if self.read_only:
             raise _oserror(errno.EROFS)
 
+    def _mounted(self, path: str) -> tuple[Any, str] | None:
+        """(vfs, path inside it) when `path` is at or under a mount point.
+        Never called with the lock held: a VFS may wait for its host."""
+        full = self._abs(path)
+        for point, vfs in list(self.mounts.items()):
+            if full == point or full.startswith(point + "/"):
+                return vfs, full[len(point) :] or "/"
+        return None
+
+    def mount(self, vfs: Any, point: str, *, readonly: bool = False) -> None:
+        full = self._abs(point)
+        if full == "/" or full in self.mounts:
+            raise _oserror(errno.EPERM)
+        vfs.mount(readonly, False)
+        self.mounts[full] = vfs
+
+    def umount(self, point: str) -> None:
+        full = self._abs(point)
+        if full not in self.mounts:
+            raise _oserror(errno.EINVAL)
+        self.mounts.pop(full).umount()
+
     def used(self) -> int:
         return sum(len(data) for data in self.files.values())
 
@@ -76,6 +106,8 @@ class FakeFilesystem:
         return [entry[0] for entry in self.ilistdir(path)]
 
     def ilistdir(self, path: str = ".") -> list[tuple[str, int, int, int]]:
+        if (routed := self._mounted(path)) is not None:
+            return [tuple(entry) for entry in routed[0].ilistdir(routed[1])]
         with self.lock:
             full = self._abs(path)
             if full not in self.dirs:
@@ -88,9 +120,14 @@ class FakeFilesystem:
             for f in sorted(self.files):
                 if f.startswith(prefix) and "/" not in f[len(prefix) :]:
                     out.append((f[len(prefix) :], S_IFREG, 0, len(self.files[f])))
+            for point in sorted(self.mounts):
+                if self._parent(point) == full:
+                    out.append((point[len(prefix) :], S_IFDIR, 0, 0))
             return out
 
     def stat(self, path: str) -> tuple[int, ...]:
+        if (routed := self._mounted(path)) is not None:
+            return tuple(routed[0].stat(routed[1]))
         with self.lock:
             full = self._abs(path)
             if full in self.dirs:
@@ -101,6 +138,9 @@ class FakeFilesystem:
             raise _oserror(errno.ENOENT)
 
     def mkdir(self, path: str) -> None:
+        if (routed := self._mounted(path)) is not None:
+            routed[0].mkdir(routed[1])
+            return
         with self.lock:
             self._check_writable()
             full = self._abs(path)
@@ -111,6 +151,9 @@ class FakeFilesystem:
             self.dirs.add(full)
 
     def rmdir(self, path: str) -> None:
+        if (routed := self._mounted(path)) is not None:
+            routed[0].rmdir(routed[1])
+            return
         with self.lock:
             self._check_writable()
             full = self._abs(path)
@@ -121,6 +164,9 @@ class FakeFilesystem:
             self.dirs.discard(full)
 
     def remove(self, path: str) -> None:
+        if (routed := self._mounted(path)) is not None:
+            routed[0].remove(routed[1])
+            return
         with self.lock:
             self._check_writable()
             full = self._abs(path)
@@ -132,6 +178,12 @@ class FakeFilesystem:
             self.mtimes.pop(full, None)
 
     def rename(self, old: str, new: str) -> None:
+        source, target = self._mounted(old), self._mounted(new)
+        if source is not None or target is not None:
+            if source is None or target is None or source[0] is not target[0]:
+                raise _oserror(errno.EXDEV)
+            source[0].rename(source[1], target[1])
+            return
         with self.lock:
             self._check_writable()
             src, dst = self._abs(old), self._abs(new)
@@ -158,11 +210,17 @@ class FakeFilesystem:
 
     def chdir(self, path: str) -> None:
         full = self._abs(path)
+        if (routed := self._mounted(full)) is not None:
+            routed[0].chdir(routed[1])
+            self.cwd = full
+            return
         if full not in self.dirs:
             raise _oserror(errno.ENOENT)
         self.cwd = full
 
     def statvfs(self, path: str = "/") -> tuple[int, ...]:
+        if (routed := self._mounted(path)) is not None:
+            return tuple(routed[0].statvfs(routed[1]))
         block = 4096
         total = (self.capacity or 2 * 1024 * 1024) // block
         free = max(0, total - (self.used() + block - 1) // block)
@@ -171,6 +229,8 @@ class FakeFilesystem:
     # -- files
 
     def open(self, path: str, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if (routed := self._mounted(path)) is not None:
+            return routed[0].open(routed[1], mode)
         with self.lock:
             full = self._abs(path)
             if full in self.dirs:

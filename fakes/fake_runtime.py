@@ -64,6 +64,25 @@ def _module(name: str, **attrs: Any) -> types.SimpleNamespace:
     return types.SimpleNamespace(__name__=name, **attrs)
 
 
+class _StdinBuffer:
+    """`sys.stdin.buffer`: the raw bytes the host sends while code runs."""
+
+    def __init__(self, board: FakeBoard) -> None:
+        self._board = board
+
+    def read(self, size: int) -> bytes:
+        out = bytearray()
+        while len(out) < size:
+            out += self._board._stdin_bytes(size - len(out))
+        return bytes(out)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        taken = self._board._stdin_bytes(len(view)) if len(view) else b""
+        view[: len(taken)] = taken
+        return len(taken)
+
+
 def _sys_module(board: FakeBoard, stdout: BoardStdout) -> Any:
     def board_exit(code: int = 0) -> None:
         raise SoftResetRequested
@@ -89,7 +108,7 @@ def _sys_module(board: FakeBoard, stdout: BoardStdout) -> Any:
         modules=board._modules,
         stdout=stdout,
         stderr=stdout,
-        stdin=types.SimpleNamespace(readline=board._read_line),
+        stdin=types.SimpleNamespace(readline=board._read_line, buffer=_StdinBuffer(board)),
         exit=board_exit,
         print_exception=print_exception,
     )
@@ -163,8 +182,10 @@ def _time_module(board: FakeBoard, stdout: BoardStdout) -> Any:
 
 def _os_module(board: FakeBoard, stdout: BoardStdout) -> Any:
     fs = board.fs
+    mounting = {"mount": fs.mount, "umount": fs.umount} if board.vfs_mount else {}
     return _module(
         "os",
+        **mounting,
         listdir=fs.listdir,
         ilistdir=lambda path=".": iter(fs.ilistdir(path)),
         stat=fs.stat,
@@ -243,10 +264,15 @@ _ = (binascii, hashlib, json)
 # ---------------------------------------------------------------------- tracebacks
 
 
+def _errno_only(exc: OSError) -> bool:
+    return len(exc.args) == 1 and type(exc.args[0]) is int
+
+
 def _exception_line(exc: BaseException) -> str:
     name = type(exc).__name__
-    if isinstance(exc, OSError) and exc.errno is not None:
-        code = exc.errno
+    if isinstance(exc, OSError) and (exc.errno is not None or _errno_only(exc)):
+        # MicroPython's OSError(2) is errno 2 (CPython's has errno None).
+        code = exc.errno if exc.errno is not None else exc.args[0]
         return f"OSError: [Errno {code}] {errno.errorcode.get(code, str(code))}"
     if isinstance(exc, KeyboardInterrupt):
         return "KeyboardInterrupt: "

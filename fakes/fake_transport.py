@@ -5,7 +5,8 @@ random split of every read (so the host sees output in arbitrary chunks).
 Registered as the `fake` scheme through the `iotkernel.transports` entry point.
 
 URL: `fake://[NAME]?raw_paste=supported|unsupported|legacy&window=128&split=SEED
-&uid=HEX&boot_noise=TEXT&paste_abort_after=N&mpy=0x306|none`. Boards with the same NAME in
+&uid=HEX&boot_noise=TEXT&paste_abort_after=N&mpy=0x306|none
+&vfs=none`. Boards with the same NAME in
 one process share their filesystem (like a board keeping its flash).
 """
 
@@ -76,6 +77,8 @@ def open_fake_transport(url: str, **options: Any) -> FakeTransport:
             board_options["boot_noise"] = query["boot_noise"].encode()
         if "mpy" in query:  # sys.implementation._mpy, decimal or 0x-hex; "none": absent
             board_options["mpy"] = None if query["mpy"] == "none" else int(query["mpy"], 0)
+        if query.get("vfs") == "none":  # no os.mount: a board that cannot take %mount
+            board_options["vfs_mount"] = False
         if "paste_abort_after" in query:
             board_options["paste_abort_after"] = int(query["paste_abort_after"])
         split = int(query["split"]) if "split" in query else None

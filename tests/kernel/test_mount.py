@@ -1,6 +1,7 @@
-"""%mount through the kernel on every kind of board: import of the host's
-current file, reads in blocks, readline, writes landing whole, paths kept
-inside the folder, the stop button during a request, soft reset, %umount."""
+"""%mount through the kernel on every kind of board (the fake's VFS layer
+included): import of the host's current file, reads in blocks, readline,
+writes landing whole, paths kept inside the folder, the stop button during
+a request, soft reset, a board that comes back, %umount."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ..backends import Backend
 from .test_file_commands import ok
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "unix", "vserial", "qemu-small")
 
 
 @pytest.fixture
@@ -118,10 +119,10 @@ def test_stop_soft_reset_and_umount(mounted: tuple[Kernel, Path]) -> None:
 
 def test_mount_errors_are_clear(tmp_path: Path) -> None:
     """A folder that is not there, a bad --at, a board without a VFS to
-    mount on (the fake board): each one readable error, the kernel usable."""
+    mount on: each one readable error, the kernel usable."""
     k = Kernel()
     try:
-        assert k.run(f"%connect fake://mount-{tmp_path.name}").status == "ok"
+        assert k.run(f"%connect fake://mount-{tmp_path.name}?vfs=none").status == "ok"
         run = k.run(f"%mount {tmp_path}/nowhere")
         assert run.reply["ename"] == "MountError" and "not a directory" in run.reply["evalue"]
         run = k.run(f"%mount --at /a/b {tmp_path}")
