@@ -92,6 +92,7 @@ class MountServer:
         self._writes: dict[int, tuple[BinaryIO, Path, Path]] = {}
         self._handles = itertools.count(1)
         self._reply: Callable[[bytes], None] | None = None
+        self._text_link = False
         self._ops: dict[str, Callable[..., Any]] = {
             "st": self._stat,
             "ls": self._list,
@@ -116,11 +117,16 @@ class MountServer:
         # Blocks of 512 bytes on a small heap: each is a fresh allocation
         # there, and a fragmented 40 KB heap may hold no free 1 KB block.
         block = 2048 if device.free_memory() > 64 * 1024 else 512
+        # Bytes of 0x80 and above do not cross WebREPL's text frames as sent.
+        self._text_link = not device.transport.binary_input
         try:
             device.exec(BOARD_INSTALL, timeout=30)
             self._reply = device.answer_program
             device.side_channel = self
-            call = f"__import__('sys').modules[{NAMESPACE!r}]['mount']({self.at!r}, {block})"
+            call = (
+                f"__import__('sys').modules[{NAMESPACE!r}]['mount']"
+                f"({self.at!r}, {block}, {int(self._text_link)})"
+            )
             device.exec(call, timeout=30)
         except DeviceException as exc:
             if device.side_channel is self:
@@ -211,6 +217,8 @@ class MountServer:
             body, status = None, errno.EINVAL  # a malformed request
         if not isinstance(body, bytes):
             body = b"" if body is None else json.dumps(body).encode()
+        if self._text_link:
+            body = base64.b64encode(body)
         return b"%02x" % min(status, 255) + escape_frame(body)
 
     # -- paths

@@ -4,7 +4,8 @@
 # uses the helpers' crc and unesc. While code runs, each request goes out on
 # stdout as \x18 + a JSON array + \n; the host answers on stdin with the
 # status (2 hex digits: 0, or an errno), then the body in one frame as the raw
-# data path's (4 hex digits of length, the escaped bytes, 8 of CRC-32). Ctrl-C
+# data path's (4 hex digits of length, the escaped bytes, 8 of CRC-32); on a
+# link that carries text only (WebREPL's text frames) the body is base64. Ctrl-C
 # stays on: a stop while the board waits for an answer interrupts it.
 # Files are read in blocks of BLOCK bytes, cached: the importer's small reads
 # and readline() cost no round trip each.
@@ -16,6 +17,7 @@ import json
 import sys
 
 BLOCK = [2048]  # set by mount(): smaller on a small heap
+B64 = [0]  # set by mount(): answers in base64 on a link that carries text only (WebREPL)
 C = hasattr(binascii, "crc32")
 # The board's epoch: 2000 on most bare-metal ports, 1970 on the unix port.
 T = __import__("time")
@@ -45,6 +47,8 @@ def req(*a):
         raise OSError(5)
     if s:
         raise OSError(s)
+    if B64[0]:
+        b = binascii.a2b_base64(b)
     return b
 
 
@@ -233,10 +237,11 @@ class RFile(io.IOBase):
         self.close()
 
 
-def mount(at, block):
+def mount(at, block, b64):
     import os
 
     BLOCK[0] = block
+    B64[0] = b64
     m = getattr(os, "mount", None) or __import__("vfs").mount
     u = getattr(os, "umount", None) or __import__("vfs").umount
     try:
