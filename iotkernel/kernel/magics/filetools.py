@@ -103,7 +103,12 @@ def tree_lines(
     return lines
 
 
-@line_magic("sha256sum", summary="SHA-256 of files on the microcontroller")
+@line_magic(
+    "sha256sum",
+    summary="SHA-256 of files on the microcontroller",
+    epilog="Computed on the board (on the host from the file's bytes where it has no hashlib).\n"
+    "examples:\n  %sha256sum /main.py /lib/sensor.py",
+)
 @argument("paths", nargs="+", help="board files")
 def sha256sum(kernel: KernelServices, args: argparse.Namespace) -> None:
     service = files(kernel)
@@ -112,7 +117,11 @@ def sha256sum(kernel: KernelServices, args: argparse.Namespace) -> None:
         kernel.print(f"{service.sha256(remote)}  :{replies.shown(remote)}\n")
 
 
-@line_magic("touch", summary="Create an empty file on the microcontroller (kept if it exists)")
+@line_magic(
+    "touch",
+    summary="Create an empty file on the microcontroller (kept if it exists)",
+    epilog="examples:\n  %touch /data/log.csv",
+)
 @argument("paths", nargs="+", help="board files")
 def touch(kernel: KernelServices, args: argparse.Namespace) -> None:
     service = files(kernel)
@@ -120,7 +129,12 @@ def touch(kernel: KernelServices, args: argparse.Namespace) -> None:
         service.touch(board_path(path))
 
 
-@line_magic("rmdir", summary="Remove empty directories on the microcontroller")
+@line_magic(
+    "rmdir",
+    summary="Remove empty directories on the microcontroller",
+    epilog="A directory that is not empty stays (%rm -r removes it with its files).\n"
+    "examples:\n  %rmdir /old",
+)
 @argument("paths", nargs="+", help="board directories")
 def rmdir(kernel: KernelServices, args: argparse.Namespace) -> None:
     service: FileService = files(kernel)

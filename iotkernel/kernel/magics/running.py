@@ -82,7 +82,12 @@ def mount(kernel: KernelServices, args: argparse.Namespace) -> None:
     kernel.print(f"{server.root} mounted at {at} (cwd, and first on sys.path)\n")
 
 
-@line_magic("umount", summary="End %mount: the board's cwd goes back to /")
+@line_magic(
+    "umount",
+    summary="End %mount: the board's cwd goes back to /",
+    epilog="Files the board still has open for writing are dropped (their targets kept).\n"
+    "examples:\n  %umount",
+)
 def umount(kernel: KernelServices, args: argparse.Namespace) -> None:
     device = kernel.require_device()
     if kernel.board.mount is None:

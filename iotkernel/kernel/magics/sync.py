@@ -53,7 +53,13 @@ def _line(change: Change) -> str:
 MPY_HELP = "compile .py to .mpy on the host (mpy-cross), as 'mpy: true' does per resource"
 
 
-@line_magic("rdiff", summary="Show differences between microcontroller and host directories")
+@line_magic(
+    "rdiff",
+    summary="Show differences between microcontroller and host directories",
+    epilog="Shows what %rsync would do: ADD, UPDATE, DELETE lines, or 'Directories match'.\n"
+    "With --mpy, foo.py is compared, compiled, with the board's foo.mpy.\n"
+    "examples:\n  %rdiff\n  %rdiff --mpy -u",
+)
 @argument("-u", "--upload-only", action="store_true", help="only add and update, never delete")
 @argument("--mpy", action="store_true", help=MPY_HELP)
 def rdiff(kernel: KernelServices, args: argparse.Namespace) -> None:
