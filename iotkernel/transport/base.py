@@ -18,6 +18,7 @@ of other distributions (e.g. the test doubles' `fake://`) register through the
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from importlib import metadata
@@ -158,6 +159,10 @@ TransportFactory = Callable[..., Transport]
 
 _FACTORIES: dict[str, TransportFactory] = {}
 _ENTRY_POINTS_LOADED = False
+_BUILTINS_LOADED = False
+# Boards open from several threads at once (%%connect --parallel): the
+# schemes are filled in once, under this lock, and seen only when complete.
+_LOADING = threading.Lock()
 
 
 def register_scheme(scheme: str, factory: TransportFactory) -> None:
@@ -167,16 +172,17 @@ def register_scheme(scheme: str, factory: TransportFactory) -> None:
 
 def _load_entry_points() -> None:
     global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for entry in metadata.entry_points(group="iotkernel.transports"):
-        if entry.name in _FACTORIES:
-            continue
-        try:
-            _FACTORIES[entry.name] = entry.load()
-        except Exception:  # a broken plug-in must not break the other schemes
-            log.warning("cannot load transport plug-in %s", entry.value, exc_info=True)
+    with _LOADING:
+        if _ENTRY_POINTS_LOADED:
+            return
+        for entry in metadata.entry_points(group="iotkernel.transports"):
+            if entry.name in _FACTORIES:
+                continue
+            try:
+                _FACTORIES[entry.name] = entry.load()
+            except Exception:  # a broken plug-in must not break the other schemes
+                log.warning("cannot load transport plug-in %s", entry.value, exc_info=True)
+        _ENTRY_POINTS_LOADED = True
 
 
 def known_schemes() -> list[str]:
@@ -217,14 +223,17 @@ def open_transport(url: str, **options: Any) -> Transport:
 
 
 def _builtin_schemes() -> None:
-    if "unix" in _FACTORIES:
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
         return
-    from .serialport import open_serial_transport
-    from .unixport import open_unix_transport
-    from .webrepl import open_webrepl_transport
+    with _LOADING:
+        from .serialport import open_serial_transport
+        from .unixport import open_unix_transport
+        from .webrepl import open_webrepl_transport
 
-    register_scheme("unix", open_unix_transport)
-    for scheme in ("serial", "rfc2217", "socket"):
-        register_scheme(scheme, open_serial_transport)
-    for scheme in ("ws", "wss"):
-        register_scheme(scheme, open_webrepl_transport)
+        for scheme in ("serial", "rfc2217", "socket"):
+            _FACTORIES.setdefault(scheme, open_serial_transport)
+        _FACTORIES.setdefault("unix", open_unix_transport)
+        _FACTORIES.setdefault("ws", open_webrepl_transport)
+        _FACTORIES.setdefault("wss", open_webrepl_transport)
+        _BUILTINS_LOADED = True

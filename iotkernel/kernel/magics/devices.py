@@ -10,7 +10,10 @@ from ...config import load_configuration, load_settings
 from ...discovery import all_ports, probe
 from ...errors import IotKernelError, UsageError
 from ...secrets import without_credentials
+from ...util import sigint_handler
+from ..cells import DeviceChunk, HostLine
 from ..failures import CellFailed
+from ..parallel import BoardRun, ParallelRun
 from ..session import SIM, BoardSession, sim_url
 from .registry import KernelServices, argument, cell_magic, line_magic, seconds
 
@@ -105,16 +108,39 @@ def connect(kernel: KernelServices, args: argparse.Namespace) -> None:
 
 @cell_magic(
     "connect",
-    summary="Generalization of %connect to run code on several devices sequentially",
+    summary="Generalization of %connect to run code on several devices",
+    epilog=(
+        "Sequential by default: each board in turn, line magics and all.\n"
+        "--parallel runs the cell's board code on every board at once, each on its\n"
+        "own connection (and --timeout deadline): output comes under each board's\n"
+        "header in board order, then a table of board, status and time. A board that\n"
+        "fails or hangs never holds the others; ■ stops them all. Board code only:\n"
+        "no line magics or shell lines in a --parallel cell, and no %autosync.\n"
+        "examples:\n"
+        "  %%connect --all --parallel --timeout 30\n"
+        "  %%connect esp32 pico --host\n"
+    ),
 )
 @argument("targets", nargs="*", help="device names, uids or urls")
 @argument("--all", action="store_true", help="every device %%discover finds")
 @argument("--host", action="store_true", help="run on the host first")
+@argument("--parallel", action="store_true", help="on every board at once")
+@argument(
+    "--timeout", type=seconds, default=None, metavar="S", help="each board's deadline (--parallel)"
+)
 @argument("-q", "--quiet", action="store_true", help="no connection messages")
 def connect_cell(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
-    """Run the body on each device in turn (and the host first with --host)."""
+    """Run the body on each device (and the host first with --host)."""
     if not args.all and not args.targets:
         raise UsageError("%%connect needs device names, or --all (see %%connect -h)")
+    if args.timeout is not None and not args.parallel:
+        raise UsageError("--timeout is a deadline per board of --parallel")
+    steps = kernel.parse_steps(body)
+    if args.parallel and any(isinstance(step, HostLine) for step in steps):
+        raise UsageError(
+            "--parallel runs board code only: line magics and shell lines need one "
+            "board at a time (drop --parallel)"
+        )
     if args.host:
         kernel.print("----- HOST\n")
         kernel.host_shell().run_cell(body, store_history=False)
@@ -128,6 +154,18 @@ def connect_cell(kernel: KernelServices, args: argparse.Namespace, body: str) ->
         targets = [r.name or r.uid or r.urls[0] for r in kernel.registry.records]
         config = load_configuration()
         targets = [t for t in targets if t] or [d for d in config.devices]
+    if args.parallel:
+        chunks = [step for step in steps if isinstance(step, DeviceChunk)]
+        failures = _run_parallel(kernel, targets, chunks, args)
+    else:
+        failures = _run_sequentially(kernel, targets, body, args)
+    if failures:
+        raise IotKernelError(f"{failures} of {len(targets)} devices failed")
+
+
+def _run_sequentially(
+    kernel: KernelServices, targets: list[str], body: str, args: argparse.Namespace
+) -> int:
     current = kernel.board
     failures = 0
     try:
@@ -149,8 +187,40 @@ def connect_cell(kernel: KernelServices, args: argparse.Namespace, body: str) ->
                 kernel.board.close()
     finally:
         kernel.board = current
-    if failures:
-        raise IotKernelError(f"{failures} of {len(targets)} devices failed")
+    return failures
+
+
+def _run_parallel(
+    kernel: KernelServices, targets: list[str], chunks: list[DeviceChunk], args: argparse.Namespace
+) -> int:
+    runs = []
+    for target in targets:
+        try:
+            url, name = kernel.registry.find(target, [], 0)
+            runs.append(BoardRun(target, url, name or target))
+        except IotKernelError as exc:  # no such board: its row says so, the others run
+            run = BoardRun(target, "", target, status=type(exc).__name__)
+            run.say(f"{type(exc).__name__}: {exc}\n", "stderr")
+            runs.append(run)
+
+    def show(run: BoardRun) -> None:
+        kernel.print(f"----- {run.name}\n")
+        if not args.quiet and run.url:
+            kernel.print(f"Connected to {run.name} @ {run.url}\n")
+        for stream, text in run.output:
+            kernel.print(text, stream)
+        if run.value is not None:
+            kernel.print(run.value + "\n")
+
+    parallel = ParallelRun(runs, chunks, timeout=args.timeout)
+    with sigint_handler(parallel.stop_all):
+        parallel.start()
+        parallel.in_order(show)
+    rows = [("board", "status", "time")] + [
+        (run.name, run.status, f"{run.seconds:.2f} s") for run in runs
+    ]
+    kernel.print("-----\n" + _table(rows))
+    return sum(run.failed for run in runs)
 
 
 MAGICS = (discover, register_url, unregister, connect, connect_cell)

@@ -1,0 +1,120 @@
+"""`%%connect --parallel` against `%%connect` in turn, through a real kernel.
+
+Boards of each kind run `time.sleep(2)`; the figure is the cell's time from
+execute request to reply (connecting to each board included, as a user
+sees it), with `--parallel` and sequentially. Target: 4 `qemu` boards in
+parallel under 3.5 s; 8 boards take little more than the slowest one.
+
+    python bench/parallel.py [--json] [--only qemu|vserial]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+from iotkernel.kernel.local_transport import kernel_manager_options
+
+BODY = "import time\ntime.sleep(2)\nprint('slept')"
+CASES = {"qemu": 4, "vserial": 8}
+
+
+@contextmanager
+def boards(case: str, count: int, tmp: Path) -> Iterator[list[str] | None]:
+    with ExitStack() as stack:
+        urls = []
+        for i in range(count):
+            if case == "qemu":
+                from fakes.qemu_board import QemuBoard, missing_requirement
+
+                if missing_requirement("heap140k"):
+                    yield None
+                    return
+                board: Any = QemuBoard(
+                    tmp / f"ttyQ{i}",
+                    firmware="heap140k",
+                    uid=bytes([0x51, 0x42, 0, 0, 0, 0, 0, i + 1]),
+                )
+                stack.enter_context(board)
+            else:
+                from fakes.vboard import VirtualSerialBoardProcess
+
+                board = stack.enter_context(
+                    VirtualSerialBoardProcess(
+                        tmp / f"ttyV{i}", board_dir=tmp / f"v{i}", uid=bytes([0x56, i + 1])
+                    )
+                )
+            urls.append(board.url)
+        yield urls
+
+
+def cell_seconds(kc: Any, code: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    reply = kc.execute_interactive(code, timeout=120, output_hook=lambda msg: None)
+    return time.perf_counter() - start, reply["content"]["status"]
+
+
+def measure(urls: list[str]) -> dict[str, Any]:
+    sockets = tempfile.TemporaryDirectory(prefix="iotk-bench-")
+    km = KernelManager(kernel_name="iotkernel", **kernel_manager_options(sockets.name))
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        targets = " ".join(urls)
+        # Once untimed: each board's helpers go up on first use, in both modes.
+        cell_seconds(kc, f"%%connect --parallel -q {targets}\nx = 1")
+        parallel, status_p = cell_seconds(kc, f"%%connect --parallel -q {targets}\n{BODY}")
+        sequential, status_s = cell_seconds(kc, f"%%connect -q {targets}\n{BODY}")
+        assert status_p == status_s == "ok", (status_p, status_s)
+        return {
+            "boards": len(urls),
+            "parallel_s": round(parallel, 2),
+            "sequential_s": round(sequential, 2),
+        }
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        sockets.cleanup()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", choices=sorted(CASES))
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        for case, count in CASES.items():
+            if args.only not in (None, case):
+                continue
+            tmp = Path(tmp_name) / case
+            tmp.mkdir()
+            with boards(case, count, tmp) as urls:
+                if urls is None:
+                    print(f"{case} skipped: qemu-system-arm or the firmware images are missing")
+                    continue
+                results[case] = measure(urls)
+            if not args.json:
+                r = results[case]
+                target = "   (target: < 3.5 s)" if case == "qemu" else ""
+                print(
+                    f"{r['boards']} {case} boards, time.sleep(2): --parallel {r['parallel_s']:.2f} s,"
+                    f" in turn {r['sequential_s']:.2f} s{target}"
+                )
+    if args.json:
+        print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""One cell on many boards at once: `%%connect --parallel`.
+
+Owns running a cell's board code on each board in a thread of its own, with
+its own connection (`BoardSession`) and deadline, collecting what each
+printed in order (never interleaved with another board's), and stopping all
+of them at once. A board that fails, vanishes or hangs ends its own run with
+a status; it never holds the others' runs. No I/O of its own beyond the
+Device API; the magic (`magics/devices.py`) shows the results.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+from ..device import Device
+from ..errors import (
+    DeviceException,
+    DeviceKeyboardInterrupt,
+    DeviceTimeoutError,
+    IotKernelError,
+)
+from ..protocol import Stream
+from .cells import DeviceChunk, show_trailing_expression
+from .output import StdoutSplitter, board_text
+from .session import BoardSession
+
+
+@dataclass
+class BoardRun:
+    """What one board did with the cell."""
+
+    target: str
+    url: str
+    name: str
+    output: list[tuple[str, str]] = field(default_factory=list)  # (stream, text), in order
+    status: str = "ok"  # ok | <Exception name> | timeout | stopped
+    seconds: float = 0.0
+    value: str | None = None  # the trailing expression's repr
+    device: Device | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "ok"
+
+    def say(self, text: str, stream: str = "stdout") -> None:
+        self.output.append((stream, text))
+
+
+def _run_one(run: BoardRun, chunks: Sequence[DeviceChunk], timeout: float | None) -> None:
+    started = time.monotonic()
+    session = BoardSession(remember=False)
+    try:
+        device = session.connect(run.url, name=run.name)
+        run.name = session.name or run.name
+        run.device = device
+        for chunk in chunks:
+            remaining = None if timeout is None else timeout - (time.monotonic() - started)
+            if remaining is not None and remaining <= 0:
+                raise DeviceTimeoutError(f"over its deadline of {timeout:g} s")
+            _run_chunk(run, device, chunk, show_value=chunk is chunks[-1], timeout=remaining)
+    except DeviceKeyboardInterrupt:
+        run.status = "stopped"
+        run.say("KeyboardInterrupt\n", "stderr")
+    except DeviceException as exc:
+        run.status = exc.exc_type
+        traceback = exc.traceback.replace("\r\n", "\n")
+        run.say(board_text(traceback if traceback.endswith("\n") else traceback + "\n"), "stderr")
+    except DeviceTimeoutError as exc:
+        run.status = "timeout"
+        run.say(f"{run.name}: no end within {timeout:g} s ({exc}): stopped\n", "stderr")
+        if run.device is not None:
+            run.device.interrupt()  # the board may still run it; closing ends our part
+    except IotKernelError as exc:
+        run.status = type(exc).__name__
+        run.say(f"{type(exc).__name__}: {exc}\n", "stderr")
+    finally:
+        run.seconds = time.monotonic() - started
+        run.device = None
+        session.close()
+
+
+def _run_chunk(
+    run: BoardRun, device: Device, chunk: DeviceChunk, *, show_value: bool, timeout: float | None
+) -> None:
+    source, rewritten = (
+        show_trailing_expression(chunk.source) if show_value else (chunk.source, False)
+    )
+    stdout = StdoutSplitter(run.say)
+
+    def on_output(data: bytes, stream: Stream) -> None:
+        if stream is Stream.STDOUT:
+            stdout.feed(data)
+
+    try:
+        device.exec(source, on_output, timeout=timeout)
+    finally:
+        stdout.close()
+    if rewritten and stdout.result is not None:
+        run.value = board_text(stdout.result.rstrip("\r\n"))
+
+
+class ParallelRun:
+    """Runs `chunks` on every board of `runs` at once (a run already failed,
+    such as a name that found no board, is left as it is)."""
+
+    def __init__(
+        self,
+        runs: Sequence[BoardRun],
+        chunks: Sequence[DeviceChunk],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        self.runs = list(runs)
+        self._chunks = list(chunks)
+        self._timeout = timeout
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self.runs)), thread_name_prefix="board"
+        )
+        self._futures: list[Future[None]] = []
+
+    def start(self) -> None:
+        for run in self.runs:
+            if run.failed:
+                done: Future[None] = Future()
+                done.set_result(None)
+                self._futures.append(done)
+            else:
+                self._futures.append(self._pool.submit(_run_one, run, self._chunks, self._timeout))
+
+    def stop_all(self) -> None:
+        """■: interrupt every board still running (each in its own thread:
+        an interrupt waits on its board's lock)."""
+        for run in self.runs:
+            device = run.device
+            if device is not None:
+                threading.Thread(target=device.interrupt, daemon=True).start()
+
+    def in_order(self, on_done: Callable[[BoardRun], None]) -> None:
+        """Call `on_done` for each board in board order, as soon as it and
+        the boards before it have finished."""
+        try:
+            for run, future in zip(self.runs, self._futures, strict=True):
+                while True:  # in short waits: the main thread takes ■ between them
+                    try:
+                        future.result(timeout=0.1)
+                        break
+                    except FutureTimeout:
+                        continue
+                on_done(run)
+        finally:
+            self._pool.shutdown(wait=True)
