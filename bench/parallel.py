@@ -108,8 +108,8 @@ def main() -> int:
                 r = results[case]
                 target = "   (target: < 3.5 s)" if case == "qemu" else ""
                 print(
-                    f"{r['boards']} {case} boards, time.sleep(2): --parallel {r['parallel_s']:.2f} s,"
-                    f" in turn {r['sequential_s']:.2f} s{target}"
+                    f"{r['boards']} {case} boards, time.sleep(2): "
+                    f"--parallel {r['parallel_s']:.2f} s, in turn {r['sequential_s']:.2f} s{target}"
                 )
     if args.json:
         print(json.dumps(results, indent=1))
