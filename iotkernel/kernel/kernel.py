@@ -204,7 +204,14 @@ class IotKernel(IPythonKernel):
 
     def display_text(self, text: str, display_id: str | None = None, update: bool = False) -> None:
         """A plain-text display (updatable in place when given a display_id)."""
-        content: dict[str, Any] = {"data": {"text/plain": text}, "metadata": {}, "transient": {}}
+        self.display({"text/plain": text}, display_id, update)
+
+    def display(
+        self, data: dict[str, Any], display_id: str | None = None, update: bool = False
+    ) -> None:
+        """A display of several representations (text/plain always among them),
+        updatable in place when given a display_id."""
+        content: dict[str, Any] = {"data": data, "metadata": {}, "transient": {}}
         if display_id is not None:
             content["transient"] = {"display_id": display_id}
         self.send_response(

@@ -75,7 +75,10 @@ def test_rdiff_and_rsync_of_the_example_project(fake_kernel: Kernel, tmp_path: P
     assert "/blink/main.py" in diff and "test_greeting" not in diff and "notes" not in diff
     run = k.run("%rsync")
     assert run.status == "ok", run.reply
-    assert run.of_type("display_data") or run.of_type("update_display_data")  # progress
+    shown = run.of_type("display_data") + run.of_type("update_display_data")  # progress
+    assert shown and all("<progress value=" in d["data"]["text/html"] for d in shown)
+    assert "[####################] 100%" in shown[-1]["data"]["text/plain"]  # the text fallback
+    assert len({d["transient"]["display_id"] for d in shown}) == 1  # one bar, updated in place
     assert "ADD" in run.stream()
     assert k.run("%rdiff").stream() == "Directories match\n"
     assert (

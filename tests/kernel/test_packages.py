@@ -72,6 +72,9 @@ def test_mip_installs_package_and_dependencies_on_the_board(kernel_env: Kernel, 
     run = kernel_env.run(f"%mip install greet --index {index}")
     assert run.status == "ok", run.reply
     assert "Installed greetbase" in run.stream() and "Installed greet" in run.stream()
+    bars = run.of_type("display_data") + run.of_type("update_display_data")
+    final = [d["data"]["text/plain"] for d in bars if "100%" in d["data"]["text/plain"]]
+    assert any(text.startswith("mip greet [") and "files" in text for text in final), bars
     value = kernel_env.run("import greet\ngreet.MSG").of_type("execute_result")[0]["data"]
     assert value["text/plain"] == "'hi there'"
     assert kernel_env.run(f"%upip install greetbase --index {index}").status == "ok"

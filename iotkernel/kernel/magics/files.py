@@ -7,6 +7,7 @@ Board paths are written with a leading `:` where host and board paths meet
 from __future__ import annotations
 
 import argparse
+import html
 import posixpath
 import time
 from pathlib import Path
@@ -36,11 +37,13 @@ def files(kernel: KernelServices) -> FileService:
 
 
 class Progress:
-    """A text progress line updated in place in the notebook."""
+    """A progress bar updated in place in the notebook: HTML (a <progress>
+    element) where the frontend renders it, the text bar otherwise."""
 
-    def __init__(self, kernel: KernelServices, label: str) -> None:
+    def __init__(self, kernel: KernelServices, label: str, unit: str = "bytes") -> None:
         self._kernel = kernel
         self._label = label
+        self._unit = unit
         self._id = f"iotk-progress-{id(self)}-{time.monotonic_ns()}"
         self._shown = False
         self._last = 0.0
@@ -52,8 +55,16 @@ class Progress:
         self._last = now
         percent = 100 if total == 0 else int(done * 100 / total)
         bar = "#" * (percent // 5) + "." * (20 - percent // 5)
-        text = f"{self._label} [{bar}] {percent:3d}% {done}/{total} bytes"
-        self._kernel.display_text(text, self._id, update=self._shown)
+        figures = f"{percent:3d}% {done}/{total} {self._unit}"
+        page = (
+            f'<div><progress value="{percent}" max="100" style="width:20em"></progress> '
+            f"<code>{html.escape(self._label)}</code> {html.escape(figures)}</div>"
+        )
+        self._kernel.display(
+            {"text/plain": f"{self._label} [{bar}] {figures}", "text/html": page},
+            self._id,
+            update=self._shown,
+        )
         self._shown = True
 
 

@@ -23,6 +23,7 @@ import urllib.request
 from ...config import Settings, load_settings, projects_dir, settings_path
 from ...errors import IotKernelError, UsageError
 from ...fs import FileService, UnsafePathError, check_writable_path
+from .files import Progress
 from .host import stream_process
 from .registry import KernelServices, argument, cell_magic, line_magic
 
@@ -146,7 +147,9 @@ def mip_install(
         raise PackageError(f"{name}: malformed dependencies in the index ({deps!r:.80})")
     for dep, dep_version in deps:
         mip_install(kernel, files, dep, dep_version, index, target, done)
-    for path, short_hash in hashes:
+    progress = Progress(kernel, f"mip {name}", unit="files")
+    for number, (path, short_hash) in enumerate(hashes):
+        progress(number, len(hashes))
         data = _fetch(f"{index}/file/{short_hash[:2]}/{short_hash}")
         if not hashlib.sha256(data).hexdigest().startswith(short_hash):
             raise PackageError(f"{name}: {path} does not match its hash {short_hash}")
@@ -154,6 +157,7 @@ def mip_install(
         files.mkdirs(posixpath.dirname(remote))
         files.write(remote, data)
         kernel.print(f"  {remote} ({len(data)} bytes)\n")
+    progress(len(hashes), len(hashes))
     kernel.print(f"Installed {name} {meta.get('version', version)}\n")
 
 
