@@ -18,6 +18,8 @@ key is a device name:
           include: ["*.py"]        # glob patterns on the relative path or the name
           exclude: ["test_*", "__pycache__"]
           mpy: true                # compile .py to .mpy on the host (default: false)
+      dtr: false                   # DTR/RTS low as its port opens: no auto-reset
+      rts: false
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import yaml
 
 from .errors import IotKernelError
 
-DEVICE_KEYS = {"uid", "resources", "url", "urls", "description", "hard-reset"}
+DEVICE_KEYS = {"uid", "resources", "url", "urls", "description", "hard-reset", "dtr", "rts"}
 RESOURCE_KEYS = {"path", "install-dir", "unpack", "include", "exclude", "mpy"}
 _UID = re.compile(r"^[0-9a-f]{2,64}$")
 
@@ -96,6 +98,26 @@ class DeviceConfig:
     # A host command that resets the board from outside (a power switch, a
     # reset line, a labgrid place): argv, run without a shell by %hardreset.
     hard_reset: tuple[str, ...] = ()
+    # DTR/RTS as its serial port opens (None: as pyserial leaves them, raised):
+    # false keeps a board whose auto-reset circuit hangs off them running.
+    dtr: bool | None = None
+    rts: bool | None = None
+
+    def serial_url(self, url: str) -> str:
+        """`url` with this board's line levels, where it is a serial port
+        and does not set them itself."""
+        if not (url.startswith(("serial://", "rfc2217://", "/"))):
+            return url
+        extra = [
+            f"{name}={int(level)}"
+            for name, level in (("dtr", self.dtr), ("rts", self.rts))
+            if level is not None and f"{name}=" not in url.partition("?")[2]
+        ]
+        if not extra:
+            return url
+        if url.startswith("/"):
+            url = "serial://" + url
+        return url + ("&" if "?" in url else "?") + "&".join(extra)
 
 
 @dataclass
@@ -258,7 +280,15 @@ def _device(path: Path, name: str, key_node: yaml.Node, value_node: yaml.Node) -
             value = yaml_value(path, fields[key][1])
             urls += [str(v) for v in (value if isinstance(value, list) else [value])]
     hard_reset = _hard_reset(path, fields["hard-reset"][1]) if "hard-reset" in fields else ()
-    return DeviceConfig(name, uid, tuple(resources), tuple(urls), where, hard_reset)
+    lines: dict[str, bool | None] = {}
+    for key in ("dtr", "rts"):
+        value = yaml_value(path, fields[key][1]) if key in fields else None
+        if value is not None and not isinstance(value, bool):
+            raise ConfigError(f"{_where(path, fields[key][1])}: {key} must be true or false")
+        lines[key] = value
+    return DeviceConfig(
+        name, uid, tuple(resources), tuple(urls), where, hard_reset, lines["dtr"], lines["rts"]
+    )
 
 
 def _device_uid(path: Path, node: yaml.Node) -> str:

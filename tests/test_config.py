@@ -124,3 +124,34 @@ def test_include_and_exclude_patterns() -> None:
     assert not resource.selects("test_main.py")
     assert not resource.selects("__pycache__/mod.py")
     assert not resource.selects("pkg/test_x.py")
+
+
+def test_line_levels_and_compiled_resources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IOT_DEVICES", str(tmp_path))
+    write(
+        tmp_path,
+        "rig.yaml",
+        "esp:\n  uid: aa\n  dtr: false\n  rts: false\n"
+        "  resources:\n    - path: lib\n      mpy: true\n",
+    )
+    entry = load_configuration().for_board(None, "aa")
+    assert entry is not None and entry.dtr is False and entry.rts is False
+    assert entry.resources[0].mpy is True
+    assert entry.serial_url("serial:///dev/ttyUSB0") == "serial:///dev/ttyUSB0?dtr=0&rts=0"
+    assert entry.serial_url("/dev/ttyUSB0") == "serial:///dev/ttyUSB0?dtr=0&rts=0"
+    assert entry.serial_url("serial:///dev/ttyUSB0?baud=9600&rts=1") == (
+        "serial:///dev/ttyUSB0?baud=9600&rts=1&dtr=0"  # the URL's own setting wins
+    )
+    assert entry.serial_url("ws://10.0.0.2:8266") == "ws://10.0.0.2:8266"  # no lines there
+    write(tmp_path, "rig.yaml", "esp:\n  uid: aa\n  dtr: 0\n")
+    with pytest.raises(ConfigError, match="rig.yaml:3.*dtr must be true or false"):
+        load_configuration()
+    write(
+        tmp_path,
+        "rig.yaml",
+        "esp:\n  uid: aa\n  resources:\n    - path: lib\n      mpy: yes please\n",
+    )
+    with pytest.raises(ConfigError, match="mpy must be true or false"):
+        load_configuration()

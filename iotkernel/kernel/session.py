@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..config import load_settings
+from ..config import ConfigError, load_configuration, load_settings
 from ..device import Device
 from ..errors import IotKernelError
 from ..mount import MountServer
@@ -59,6 +59,16 @@ def notebook_key() -> str | None:
     return os.environ.get("JPY_SESSION_NAME") or None
 
 
+def _with_configured_lines(url: str, name: str | None) -> str:
+    """A serial URL with the DTR/RTS levels its device configuration asks for.
+    A broken devices folder does not stop a connection: %rsync reports it."""
+    try:
+        entry = load_configuration().for_board(name, None, url)
+    except ConfigError:
+        return url
+    return url if entry is None else entry.serial_url(url)
+
+
 class BoardSession:
     """The current board of one kernel."""
 
@@ -87,7 +97,7 @@ class BoardSession:
         `remember` is what the user asked for (a name keeps working when the
         board moves to another port), stored with `schemes` for this notebook.
         """
-        target_url = sim_url() if url == SIM else url
+        target_url = sim_url() if url == SIM else _with_configured_lines(url, name)
         if target_url == self.url:
             self.close()  # the same board again: its port must be free first
         device = Device.open(target_url)

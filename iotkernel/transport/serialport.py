@@ -6,8 +6,14 @@ exclusive access (a port another program holds is a `PortBusyError`); a
 write timeout (a stuck USB port must not hang the caller); DTR/RTS hard reset
 where the line has modem-control signals; reopening after a replug.
 
-Knows no protocol byte. Options come from the URL query (`?baud=115200`) or
-keyword arguments (`baudrate`, `write_timeout`, `exclusive`).
+Knows no protocol byte. Options come from the URL query (`?baud=115200`,
+`?dtr=0&rts=0`) or keyword arguments (`baudrate`, `write_timeout`,
+`exclusive`, `dtr`, `rts`).
+
+`dtr`/`rts` are the levels the modem-control lines take as the port opens:
+pyserial sets them before its first byte, where by default it raises both.
+Boards whose auto-reset circuit hangs off those lines (many ESP32 boards)
+then keep running on open, and on reopen after a replug.
 """
 
 from __future__ import annotations
@@ -32,17 +38,30 @@ DEFAULT_BAUDRATE = 115200
 NETWORK_READ_POLL = 0.01
 
 
+OUR_OPTIONS = ("baud", "dtr", "rts")
+
+
+def _line_level(url: str, name: str, value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value not in ("0", "1"):
+        raise UnsupportedUrlError(f"{url!r}: {name} must be 0 or 1")
+    return value == "1"
+
+
 def _pyserial_url(url: str) -> tuple[str, dict[str, str]]:
     """Split our URL into what pyserial opens and our own options."""
     parts = urlsplit(url)
-    ours = {k: v[-1] for k, v in parse_qs(parts.query).items() if k in ("baud",)}
+    ours = {k: v[-1] for k, v in parse_qs(parts.query).items() if k in OUR_OPTIONS}
     if parts.scheme == "serial":
         path = parts.netloc + parts.path if parts.netloc else parts.path
         if not path:
             raise UnsupportedUrlError(f"{url!r}: expected serial:///dev/PORT")
         return path, ours
     # rfc2217://, socket://: pyserial reads its own query options (e.g. ign_set_control).
-    theirs = "&".join(p for p in parts.query.split("&") if p and not p.startswith("baud="))
+    theirs = "&".join(
+        p for p in parts.query.split("&") if p and p.partition("=")[0] not in OUR_OPTIONS
+    )
     return urlunsplit((parts.scheme, parts.netloc, parts.path, theirs, "")), ours
 
 
@@ -56,6 +75,8 @@ class SerialTransport:
         baudrate: int | None = None,
         write_timeout: float = 2.0,
         exclusive: bool = True,
+        dtr: bool | None = None,
+        rts: bool | None = None,
     ) -> None:
         self.url = url
         self._target, ours = _pyserial_url(url)
@@ -63,6 +84,9 @@ class SerialTransport:
             self._baudrate = baudrate or int(ours.get("baud", DEFAULT_BAUDRATE))
         except ValueError as exc:
             raise UnsupportedUrlError(f"{url!r}: baud must be a number") from exc
+        # The lines as the port opens (None: pyserial's default, raised).
+        self._dtr = dtr if dtr is not None else _line_level(url, "dtr", ours.get("dtr"))
+        self._rts = rts if rts is not None else _line_level(url, "rts", ours.get("rts"))
         self._write_timeout = write_timeout
         self._exclusive = exclusive
         self._port: Any = None
@@ -82,7 +106,14 @@ class SerialTransport:
                 kwargs["write_timeout"] = self._write_timeout
             if is_device:
                 kwargs["exclusive"] = self._exclusive
-            port = serial.serial_for_url(self._target, **kwargs)
+            port = serial.serial_for_url(self._target, do_not_open=True, **kwargs)
+            # Set before open: pyserial applies them as it opens the port
+            # (a port without modem lines, such as a pty, ignores them).
+            if self._dtr is not None:
+                port.dtr = self._dtr
+            if self._rts is not None:
+                port.rts = self._rts
+            port.open()
         except serial.SerialException as exc:
             text = str(exc)
             # pyserial reports a held lock only in its message; errno is not kept.

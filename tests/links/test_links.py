@@ -22,6 +22,7 @@ import serial.rfc2217
 from fakes.vboard import VirtualSerialBoardProcess
 from fakes.webrepl_bridge import WebReplBridge
 from iotkernel.device import Device
+from iotkernel.kernel.session import BoardSession
 from iotkernel.errors import (
     AuthenticationError,
     DeviceTimeoutError,
@@ -145,15 +146,20 @@ def test_port_without_modem_lines_has_no_hard_reset(vboard: VirtualSerialBoardPr
 
 class ThreeWirePort(serial.Serial):
     """The pty of a virtual board has no modem-control lines: report them idle,
-    like a UART with only RX, TX and ground (PortManager polls them)."""
+    like a UART with only RX, TX and ground (PortManager polls them). The
+    levels the client asks for over RFC 2217 are kept in `lines`, as an
+    auto-reset circuit on DTR/RTS would see them."""
 
     cts = dsr = ri = cd = property(lambda self: False)
+    lines: list[tuple[str, bool]] | None = None  # set once open: what the client sets
 
     def _update_dtr_state(self) -> None:
-        pass
+        if self.lines is not None:
+            self.lines.append(("dtr", bool(self.dtr)))
 
     def _update_rts_state(self) -> None:
-        pass
+        if self.lines is not None:
+            self.lines.append(("rts", bool(self.rts)))
 
 
 class SerialServer:
@@ -170,6 +176,7 @@ class SerialServer:
         self.port = self._listener.getsockname()[1]
         self._conn: socket.socket | None = None
         self._lock = threading.Lock()
+        self.lines: list[tuple[str, bool]] = []  # DTR/RTS levels the client set, in order
 
     def __enter__(self) -> SerialServer:
         self._thread.start()
@@ -201,6 +208,7 @@ class SerialServer:
         conn.settimeout(0.2)
         self._conn = conn
         port = ThreeWirePort(str(self._port_path), timeout=0.05)
+        port.lines = self.lines
         # The stubs ask for a Serial as its connection; it takes any object with write().
         manager = serial.rfc2217.PortManager(port, self) if self._rfc2217 else None  # type: ignore[arg-type]
         alive = threading.Event()
@@ -243,6 +251,48 @@ def test_network_serial_urls(vboard: VirtualSerialBoardProcess, scheme: str) -> 
     ):
         assert device.eval("[i * i for i in range(5)]") == [0, 1, 4, 9, 16]
         assert device.exec("print('λ' * 300)").decode().strip() == "λ" * 300
+
+
+@pytest.mark.parametrize("query", ["", "?dtr=0&rts=0"])
+def test_dtr_and_rts_stay_low_from_the_open_on_when_asked(
+    vboard: VirtualSerialBoardProcess, query: str
+) -> None:
+    """An ESP32's auto-reset circuit resets it when DTR/RTS go high on open:
+    with ?dtr=0&rts=0 the lines are low from the first byte and never raised."""
+    with (
+        SerialServer(vboard.path, rfc2217=True) as server,
+        Device.open(f"rfc2217://127.0.0.1:{server.port}{query}") as device,
+    ):
+        assert device.eval("6 * 7") == 42
+        levels = server.lines
+    assert {name for name, _ in levels} == {"dtr", "rts"}, levels
+    if query:
+        assert all(level is False for _, level in levels), levels
+    else:
+        assert ("dtr", True) in levels  # pyserial's default raises them
+
+
+def test_the_device_configuration_sets_the_line_levels(
+    vboard: VirtualSerialBoardProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dtr: false` / `rts: false` on a configured board: connecting to it by
+    its name opens the port with both lines low."""
+    with SerialServer(vboard.path, rfc2217=True) as server:
+        url = f"rfc2217://127.0.0.1:{server.port}"
+        (tmp_path / "esp.yaml").write_text(f"esp:\n  url: {url}\n  dtr: false\n  rts: false\n")
+        monkeypatch.setenv("IOT_DEVICES", str(tmp_path))
+        session = BoardSession(remember=False)
+        try:
+            assert session.connect(url, name="esp").eval("1 + 1") == 2
+            assert session.url == url + "?dtr=0&rts=0"
+        finally:
+            session.close()
+        assert server.lines and all(level is False for _, level in server.lines), server.lines
+
+
+def test_bad_line_levels_are_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedUrlError, match="dtr must be 0 or 1"):
+        Device.open(f"serial://{tmp_path}/ttyNONE?dtr=low")
 
 
 # ---------------------------------------------------------------------- WebREPL
