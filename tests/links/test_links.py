@@ -22,7 +22,6 @@ import serial.rfc2217
 from fakes.vboard import VirtualSerialBoardProcess
 from fakes.webrepl_bridge import WebReplBridge
 from iotkernel.device import Device
-from iotkernel.kernel.session import BoardSession
 from iotkernel.errors import (
     AuthenticationError,
     DeviceTimeoutError,
@@ -30,6 +29,7 @@ from iotkernel.errors import (
     TransportError,
     UnsupportedUrlError,
 )
+from iotkernel.kernel.session import BoardSession
 from iotkernel.secrets import SecretsError, webrepl_password
 from iotkernel.transport import reset_line
 from iotkernel.transport.serialport import SerialTransport
