@@ -146,7 +146,7 @@ def test_line_levels_and_compiled_resources(
     )
     assert entry.serial_url("ws://10.0.0.2:8266") == "ws://10.0.0.2:8266"  # no lines there
     write(tmp_path, "rig.yaml", "esp:\n  uid: aa\n  dtr: 0\n")
-    with pytest.raises(ConfigError, match="rig.yaml:3.*dtr must be true or false"):
+    with pytest.raises(ConfigError, match=r"rig\.yaml:3.*dtr must be true or false"):
         load_configuration()
     write(
         tmp_path,
