@@ -274,6 +274,20 @@ class Device:
             self._unsolicited.clear()
             return data
 
+    def watch(
+        self, on_output: Callable[[bytes], None], until: Callable[[], bool], poll: float = 0.05
+    ) -> None:
+        """Pass on what the board prints on its own (a running program's
+        output) until `until()` is true, sending nothing: a program left
+        running, or found running by `Device.open(url, connect=False)`,
+        runs on undisturbed."""
+        while not until():
+            data = self.take_unsolicited()
+            if data:
+                on_output(data)
+            else:
+                time.sleep(poll)
+
     def _poll_unsolicited(self) -> None:
         """Read whatever is waiting without blocking (only while idle)."""
         if not self._engine.between_exchanges:

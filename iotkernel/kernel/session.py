@@ -79,6 +79,9 @@ class BoardSession:
         self.uid: str | None = None
         self.lost = False  # the link failed: reconnect by identity before the next cell
         self.detached = False  # `%run -n` left code running: stop it before the next use
+        # `%connect --no-interrupt`: opened without a byte sent; the next use
+        # enters the raw REPL (stopping the program) and asks who the board is.
+        self.attached = False
         self.mount: MountServer | None = None  # a host folder the board sees (%mount)
         self._reconnect_tried = False  # to the board this notebook used last
         self._remembers = remember
@@ -91,33 +94,52 @@ class BoardSession:
         name: str | None = None,
         remember: str | None = None,
         schemes: list[str] | None = None,
+        interrupt: bool = True,
     ) -> Device:
         """Open `url` (or `sim`) and make it the current board.
 
         `remember` is what the user asked for (a name keeps working when the
         board moves to another port), stored with `schemes` for this notebook.
+        `interrupt=False` opens the port and sends nothing (see `attached`).
         """
         target_url = sim_url() if url == SIM else _with_configured_lines(url, name)
         if target_url == self.url:
             self.close()  # the same board again: its port must be free first
-        device = Device.open(target_url)
-        try:
-            device.take_unsolicited()  # prompts echoed while entering the raw REPL
-            uid = device.identity().uid
-        except BaseException:
-            device.close()  # a board that cannot say who it is does not become current
-            raise
+        if not interrupt:
+            # Attached to whatever runs: nothing is sent until the next use,
+            # which stops the program and learns who the board is (require).
+            device = Device.open(target_url, connect=False)
+            uid = None
+        else:
+            device = Device.open(target_url)
+            try:
+                device.take_unsolicited()  # prompts echoed while entering the raw REPL
+                uid = device.identity().uid
+            except BaseException:
+                device.close()  # a board that cannot say who it is does not become current
+                raise
         self.close()
         self.device, self.url, self.lost, self.detached = device, target_url, False, False
         self.uid = uid
+        self.attached = not interrupt
         self.name = SIM if url == SIM else (name or self.uid or target_url)
         if self._remembers:
             self._remember(json.dumps({"target": remember or url, "schemes": schemes or []}))
         return device
 
+    def require_attached(self) -> Device:
+        """The current board as `%connect --no-interrupt` left it: nothing sent."""
+        if self.device is None or self.device.closed:
+            raise NoDeviceError
+        return self.device
+
     def require(self) -> Device:
         if self.device is None or self.device.closed:
             raise NoDeviceError
+        if self.attached:  # %connect --no-interrupt: the program stops now
+            self.device.connect()
+            self.uid = self.device.identity().uid
+            self.attached = False
         return self.device
 
     # -- reconnecting

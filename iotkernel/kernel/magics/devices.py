@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from ...config import load_configuration, load_settings
@@ -13,6 +15,7 @@ from ...secrets import without_credentials
 from ...util import sigint_handler
 from ..cells import DeviceChunk, HostLine
 from ..failures import CellFailed
+from ..output import IncrementalText, board_text
 from ..parallel import BoardRun, ParallelRun
 from ..session import SIM, BoardSession, sim_url
 from .registry import KernelServices, argument, cell_magic, line_magic, seconds
@@ -95,15 +98,59 @@ def unregister(kernel: KernelServices, args: argparse.Namespace) -> None:
         "  %connect test-esp32 ws               ... over WebREPL rather than USB\n"
         "  %connect serial:///dev/ttyACM0       a board on USB\n"
         "  %connect pico --wait 10              wait for a board to be plugged in\n"
+        "  %connect esp32 --no-interrupt        watch what its program prints, undisturbed\n"
+        "  serial:///dev/ttyUSB0?dtr=0&rts=0    open without pulsing an auto-reset circuit\n"
+        "--no-interrupt sends nothing to the board: the cell shows the running program's\n"
+        "output until ■ (or --for S), and the program runs on. The next cell that runs\n"
+        "code on the board stops the program (Ctrl-C), as it must to use the REPL.\n"
     ),
 )
 @argument("target", help="device name, uid or url; `sim` for the virtual board")
 @argument("schemes", nargs="*", help="transport order, e.g. ws serial")
 @argument("--wait", type=seconds, default=0, metavar="S", help="wait up to S seconds for the board")
+@argument(
+    "--no-interrupt",
+    action="store_true",
+    help="attach to the running program: follow its output, stop nothing",
+)
+@argument("--for", dest="follow_for", type=seconds, default=None, metavar="S", help="follow S s")
 def connect(kernel: KernelServices, args: argparse.Namespace) -> None:
+    if args.follow_for is not None and not args.no_interrupt:
+        raise UsageError("--for is how long --no-interrupt follows the program's output")
     url, name = kernel.registry.find(args.target, args.schemes, args.wait)
-    kernel.board.connect(url, name=name, remember=args.target, schemes=args.schemes)
-    kernel.print(f"Connected to {kernel.board.name} @ {kernel.board.url}\n")
+    kernel.board.connect(
+        url,
+        name=name,
+        remember=args.target,
+        schemes=args.schemes,
+        interrupt=not args.no_interrupt,
+    )
+    if not args.no_interrupt:
+        kernel.print(f"Connected to {kernel.board.name} @ {kernel.board.url}\n")
+        return
+    kernel.print(
+        f"Attached to {kernel.board.name} @ {kernel.board.url} without interrupting it; "
+        "its output follows (■ stops following, the program runs on)\n"
+    )
+    _follow(kernel, args.follow_for)
+
+
+def _follow(kernel: KernelServices, seconds_: float | None) -> None:
+    """Show what the attached board prints until ■ or `seconds_` pass."""
+    device = kernel.board.require_attached()
+    stop = threading.Event()
+    end = None if seconds_ is None else time.monotonic() + seconds_
+    text = IncrementalText()
+    with sigint_handler(stop.set):
+        device.watch(
+            lambda data: kernel.print(board_text(text.feed(data))),
+            lambda: stop.is_set() or (end is not None and time.monotonic() >= end),
+        )
+    kernel.print(board_text(text.flush()))
+    kernel.print(
+        f"\nstopped following {kernel.board.name}: its program runs on until the next "
+        "cell that runs code on it\n"
+    )
 
 
 @cell_magic(
