@@ -19,7 +19,7 @@ import io
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from ipykernel.ipkernel import IPythonKernel
@@ -463,11 +463,17 @@ class IotKernel(IPythonKernel):
         with sigint_handler(lambda: threading.Thread(target=device.interrupt, daemon=True).start()):
             yield
 
-    def run_on_board(self, source: str, file_name: str) -> None:
-        """Run a host file's source on the board as a cell runs (streamed, ■
-        stops it); its traceback names `file_name` with the file's lines."""
+    def run_on_board(
+        self, source: str, file_name: str, on_text: Callable[[str], None] | None = None
+    ) -> None:
+        """Run source on the board as a cell runs (streamed, ■ stops it); its
+        traceback names `file_name` with the source's lines. `on_text` takes
+        the printed text instead of the cell's output (%%plot)."""
         self.run_device_chunk(
-            DeviceChunk(source, 1, source.count("\n") + 1), show_value=False, file_name=file_name
+            DeviceChunk(source, 1, source.count("\n") + 1),
+            show_value=False,
+            file_name=file_name,
+            on_text=on_text,
         )
 
     def start_on_board(self, source: str) -> None:
@@ -507,7 +513,12 @@ class IotKernel(IPythonKernel):
             raise self._send_error(type(exc).__name__, message, [message]) from None
 
     def run_device_chunk(
-        self, chunk: DeviceChunk, *, show_value: bool, file_name: str | None = None
+        self,
+        chunk: DeviceChunk,
+        *,
+        show_value: bool,
+        file_name: str | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> None:
         device = self.require_device()
         self._autosync_before_code()
@@ -521,7 +532,7 @@ class IotKernel(IPythonKernel):
         if hooked:
             source = with_input_hook(source, allow_stdin=self._allow_stdin)
         stdout = StdoutSplitter(
-            self.print,
+            on_text or self.print,
             on_prompt=lambda prompt: self._answer_input(device, prompt),
         )
 
