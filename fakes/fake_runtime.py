@@ -121,6 +121,11 @@ def _machine_module(board: FakeBoard, stdout: BoardStdout) -> Any:
     def reset() -> None:
         raise HardResetRequested
 
+    def bootloader() -> None:
+        # The board leaves MicroPython: its USB serial port goes away.
+        board.vanish()
+        raise HardResetRequested
+
     class RTC:
         """A settable clock: an offset from the host's clock."""
 
@@ -139,6 +144,7 @@ def _machine_module(board: FakeBoard, stdout: BoardStdout) -> Any:
         unique_id=lambda: board.uid,
         soft_reset=soft_reset,
         reset=reset,
+        bootloader=bootloader,
         freq=lambda *a: 160_000_000,
         idle=lambda: None,
     )

@@ -3,10 +3,34 @@ all of them gathered here into one registry."""
 
 from __future__ import annotations
 
-from . import connection, core, devices, files, filetools, host, packages, plot, running, sync
+from . import (
+    connection,
+    core,
+    devices,
+    files,
+    filetools,
+    flash,
+    host,
+    packages,
+    plot,
+    running,
+    sync,
+)
 from .registry import MagicRegistry
 
-MODULES = (core, connection, devices, files, filetools, host, packages, plot, running, sync)
+MODULES = (
+    core,
+    connection,
+    devices,
+    files,
+    filetools,
+    flash,
+    host,
+    packages,
+    plot,
+    running,
+    sync,
+)
 
 
 def build_registry() -> MagicRegistry:
