@@ -39,3 +39,15 @@ def test_multi_board(tmp_path: Path) -> None:
     for header in ("----- HOST", "----- sim", "----- 0a01", "----- 0b02"):
         assert header in everywhere
     assert "b'\\x0b\\x02'" in outputs_of(code[3])
+
+
+def test_live_plot(tmp_path: Path) -> None:
+    notebook = run("live-plot.ipynb", tmp_path)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    climate = code[1]
+    assert outputs_of(climate).startswith("logging 60 samples\n")
+    assert any("image/png" in o.get("data", {}) for o in climate.outputs)
+    assert (tmp_path / "climate.png").read_bytes().startswith(b"\x89PNG")
+    summary = outputs_of(code[3]).splitlines()
+    assert summary[0].startswith("60 samples; the last:") and "'t': 2.95" in summary[0]
+    assert summary[1] == "44"
