@@ -260,3 +260,30 @@ def test_input_answered_in_the_browser(notebook: Notebook) -> None:
     box.fill("Ada")
     box.press("Enter")
     notebook.output("hello Ada")
+
+
+def test_live_plot_updates_one_chart_in_place(notebook: Notebook) -> None:
+    notebook.run("%connect sim", wait_for="Connected to sim")
+    notebook.run(
+        "%%plot --every 0.2\nimport time\n"
+        "for i in range(40): print(i % 10); time.sleep(0.05)\nprint('plotted')"
+    )
+    notebook.page.locator(".jp-OutputArea-output img").last.wait_for(timeout=30_000)
+    first = notebook.page.locator(".jp-OutputArea-output img").last.get_attribute("src")
+    notebook.output("plotted", timeout=30)
+    notebook.idle()
+    cell = notebook.page.locator(".jp-Cell").nth(1)
+    assert cell.locator(".jp-OutputArea-output img").count() == 1  # one chart, updated
+    assert cell.locator(".jp-OutputArea-output img").get_attribute("src") != first
+
+
+def test_parallel_cell_shows_each_board_then_a_table(notebook: Notebook) -> None:
+    notebook.run(
+        "%%connect --parallel -q sim fake://journey-a fake://journey-b\n"
+        "import time\ntime.sleep(1)\nprint('slept on', __import__('sys').platform)"
+    )
+    table = notebook.output("status", timeout=60)
+    text = table.inner_text()
+    assert text.count("ok") >= 3 and "board" in text
+    for header in ("----- sim", "----- fake://journey-a", "----- fake://journey-b"):
+        notebook.output(header)
