@@ -51,18 +51,26 @@ class BoardRun:
         self.output.append((stream, text))
 
 
-def _run_one(run: BoardRun, chunks: Sequence[DeviceChunk], timeout: float | None) -> None:
+def _run_one(
+    run: BoardRun, chunks: Sequence[DeviceChunk], timeout: float | None, stop: threading.Event
+) -> None:
     started = time.monotonic()
     session = BoardSession(remember=False)
     try:
         device = session.connect(run.url, name=run.name)
         run.name = session.name or run.name
         run.device = device
+        # The deadline is the code's: connecting has deadlines of its own.
+        code_started = time.monotonic()
         for chunk in chunks:
-            remaining = None if timeout is None else timeout - (time.monotonic() - started)
+            if stop.is_set():
+                raise DeviceKeyboardInterrupt("KeyboardInterrupt", "", "KeyboardInterrupt\n")
+            remaining = None if timeout is None else timeout - (time.monotonic() - code_started)
             if remaining is not None and remaining <= 0:
                 raise DeviceTimeoutError(f"over its deadline of {timeout:g} s")
-            _run_chunk(run, device, chunk, show_value=chunk is chunks[-1], timeout=remaining)
+            _run_chunk(
+                run, device, chunk, show_value=chunk is chunks[-1], timeout=remaining, stop=stop
+            )
     except DeviceKeyboardInterrupt:
         run.status = "stopped"
         run.say("KeyboardInterrupt\n", "stderr")
@@ -85,7 +93,13 @@ def _run_one(run: BoardRun, chunks: Sequence[DeviceChunk], timeout: float | None
 
 
 def _run_chunk(
-    run: BoardRun, device: Device, chunk: DeviceChunk, *, show_value: bool, timeout: float | None
+    run: BoardRun,
+    device: Device,
+    chunk: DeviceChunk,
+    *,
+    show_value: bool,
+    timeout: float | None,
+    stop: threading.Event,
 ) -> None:
     source, rewritten = (
         show_trailing_expression(chunk.source) if show_value else (chunk.source, False)
@@ -97,7 +111,12 @@ def _run_chunk(
             stdout.feed(data)
 
     try:
-        device.exec(source, on_output, timeout=timeout)
+        device.start(source)
+        # ■ may have come while this board was connecting or sending its code,
+        # before an interrupt could reach it: it is taken now that the code runs.
+        if stop.is_set():
+            device.interrupt()
+        device.follow(on_output, timeout=timeout)
     finally:
         stdout.close()
     if rewritten and stdout.result is not None:
@@ -122,6 +141,7 @@ class ParallelRun:
             max_workers=max(1, len(self.runs)), thread_name_prefix="board"
         )
         self._futures: list[Future[None]] = []
+        self._stop = threading.Event()
 
     def start(self) -> None:
         for run in self.runs:
@@ -130,11 +150,15 @@ class ParallelRun:
                 done.set_result(None)
                 self._futures.append(done)
             else:
-                self._futures.append(self._pool.submit(_run_one, run, self._chunks, self._timeout))
+                self._futures.append(
+                    self._pool.submit(_run_one, run, self._chunks, self._timeout, self._stop)
+                )
 
     def stop_all(self) -> None:
         """■: interrupt every board still running (each in its own thread:
-        an interrupt waits on its board's lock)."""
+        an interrupt waits on its board's lock); a board still connecting
+        stops as its code starts."""
+        self._stop.set()
         for run in self.runs:
             device = run.device
             if device is not None:
