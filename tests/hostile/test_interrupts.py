@@ -67,7 +67,7 @@ def test_interrupted_transfers_leave_a_clean_board_and_a_clean_next_cell(
             where = f"attempt {attempt} ({cell.split()[1][:6]}...), interrupted after {delay} s"
             assert reply["status"] in ("ok", "error"), where
             run = k.run("print('clean', 6 * 7)", timeout=60)
-            assert run.stream() == "clean 42\n", (where, run.stream())
+            assert run.stream() == "clean 42\n", (where, run.reply, run.stream("stderr"))
             state = k.run(
                 "import os\n"
                 "names = os.listdir('/')\n"

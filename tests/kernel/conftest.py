@@ -12,6 +12,16 @@ from .test_kernel import Kernel
 
 
 @pytest.fixture
+def kernel() -> Iterator[Kernel]:
+    """A running kernel, no board connected."""
+    k = Kernel()
+    try:
+        yield k
+    finally:
+        k.stop()
+
+
+@pytest.fixture
 def board_kernel(backend: Backend, tmp_path: Path) -> Iterator[Kernel]:
     """A kernel connected to the parametrised board, its host directory
     the test's own, with no `/cmds` left on the board from an earlier test."""

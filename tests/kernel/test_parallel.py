@@ -72,15 +72,6 @@ def boards(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]
             board.stop()
 
 
-@pytest.fixture
-def kernel() -> Iterator[Kernel]:
-    k = Kernel()
-    try:
-        yield k
-    finally:
-        k.stop()
-
-
 def sections(out: str) -> list[tuple[str, str]]:
     """(header, text) of each `----- header` section, in order."""
     parts = re.split(r"^----- ?(.*)\n", out, flags=re.M)
