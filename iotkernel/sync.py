@@ -56,10 +56,6 @@ class Plan:
         return sum(c.size for c in self.changes if c.action != "DELETE")
 
 
-def _hash_file(path: Path, kind: str) -> str:
-    return host_hash(path.read_bytes(), kind)
-
-
 def host_files(resource: Resource) -> dict[str, Path]:
     """Board path → host file, for the files the resource selects."""
     if not resource.local.is_dir():
@@ -127,12 +123,10 @@ def make_plan(
         size = local.stat().st_size if content is None else len(content)
         if found is None or found.is_dir:
             changes.append(Change("ADD", path, local, size, content))
-        elif found.hash != (
-            _hash_file(local, kind or "sha256")
-            if content is None
-            else host_hash(content, kind or "sha256")
-        ):
-            changes.append(Change("UPDATE", path, local, size, content))
+        else:
+            update = Change("UPDATE", path, local, size, content)
+            if found.hash != host_hash(update.data(), kind or "sha256"):
+                changes.append(update)
     shadowing = {path[:-4] + ".py" for path in compiled.by_path}
     for path, entry in sorted(board.items()):
         if entry.is_dir or path in wanted or (upload_only and path not in shadowing):

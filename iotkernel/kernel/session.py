@@ -134,13 +134,12 @@ class BoardSession:
         return self.device
 
     def require(self) -> Device:
-        if self.device is None or self.device.closed:
-            raise NoDeviceError
+        device = self.require_attached()
         if self.attached:  # %connect --no-interrupt: the program stops now
-            self.device.connect()
-            self.uid = self.device.identity().uid
+            device.connect()
+            self.uid = device.identity().uid
             self.attached = False
-        return self.device
+        return device
 
     # -- reconnecting
 

@@ -124,7 +124,7 @@ class AutoSync:
         )
 
 
-def _sync(kernel: KernelServices, state: AutoSync, label: str) -> None:
+def _sync(kernel: KernelServices, state: AutoSync) -> None:
     service, plan = _plan(kernel, state.upload_only, state.compile_all)
     state.checks += 1
     if plan.empty:
@@ -133,8 +133,8 @@ def _sync(kernel: KernelServices, state: AutoSync, label: str) -> None:
     apply_plan(
         service,
         plan,
-        progress=Progress(kernel, label) if plan.bytes_to_send() > 4096 else None,
-        on_change=lambda change: kernel.print(f"{label}: {_line(change)}"),
+        progress=Progress(kernel, "autosync") if plan.bytes_to_send() > 4096 else None,
+        on_change=lambda change: kernel.print(f"autosync: {_line(change)}"),
     )
     state.files_sent += len(plan.changes)
     state.last = f"{kernel.board.name}: {len(plan.changes)} changes"
@@ -145,7 +145,7 @@ def sync_before_cell(kernel: KernelServices, state: AutoSync) -> None:
     a cell's code runs on it. A board with no configuration is left alone
     (said once); any other failure raises, so stale code never runs."""
     try:
-        _sync(kernel, state, "autosync")
+        _sync(kernel, state)
     except NoConfigurationError as exc:
         name = kernel.board.name or kernel.board.url or "?"
         if name not in state.unconfigured:
@@ -180,7 +180,7 @@ def autosync(kernel: KernelServices, args: argparse.Namespace) -> None:
         return
     state = AutoSync(compile_all=args.mpy, upload_only=args.upload_only)
     kernel.require_device()
-    _sync(kernel, state, "autosync")  # now: a wrong configuration shows here, not in the next cell
+    _sync(kernel, state)  # now: a wrong configuration shows here, not in the next cell
     kernel.autosync = state
     kernel.print(f"autosync is on for {kernel.board.name}; {state.last}\n")
 
