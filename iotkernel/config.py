@@ -106,18 +106,25 @@ class DeviceConfig:
     def serial_url(self, url: str) -> str:
         """`url` with this board's line levels, where it is a serial port
         and does not set them itself."""
-        if not (url.startswith(("serial://", "rfc2217://", "/"))):
-            return url
-        extra = [
-            f"{name}={int(level)}"
-            for name, level in (("dtr", self.dtr), ("rts", self.rts))
-            if level is not None and f"{name}=" not in url.partition("?")[2]
-        ]
-        if not extra:
-            return url
-        if url.startswith("/"):
-            url = "serial://" + url
-        return url + ("&" if "?" in url else "?") + "&".join(extra)
+        return with_line_levels(url, self.dtr, self.rts)
+
+
+def with_line_levels(url: str, dtr: bool | None, rts: bool | None) -> str:
+    """A serial `url` with `?dtr=`/`?rts=` added for the levels given (None:
+    leave that line alone), unless the URL sets them itself; other URLs as
+    they are."""
+    if not (url.startswith(("serial://", "rfc2217://", "/"))):
+        return url
+    extra = [
+        f"{name}={int(level)}"
+        for name, level in (("dtr", dtr), ("rts", rts))
+        if level is not None and f"{name}=" not in url.partition("?")[2]
+    ]
+    if not extra:
+        return url
+    if url.startswith("/"):
+        url = "serial://" + url
+    return url + ("&" if "?" in url else "?") + "&".join(extra)
 
 
 @dataclass
@@ -387,6 +394,11 @@ class Settings:
     advert_bind: str = "0.0.0.0"
     services: dict[str, str] = field(default_factory=dict)  # %%service NAME -> command prefix
     mip_index: str = "https://micropython.org/pi/v2"
+    # DTR/RTS while %discover probes serial ports (None: pyserial's default,
+    # raised), for the ports of `probe_vendors` (None: every port).
+    probe_dtr: bool | None = None
+    probe_rts: bool | None = None
+    probe_vendors: frozenset[int] | None = None
 
 
 def settings_path() -> Path:
@@ -404,6 +416,7 @@ SETTINGS_KEYS = (
     "advert-bind",
     "services",  # for %%service
     "mip-index",  # for %mip
+    "probe-lines",  # DTR/RTS while %discover probes
 )
 
 
@@ -415,6 +428,7 @@ def load_settings(path: Path | None = None) -> Settings:
     extra-ports: [/tmp/board*]
     advert-port: 50000
     advert-bind: 0.0.0.0
+    probe-lines: {dtr: false, rts: false, vendors: [0x303A]}
     """
     path = path or settings_path()
     settings = Settings()
@@ -468,3 +482,24 @@ def _apply_setting(settings: Settings, key: str, value: Any) -> None:
         settings.services = {text(k, "a name"): text(v, "a command") for k, v in value.items()}
     elif key == "mip-index":
         settings.mip_index = text(value, "the URL of a package index")
+    elif key == "probe-lines":
+        _apply_probe_lines(settings, value)
+
+
+def _apply_probe_lines(settings: Settings, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise TypeError("expected a mapping like {dtr: false, rts: false}")
+    unknown = set(value) - {"dtr", "rts", "vendors"}
+    if unknown:
+        raise ValueError(f"unknown key {sorted(map(str, unknown))[0]!r} (known: dtr, rts, vendors)")
+    for line in ("dtr", "rts"):
+        level = value.get(line)
+        if level is not None and not isinstance(level, bool):
+            raise TypeError(f"{line} must be true or false, got {level!r}")
+    settings.probe_dtr, settings.probe_rts = value.get("dtr"), value.get("rts")
+    vendors = value.get("vendors")
+    if vendors is not None:
+        vendors = vendors if isinstance(vendors, list) else [vendors]
+        if not all(type(v) is int and 0 <= v <= 0xFFFF for v in vendors):
+            raise ValueError(f"vendors must be USB vendor ids like 0x303A, got {vendors!r}")
+        settings.probe_vendors = frozenset(vendors)

@@ -2,8 +2,8 @@
 
 Owns listing candidate serial ports (by the settings' USB vendor ids and
 extra port paths or globs: virtual boards, which pyserial's `list_ports`
-cannot see; the settings themselves are `config.Settings`);
-probing them in parallel with short timeouts for uid, platform and
+cannot see; the settings themselves are `config.Settings`) and the DTR/RTS
+levels each is opened with; probing them in parallel with short timeouts for uid, platform and
 implementation; and a listener for advertisements (`url\\nuid` datagrams,
 port 50000 by default) that validates every datagram, drops floods and
 garbage without ever dying, and forgets a board not heard for 10 s.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import ADVERT_PORT, Settings
+from .config import ADVERT_PORT, Configuration, Settings, with_line_levels
 from .device import Device
 from .errors import IotKernelError
 from .helper_calls import DeviceIdentity
@@ -81,6 +81,20 @@ def all_ports(settings: Settings) -> list[PortInfo]:
 def candidate_ports(settings: Settings) -> list[PortInfo]:
     """Ports that may be MicroPython boards: known USB vendors and extra ports."""
     return [p for p in all_ports(settings) if p.configured or p.vid in settings.vendor_ids]
+
+
+def probe_url(port: PortInfo, settings: Settings, config: Configuration) -> str:
+    """The URL a port is probed (and then listed) by, with the line levels
+    it must open with: those of the board configured on that port, else the
+    settings' `probe-lines` where they apply to the port's vendor. An ESP32
+    whose auto-reset circuit hangs off DTR/RTS would otherwise reset as
+    %discover opens its port."""
+    for device in config.devices.values():
+        if {port.device, port.url} & set(device.urls) and (device.dtr, device.rts) != (None, None):
+            return device.serial_url(port.url)
+    if settings.probe_vendors is not None and port.vid not in settings.probe_vendors:
+        return port.url
+    return with_line_levels(port.url, settings.probe_dtr, settings.probe_rts)
 
 
 @dataclass(frozen=True)

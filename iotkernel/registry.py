@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Configuration, Settings, load_configuration, load_settings
-from .discovery import AdvertListener, Probe, candidate_ports, probe_all
+from .discovery import AdvertListener, Probe, candidate_ports, probe_all, probe_url
 from .errors import IotKernelError
 from .util import Deadline, atomic_write
 
@@ -92,7 +92,7 @@ class Registry:
         """Probe candidate ports and registered URLs in parallel, add adverts,
         and group everything by uid."""
         config = config if config is not None else load_configuration()
-        urls = [p.url for p in candidate_ports(settings)]
+        urls = [probe_url(p, settings, config) for p in candidate_ports(settings)]
         urls += [u for u in self.registered() if u not in urls]
         probes = probe_all(urls, timeout=timeout)
         records: dict[str, DeviceRecord] = {}

@@ -12,13 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakes.vboard import VirtualSerialBoardProcess
-from iotkernel.config import Settings, load_settings
+from iotkernel.config import ConfigError, Configuration, DeviceConfig, Settings, load_settings
 from iotkernel.device import Device
 from iotkernel.discovery import (
     AdvertListener,
+    PortInfo,
     candidate_ports,
     parse_advert,
     probe_all,
+    probe_url,
 )
 from iotkernel.fs import FileService
 from iotkernel.registry import NoSuchDeviceError, Registry
@@ -116,6 +118,41 @@ def test_settings_file(tmp_path: Path) -> None:
     assert loaded.advert_port == 50001
 
 
+def test_probe_lines_setting(tmp_path: Path) -> None:
+    path = tmp_path / "iotkernel.yaml"
+    path.write_text("probe-lines: {dtr: false, rts: false, vendors: [0x303A, 0x10C4]}\n")
+    loaded = load_settings(path)
+    assert (loaded.probe_dtr, loaded.probe_rts) == (False, False)
+    assert loaded.probe_vendors == {0x303A, 0x10C4}
+    for text, error in [
+        ("probe-lines: {dtr: 0}\n", "dtr must be true or false"),
+        ("probe-lines: {dsr: false}\n", "unknown key 'dsr'"),
+        ("probe-lines: {vendors: [esp]}\n", "vendors must be USB vendor ids"),
+        ("probe-lines: false\n", "expected a mapping"),
+    ]:
+        path.write_text("advert-port: 50000\n" + text)
+        with pytest.raises(ConfigError, match=rf"iotkernel\.yaml:2: probe-lines: .*{error}"):
+            load_settings(path)
+
+
+def test_probe_url_takes_the_line_levels_of_the_port() -> None:
+    esp = PortInfo("/dev/ttyUSB0", vid=0x303A)
+    pico = PortInfo("/dev/ttyACM0", vid=0x2E8A)
+    nothing = Configuration()
+    assert probe_url(esp, Settings(), nothing) == "serial:///dev/ttyUSB0"  # pyserial's default
+    lowered = Settings(probe_dtr=False, probe_rts=False)
+    assert probe_url(esp, lowered, nothing) == "serial:///dev/ttyUSB0?dtr=0&rts=0"
+    assert probe_url(pico, lowered, nothing) == "serial:///dev/ttyACM0?dtr=0&rts=0"
+    # Only the vendors named: a Pico's USB CDC wants DTR raised to talk.
+    esp_only = Settings(probe_dtr=False, probe_rts=False, probe_vendors=frozenset({0x303A}))
+    assert probe_url(esp, esp_only, nothing) == "serial:///dev/ttyUSB0?dtr=0&rts=0"
+    assert probe_url(pico, esp_only, nothing) == "serial:///dev/ttyACM0"
+    # The board configured on that port wins over the settings.
+    rig = Configuration({"bench": DeviceConfig("bench", None, urls=("/dev/ttyACM0",), rts=False)})
+    assert probe_url(pico, Settings(), rig) == "serial:///dev/ttyACM0?rts=0"
+    assert probe_url(pico, lowered, rig) == "serial:///dev/ttyACM0?rts=0"
+
+
 def test_virtual_boards_probed_in_parallel_and_grouped_by_uid(tmp_path: Path) -> None:
     require_unix_port()
     boards = [
@@ -141,3 +178,19 @@ def test_virtual_boards_probed_in_parallel_and_grouped_by_uid(tmp_path: Path) ->
     finally:
         for board in boards:
             board.stop()
+
+
+def test_discovered_urls_keep_the_probe_line_levels(tmp_path: Path) -> None:
+    """A board probed with DTR/RTS low is listed, and reconnected to, with them low."""
+    require_unix_port()
+    board = VirtualSerialBoardProcess(tmp_path / "ttyESP", board_dir=tmp_path / "b", uid=b"\xe5")
+    try:
+        found = Settings(extra_ports=[str(board.path)], probe_dtr=False, probe_rts=False)
+        registry = Registry(tmp_path / "registered.json")
+        records = registry.discover(found, Configuration())
+        assert [r.urls for r in records] == [[f"serial://{board.path}?dtr=0&rts=0"]]
+        [url] = registry.resolve("e5")
+        with Device.open(url) as device:
+            assert device.exec("print(6 * 7)") == b"42\n"
+    finally:
+        board.stop()
