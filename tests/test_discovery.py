@@ -123,7 +123,7 @@ def test_probe_lines_setting(tmp_path: Path) -> None:
     path.write_text("probe-lines: {dtr: false, rts: false, vendors: [0x303A, 0x10C4]}\n")
     loaded = load_settings(path)
     assert (loaded.probe_dtr, loaded.probe_rts) == (False, False)
-    assert loaded.probe_vendors == {0x303A, 0x10C4}
+    assert loaded.probe_vendors == frozenset({0x303A, 0x10C4})
     for text, error in [
         ("probe-lines: {dtr: 0}\n", "dtr must be true or false"),
         ("probe-lines: {dsr: false}\n", "unknown key 'dsr'"),
