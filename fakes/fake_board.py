@@ -8,7 +8,10 @@ in a worker thread, in a namespace whose imports are MicroPython-shaped
 filesystem, tracebacks in MicroPython's format). Knobs make it behave like
 other firmware: raw-paste supported / unsupported / legacy, window size,
 boot noise, a `main.py` program running at boot, and an abort of raw-paste
-reception after N bytes.
+reception after N bytes. `flavour="circuitpython"` makes it a CircuitPython
+board (its texts, modules and USB drive are in `circuitpython.py`): the
+supervisor runs code.py after every boot and soft reboot, raw REPL or not,
+then waits for a key; each REPL runs in a fresh VM.
 
 It is a test double, not a sandbox: the code it runs is CPython code.
 """
@@ -23,6 +26,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from . import circuitpython as cp
 from .fake_filesystem import FakeFilesystem, normpath
 from .fake_runtime import (
     HOST_MODULES,
@@ -41,6 +45,7 @@ FRIENDLY_BANNER = (
 )
 
 RAW_PASTE_MODES = ("supported", "unsupported", "legacy")
+FLAVOURS = ("micropython", "circuitpython")
 
 
 class FakeBoard:
@@ -62,9 +67,23 @@ class FakeBoard:
         platform: str = "fakeboard",
         mpy: int | None = 0x306,  # .mpy version 6.3, bytecode only, as v1.24
         vfs_mount: bool = True,  # os.mount of a filesystem written in Python
+        flavour: str = "micropython",
+        has_hashlib: bool = True,
     ) -> None:
         if raw_paste not in RAW_PASTE_MODES:
             raise ValueError(f"raw_paste must be one of {RAW_PASTE_MODES}")
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {FLAVOURS}")
+        self.flavour = flavour
+        self.circuitpython = flavour == "circuitpython"
+        self.has_hashlib = has_hashlib
+        self.autoreload = True  # supervisor.runtime.autoreload (CircuitPython)
+        # The REPL a CircuitPython board enters after its code (Ctrl-A/B switch it).
+        self._repl_kind = "friendly"
+        if self.circuitpython and platform == "fakeboard":
+            platform = cp.PLATFORM
+        if self.circuitpython:
+            vfs_mount = False  # CircuitPython's os has no mount()
         self.uid = uid
         self.raw_paste = raw_paste
         self.window = window
@@ -94,6 +113,7 @@ class FakeBoard:
         self._interrupt = threading.Event()
         self._worker: threading.Thread | None = None
         self._running_raw = False
+        self._running_code_py = False  # CircuitPython's supervisor runs code.py
         self._globals: dict[str, Any] = {}
         self._modules: dict[str, Any] = {}
         self._boot(noise=True)
@@ -150,6 +170,9 @@ class FakeBoard:
         self.fs.mounts.clear()  # a soft reset unmounts every VFS
 
     def _boot(self, *, noise: bool) -> None:
+        if self.circuitpython:
+            self._cp_boot(noise=noise)
+            return
         self._new_interpreter()
         if noise and self.boot_noise:
             self._emit(self.boot_noise)
@@ -160,6 +183,59 @@ class FakeBoard:
             self._start(source, raw=False, filename="main.py")
         else:
             self._emit(b">>> ")
+
+    # ------------------------------------------------------------------ CircuitPython
+
+    def _cp_boot(self, *, noise: bool) -> None:
+        self._new_interpreter()
+        if noise and self.boot_noise:
+            self._emit(self.boot_noise)
+        if noise and isinstance(self.fs, cp.DriveFilesystem):
+            self.fs.write_bytes("/boot_out.txt", cp.boot_out(self.uid))
+        self._cp_run_code()
+
+    def _cp_soft_reboot(self) -> None:
+        self.soft_resets += 1
+        self._emit(cp.SOFT_REBOOT)
+        self._cp_run_code()
+
+    def _cp_run_code(self) -> None:
+        """What the supervisor does after a boot or reload: code.py, then a wait."""
+        self._new_interpreter()
+        self._emit(cp.AUTORELOAD_ON if self.autoreload else cp.AUTORELOAD_OFF)
+        for path in cp.CODE_FILES:
+            if path in self.fs.files or (
+                isinstance(self.fs, cp.DriveFilesystem) and (self.fs.drive / path[1:]).is_file()
+            ):
+                source = self.fs.read_bytes(path)
+                self._emit(path[1:].encode() + b" output:\r\n")
+                self._running_code_py = True
+                self._start(source, raw=False, filename=path[1:])
+                return
+        self._cp_code_done()
+
+    def _cp_code_done(self) -> None:
+        self._running_code_py = False
+        self._emit(cp.CODE_DONE + cp.PRESS_ANY_KEY)
+        self._mode = "key-wait"
+
+    def _on_key_wait(self, byte: int) -> None:
+        if byte == 4:  # Ctrl-D: reload, code.py again
+            self._cp_soft_reboot()
+            return
+        self._cp_enter_repl(self._repl_kind)  # any other key, consumed
+
+    def _cp_enter_repl(self, kind: str, *, lead: bytes = b"") -> None:
+        """A REPL in a VM of its own: what the host had defined is gone."""
+        self._new_interpreter()
+        self._repl_kind = kind
+        self._line.clear()
+        if kind == "raw":
+            self._mode = "raw"
+            self._emit(lead + RAW_BANNER)
+        else:
+            self._mode = "friendly"
+            self._emit(lead + b"\r\n" + cp.BANNER + b">>> ")
 
     def _soft_reset_raw(self) -> None:
         self.soft_resets += 1
@@ -187,14 +263,26 @@ class FakeBoard:
             self._on_paste(byte)
         elif mode == "paste-discard" and byte in (3, 4):
             self._finish_paste_abort()
+        elif mode == "key-wait":
+            self._on_key_wait(byte)
+
+    def _friendly_banner(self) -> bytes:
+        return cp.BANNER if self.circuitpython else FRIENDLY_BANNER
 
     def _on_friendly(self, byte: int) -> None:
+        if self.circuitpython and byte == 1:
+            self._cp_enter_repl("raw", lead=b"\r\n")
+            return
+        if self.circuitpython and byte == 4 and not self._line:
+            self._emit(b"\r\n")
+            self._cp_soft_reboot()
+            return
         if byte == 1:  # Ctrl-A
             self._emit(b"\r\n" + RAW_BANNER)
             self._mode = "raw"
             self._line.clear()
         elif byte == 2:  # Ctrl-B: banner again, never a reboot
-            self._emit(b"\r\n" + FRIENDLY_BANNER + b">>> ")
+            self._emit(b"\r\n" + self._friendly_banner() + b">>> ")
             self._line.clear()
         elif byte == 3:
             self._line.clear()
@@ -230,6 +318,9 @@ class FakeBoard:
             self._emit(RAW_BANNER)
         elif byte == 2:
             self._line.clear()
+            if self.circuitpython:
+                self._cp_enter_repl("friendly", lead=b"\r\n")
+                return
             self._mode = "friendly"
             self._emit(b"\r\n" + FRIENDLY_BANNER + b">>> ")
         elif byte == 3:
@@ -238,6 +329,9 @@ class FakeBoard:
             self._emit(b"OK")
             if not self._line:
                 self._emit(b"\r\n")
+                if self.circuitpython:
+                    self._cp_soft_reboot()  # code.py runs, even from the raw REPL
+                    return
                 self._soft_reset_raw()
                 return
             source = bytes(self._line)
@@ -333,6 +427,16 @@ class FakeBoard:
         if reset == "hard":
             self._boot(noise=True)
             return
+        if self.circuitpython and (self._running_code_py or reset == "soft"):
+            if raw:
+                self._emit(b"\x04\x04")  # the exec ended by supervisor.reload()
+            self._emit(error)
+            self._running_code_py = False
+            if reset == "soft":
+                self._cp_soft_reboot()
+            else:
+                self._cp_code_done()
+            return
         if raw:
             if reset == "soft":
                 self._emit(b"\x04\x04")
@@ -388,6 +492,7 @@ class FakeBoard:
             if frame.f_globals.get("__iotk_board__") is self or frame.f_code.co_filename in (
                 "<stdin>",
                 "main.py",
+                "code.py",
             ):
                 # Opcode events: a `while True: pass` emits no line events.
                 frame.f_trace_opcodes = True
@@ -474,7 +579,11 @@ class FakeBoard:
     def _import(self, name: str, stdout: BoardStdout) -> Any:
         if name in self._modules:
             return self._modules[name]
-        factory = MODULES.get(name)
+        if (self.circuitpython and name in cp.ABSENT) or (
+            not self.has_hashlib and name in ("hashlib", "uhashlib")
+        ):
+            raise ImportError(f"no module named '{name}'")
+        factory = (cp.MODULES.get(name) if self.circuitpython else None) or MODULES.get(name)
         if factory is not None:
             module = factory(self, stdout)
         elif name in HOST_MODULES:

@@ -90,15 +90,25 @@ def _sys_module(board: FakeBoard, stdout: BoardStdout) -> Any:
     def print_exception(exc: BaseException, file: Any = None) -> None:
         (file or stdout).write(format_exception(exc, board.fs.files).decode())
 
-    return _module(
-        "sys",
-        implementation=types.SimpleNamespace(
+    if board.circuitpython:  # no _machine: os.uname().machine names the board
+        from . import circuitpython as cp
+
+        implementation = types.SimpleNamespace(
+            name="circuitpython", version=(*cp.VERSION, ""), _mpy=board.mpy
+        )
+        version = f"3.4.0; CircuitPython {cp.VERSION_TEXT}"
+    else:
+        implementation = types.SimpleNamespace(
             name="micropython",
             version=(1, 24, 0, ""),
             _machine="fake board with fakeMCU",
             _mpy=board.mpy,
-        ),
-        version="3.4.0; MicroPython v1.24.0 on 2024-10-25",
+        )
+        version = "3.4.0; MicroPython v1.24.0 on 2024-10-25"
+    return _module(
+        "sys",
+        implementation=implementation,
+        version=version,
         version_info=(3, 4, 0),
         platform=board.platform,
         byteorder="little",
@@ -170,6 +180,15 @@ def _time_module(board: FakeBoard, stdout: BoardStdout) -> Any:
         t = time.gmtime((board_time() if secs is None else secs) + EPOCH_2000)
         return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, t.tm_wday, t.tm_yday)
 
+    if board.circuitpython:  # CircuitPython's time: monotonic(), no ticks_* (supervisor has them)
+        return _module(
+            "time",
+            sleep=board._sleep,
+            monotonic=lambda: time.monotonic() - start,
+            monotonic_ns=lambda: int((time.monotonic() - start) * 1e9),
+            time=board_time,
+            localtime=localtime,
+        )
     return _module(
         "time",
         sleep=board._sleep,
@@ -204,13 +223,27 @@ def _os_module(board: FakeBoard, stdout: BoardStdout) -> Any:
         chdir=fs.chdir,
         statvfs=fs.statvfs,
         sep="/",
-        uname=lambda: types.SimpleNamespace(
-            sysname=board.platform,
-            nodename=board.platform,
-            release="1.24.0",
-            version="v1.24.0 on 2024-10-25",
-            machine="fake board with fakeMCU",
-        ),
+        uname=lambda: _uname(board),
+    )
+
+
+def _uname(board: FakeBoard) -> types.SimpleNamespace:
+    if board.circuitpython:
+        from . import circuitpython as cp
+
+        return types.SimpleNamespace(
+            sysname="samd51",
+            nodename="samd51",
+            release=".".join(map(str, cp.VERSION)),
+            version=cp.VERSION_TEXT,
+            machine=cp.MACHINE,
+        )
+    return types.SimpleNamespace(
+        sysname=board.platform,
+        nodename=board.platform,
+        release="1.24.0",
+        version="v1.24.0 on 2024-10-25",
+        machine="fake board with fakeMCU",
     )
 
 
@@ -291,10 +324,10 @@ def _exception_line(exc: BaseException) -> str:
 def format_exception(exc: BaseException, board_files: Container[str]) -> bytes:
     """The traceback as MicroPython prints it (frames of board code only)."""
     lines = ["Traceback (most recent call last):"]
-    if isinstance(exc, SyntaxError) and exc.filename in ("<stdin>", "main.py"):
+    if isinstance(exc, SyntaxError) and exc.filename in ("<stdin>", "main.py", "code.py"):
         lines.append(f'  File "{exc.filename}", line {exc.lineno}')
     for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename in ("<stdin>", "main.py") or frame.filename in board_files:
+        if frame.filename in ("<stdin>", "main.py", "code.py") or frame.filename in board_files:
             name = "<module>" if frame.name == "<module>" else frame.name
             lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {name}')
     lines.append(_exception_line(exc))

@@ -6,18 +6,24 @@ Registered as the `fake` scheme through the `iotkernel.transports` entry point.
 
 URL: `fake://[NAME]?raw_paste=supported|unsupported|legacy&window=128&split=SEED
 &uid=HEX&boot_noise=TEXT&paste_abort_after=N&mpy=0x306|none
-&vfs=none`. Boards with the same NAME in
-one process share their filesystem (like a board keeping its flash).
+&vfs=none&hashlib=none&flavour=micropython|circuitpython&drive=PATH&readonly=1`.
+Boards with the same NAME in one process share their filesystem (like a
+board keeping its flash). `flavour=circuitpython` makes a CircuitPython
+board (`circuitpython.py`); `drive=PATH` gives it a USB drive the host has
+mounted at PATH (a folder), which holds its files and makes them read-only
+to its code; `readonly=1` a read-only filesystem and no drive.
 """
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from iotkernel.errors import TransportClosedError, UnsupportedUrlError
 
+from .circuitpython import DriveFilesystem
 from .fake_board import FakeBoard
 from .fake_filesystem import FakeFilesystem
 
@@ -79,6 +85,10 @@ def open_fake_transport(url: str, **options: Any) -> FakeTransport:
             board_options["mpy"] = None if query["mpy"] == "none" else int(query["mpy"], 0)
         if query.get("vfs") == "none":  # no os.mount: a board that cannot take %mount
             board_options["vfs_mount"] = False
+        if query.get("hashlib") == "none":  # a board without hashlib (crc32 hashes)
+            board_options["has_hashlib"] = False
+        if "flavour" in query:
+            board_options["flavour"] = query["flavour"]
         if "paste_abort_after" in query:
             board_options["paste_abort_after"] = int(query["paste_abort_after"])
         split = int(query["split"]) if "split" in query else None
@@ -86,8 +96,12 @@ def open_fake_transport(url: str, **options: Any) -> FakeTransport:
         raise UnsupportedUrlError(f"{url!r}: {exc}") from exc
     board_options.update(options)
     name = parts.netloc
+    if "drive" in query and "filesystem" not in board_options:
+        board_options["filesystem"] = DriveFilesystem(Path(query["drive"]))
     if name and "filesystem" not in board_options:
         board_options["filesystem"] = _FILESYSTEMS.setdefault(name, FakeFilesystem())
+    if query.get("readonly") == "1":
+        board_options.setdefault("filesystem", FakeFilesystem()).read_only = True
     try:
         board = FakeBoard(**board_options)
     except (TypeError, ValueError) as exc:

@@ -185,6 +185,7 @@ class Device:
         # file service's chunk size): kept across their calls.
         self.transfer_limits: dict[str, int] = {}
         self._identity: DeviceIdentity | None = None
+        self._implementation: str | None = None  # sys.implementation.name, once asked
         self._closed = False
 
     # ------------------------------------------------------------------ opening
@@ -338,15 +339,23 @@ class Device:
         stderr: bytearray | None = None,
         idle_timeout: float | None = None,
         stop_code_on_deadline: bool = True,
+        nudge_every: float | None = None,
     ) -> None:
         """Exchange bytes until an event satisfies `done`.
 
         The idle timeout applies only while the engine awaits a reply; the
         deadline applies throughout. On expiry of the deadline while code
-        runs, the code is interrupted first.
+        runs, the code is interrupted first. `nudge_every`: send Ctrl-C at
+        that interval until done (a CircuitPython board's soft reboot).
         """
         progress = _Progress(self.idle_timeout if idle_timeout is None else idle_timeout)
+        nudged_at = time.monotonic()
         while True:
+            if nudge_every is not None and time.monotonic() - nudged_at >= nudge_every:
+                nudged_at = time.monotonic()
+                with self._lock:
+                    self._engine.send_interrupt()
+                    self._flush()
             with self._lock:
                 self._take_interrupt_request()
                 event = self._dispatch_pending(on_output, stderr)
@@ -923,6 +932,9 @@ class Device:
             self.connect(timeout=deadline.remaining())
             return
         self.ensure_raw_repl()
+        # CircuitPython runs code.py after a soft reboot, even from the raw
+        # REPL, then waits for a key: Ctrl-C stops the one and is the other.
+        nudge = 0.3 if self.is_circuitpython() else None
         with self._lock:
             self._engine.soft_reset()
         try:
@@ -930,12 +942,23 @@ class Device:
                 lambda e: isinstance(e, SoftResetCompleted),
                 deadline=deadline,
                 what="soft-resetting",
+                nudge_every=nudge,
             )
         except TransportClosedError:
             # WebREPL sessions drop on a soft reset: log in again.
             if reopenable(self.transport) is None:
                 raise
             self.reopen(timeout=max(0.5, deadline.remaining()))
+
+    def is_circuitpython(self) -> bool:
+        """Whether the board runs CircuitPython (cached; one short exec at
+        most, no helpers: soft resets ask it)."""
+        if self._identity is not None:
+            return self._identity.implementation == "circuitpython"
+        if self._implementation is None:
+            out = self.exec("import sys\nprint(sys.implementation.name)", timeout=self.deadline)
+            self._implementation = out.decode("ascii", "replace").strip()
+        return self._implementation == "circuitpython"
 
     def identity(self, *, refresh: bool = False) -> DeviceIdentity:
         """The board's uid, platform, implementation name and version (cached)."""

@@ -151,6 +151,11 @@ class DeviceIdentity:
     machine: str
     # sys.implementation._mpy: the .mpy format the board imports (None: it imports none).
     mpy: int | None = None
+    board: str | None = None  # CircuitPython's board.board_id
+
+    @property
+    def circuitpython(self) -> bool:
+        return self.implementation == "circuitpython"
 
 
 def parse_identity(info: object) -> DeviceIdentity:
@@ -168,7 +173,8 @@ def parse_identity(info: object) -> DeviceIdentity:
     mpy = info.get("mpy")
     if mpy is not None and (type(mpy) is not int or not 0 <= mpy < 1 << 16):
         raise MalformedReplyError("identity", "sys.implementation._mpy, a 16-bit number", mpy)
-    return DeviceIdentity(uid=uid, mpy=mpy, **fields)
+    board = replies.optional_text(info.get("board"), "identity", "a board id", limit=64)
+    return DeviceIdentity(uid=uid, mpy=mpy, board=replies.shown(board) if board else None, **fields)
 
 
 def parse_probe(out: bytes) -> tuple[str, int]:

@@ -118,13 +118,27 @@ def ident():
             uid = microcontroller.cpu.uid
         except Exception:
             pass
+    machine_name = getattr(impl, "_machine", "")
+    if not machine_name:
+        try:
+            machine_name = __import__("os").uname().machine
+        except Exception:
+            pass
+    board_id = None
+    try:
+        import board
+
+        board_id = board.board_id
+    except Exception:
+        pass
     return {
         "uid": binascii.hexlify(uid).decode() if uid else None,
         "platform": sys.platform,
         "implementation": impl.name,
         "version": ".".join(str(x) for x in impl.version[:3]),
-        "machine": getattr(impl, "_machine", ""),
+        "machine": machine_name,
         "mpy": getattr(impl, "_mpy", None),
+        "board": board_id,
     }
 
 

@@ -602,6 +602,9 @@ STATES: dict[State, StateRule] = {
         "'OK', then the raw banner after the soft-reboot messages",
         awaits_reply=True,
         strict=True,
+        # Ctrl-C stops what a board runs as it reboots (CircuitPython's
+        # code.py), or is the key its supervisor then waits for.
+        commands=_commands("send_interrupt"),
         leads_to=(("OK and the raw banner", State.RAW_IDLE),),
     ),
     State.LEAVING_RAW: StateRule(
