@@ -399,6 +399,8 @@ class Settings:
     probe_dtr: bool | None = None
     probe_rts: bool | None = None
     probe_vendors: frozenset[int] | None = None
+    # Folders (globs) where CircuitPython drives may be mounted, besides the usual ones.
+    circuitpy_drives: list[str] = field(default_factory=list)
 
 
 def settings_path() -> Path:
@@ -417,6 +419,7 @@ SETTINGS_KEYS = (
     "services",  # for %%service
     "mip-index",  # for %mip
     "probe-lines",  # DTR/RTS while %discover probes
+    "circuitpy-drives",  # where CircuitPython boards' drives are mounted
 )
 
 
@@ -484,6 +487,9 @@ def _apply_setting(settings: Settings, key: str, value: Any) -> None:
         settings.mip_index = text(value, "the URL of a package index")
     elif key == "probe-lines":
         _apply_probe_lines(settings, value)
+    elif key == "circuitpy-drives":
+        drives = value if isinstance(value, list) else [value]
+        settings.circuitpy_drives = [text(d, "a folder or glob") for d in drives if d is not None]
 
 
 def _apply_probe_lines(settings: Settings, value: Any) -> None:

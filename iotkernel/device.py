@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import (
@@ -184,6 +185,9 @@ class Device:
         # What services learned of this board's limits in this session (the
         # file service's chunk size): kept across their calls.
         self.transfer_limits: dict[str, int] = {}
+        # Where this board's files are writable from the host (the folder of
+        # a CircuitPython board's mounted drive), once the file service found it.
+        self.host_drive: Path | None = None
         self._identity: DeviceIdentity | None = None
         self._implementation: str | None = None  # sys.implementation.name, once asked
         self._closed = False

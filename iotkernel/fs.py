@@ -8,7 +8,10 @@ temporary file on the board, is verified by SHA-256 computed on the board
 (CRC-32 where `hashlib` is missing) and only then renamed over the target,
 so a failed or cut transfer leaves the old file intact. Paths sent to the
 board are quoted with `repr()`; paths coming back are checked before
-anything is written on the host.
+anything is written on the host. Where a CircuitPython board's filesystem is
+read-only to its code because a computer mounted its drive, changes go
+through that drive on this host (`circuitpy.py`) and each write is verified
+by the hash the board computes of what it now reads.
 
 Every transport gets this for free: it never touches one.
 """
@@ -28,8 +31,11 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from . import mp_errno, replies
+from .circuitpy import HostDrive, find_drive, searched_places
+from .config import load_settings
 from .device import Device
 from .errors import (
     DeviceException,
@@ -50,6 +56,11 @@ _HEAP_PER_CHUNK_BYTE = 12
 MIN_CHUNK = 128
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+EROFS = 30  # MicroPython's and CircuitPython's errno for a read-only filesystem
+# How long a write through a drive may take to show on the board (the host
+# flushed it; the board's own cache of the filesystem catches up).
+DRIVE_SETTLE = 3.0
+_Result = TypeVar("_Result")
 
 
 class FileError(IotKernelError):
@@ -59,6 +70,10 @@ class FileError(IotKernelError):
 class UnsafePathError(FileError):
     """A path that would land somewhere else than meant: a board path that
     escapes the destination on the host, or a name a write must not use."""
+
+
+class ReadOnlyFilesystemError(FileError):
+    """The board's filesystem is read-only to code on the board (EROFS)."""
 
 
 class TransferVerificationError(FileError):
@@ -117,7 +132,8 @@ class FilesystemUsage:
 def _explain(exc: DeviceException, action: str, path: str) -> FileError:
     if isinstance(exc, DeviceOSError) and exc.device_errno is not None:
         reason = mp_errno.reason(exc.device_errno, exc.message)
-        return FileError(f"cannot {action} {path}: {reason}")
+        error = ReadOnlyFilesystemError if exc.device_errno == EROFS else FileError
+        return error(f"cannot {action} {path}: {reason}")
     return FileError(f"cannot {action} {path}: {exc}")
 
 
@@ -448,11 +464,17 @@ class FileService:
     def touch(self, path: str) -> None:
         """Create an empty file at `path`, or leave an existing one as it is."""
         check_writable_path(path)
-        self._call(f"open({path!r}, 'ab').close()", "touch", path)
+        self._changing(
+            lambda: self._call(f"open({path!r}, 'ab').close()", "touch", path),
+            lambda drive: drive.touch(path),
+        )
 
     def rmdir(self, path: str) -> None:
         """Remove the empty directory `path`."""
-        self._call(f"__import__('os').rmdir({path!r})", "remove directory", path)
+        self._changing(
+            lambda: self._call(f"__import__('os').rmdir({path!r})", "remove directory", path),
+            lambda drive: drive.rmdir(path),
+        )
 
     def sha256(self, path: str) -> str:
         """The SHA-256 of a board file, hex: computed on the board, or on the
@@ -472,9 +494,18 @@ class FileService:
     # -- changes
 
     def mkdirs(self, path: str) -> None:
-        self._call(f"mkdirs({path!r})", "create directory", path)
+        self._changing(
+            lambda: self._call(f"mkdirs({path!r})", "create directory", path),
+            lambda drive: drive.mkdirs(path),
+        )
 
     def remove(self, path: str, *, recursive: bool = False, missing_ok: bool = False) -> None:
+        self._changing(
+            lambda: self._remove_on_board(path, recursive, missing_ok),
+            lambda drive: drive.remove(path, recursive=recursive, missing_ok=missing_ok),
+        )
+
+    def _remove_on_board(self, path: str, recursive: bool, missing_ok: bool) -> None:
         try:
             self.device.call_helper(f"rm({path!r}, {recursive!r})", timeout=120)
         except DeviceOSError as exc:
@@ -485,7 +516,74 @@ class FileService:
             raise _explain(exc, "remove", path) from None
 
     def rename(self, old: str, new: str) -> None:
-        self._call(f"rename({old!r}, {new!r})", "rename", f"{old} to {new}")
+        self._changing(
+            lambda: self._call(f"rename({old!r}, {new!r})", "rename", f"{old} to {new}"),
+            lambda drive: drive.rename(old, new),
+        )
+
+    # -- through a CircuitPython board's drive
+
+    def _changing(
+        self,
+        on_board: Callable[[], _Result],
+        on_drive: Callable[[HostDrive], _Result],
+    ) -> _Result:
+        """A change made by the board's code, or through its drive where a
+        computer (this one) has it mounted and the board's code cannot write."""
+        drive = self._known_drive()
+        if drive is None:
+            try:
+                return on_board()
+            except ReadOnlyFilesystemError as exc:
+                drive = self._drive_for(exc)
+        return on_drive(drive)
+
+    def _known_drive(self) -> HostDrive | None:
+        root = self.device.host_drive
+        if root is not None and not root.is_dir():  # ejected: the board may write again
+            self.device.host_drive = root = None
+        return HostDrive(root) if root is not None else None
+
+    def _drive_for(self, refused: ReadOnlyFilesystemError) -> HostDrive:
+        """The drive of a board whose code may not write, or the error saying what to do."""
+        identity = self.device.identity()
+        if not identity.circuitpython:
+            raise refused
+        extra = load_settings().circuitpy_drives
+        root = find_drive(identity.uid, extra)
+        if root is None:
+            raise ReadOnlyFilesystemError(
+                f"{refused}. This CircuitPython board keeps its files read-only to its own "
+                "code while a computer has its CIRCUITPY drive mounted, and no drive of "
+                f"this board (uid {identity.uid}) is mounted here (looked for a boot_out.txt "
+                f"naming it in {searched_places(extra)}). Mount the drive on this computer "
+                "(or add its folder to `circuitpy-drives` in the settings), or let the "
+                "board write: `import storage; storage.remount('/', readonly=False)` in "
+                "its boot.py (then the computer may not write the drive)"
+            ) from None
+        log.info("%s: writing through its drive at %s", self.device.url, root)
+        self.device.host_drive = root
+        return HostDrive(root)
+
+    def _write_through_drive(
+        self, drive: HostDrive, path: str, data: bytes, progress: Progress | None
+    ) -> str:
+        """Write on the drive, then check what the board reads back."""
+        drive.write(path, data)
+        want = host_hash(data, self._known_hash_kind())
+        deadline = time.monotonic() + DRIVE_SETTLE
+        while True:
+            got = self.hash(path)
+            if got == want:
+                if progress is not None:
+                    progress(len(data), len(data))
+                return got
+            if time.monotonic() >= deadline:
+                raise TransferVerificationError(
+                    f"cannot write {path}: it was written to the drive {drive.root}, but the "
+                    "board reads other content back (is the drive another board's?)"
+                )
+            time.sleep(0.1)
 
     # -- transfers
 
@@ -534,6 +632,12 @@ class FileService:
         (if any) is left as it was.
         """
         check_writable_path(path)
+        return self._changing(
+            lambda: self._write_on_board(path, data, progress),
+            lambda drive: self._write_through_drive(drive, path, data, progress),
+        )
+
+    def _write_on_board(self, path: str, data: bytes, progress: Progress | None) -> str:
         if len(data) <= self._chunk():
             try:
                 digest = self._write_in_one(path, data)
