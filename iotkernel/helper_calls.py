@@ -81,32 +81,39 @@ def split_top_level(source: str, limit: int) -> list[str]:
     return pieces
 
 
-def load_helpers() -> HelperPieces:
-    source = resources.files("iotkernel.board").joinpath("helpers.py").read_text()
-    version = hashlib.sha256(source.encode()).hexdigest()[:16]
-    texts = split_top_level(source, PIECE_LIMIT)
-    texts[-1] += f"VERSION = {version!r}\n"
+def checked_pieces(source: str, first_namespace: str, namespace: str) -> list[str]:
+    """`source`'s top-level statements as statements of at most ~1.2 KB of
+    source each, run with exec() among the globals `namespace` evaluates to
+    (`first_namespace` for the first piece, which starts that namespace):
+    each checks its text's length and byte sum before it runs. A module too
+    big for a small heap to compile at once is installed this way."""
     pieces = []
-    for index, text in enumerate(texts):
+    for index, text in enumerate(split_top_level(source, PIECE_LIMIT)):
         data = text.encode()
         check = sum((i % 251 + 1) * b for i, b in enumerate(data))
-        # The first piece starts a new namespace, closing the files an earlier
-        # install left open for writing (littlefs links open files together:
-        # one freed by the garbage collector unclosed corrupts that list and
-        # hangs the filesystem).
-        namespace = (
-            "([f.close() for f in __import__('sys').modules.get('__iotk', {})"
-            ".get('W', {}).values()], "
-            "__import__('sys').modules.update({'__iotk': {}}), " + NAMESPACE + ")[2]"
-            if index == 0
-            else NAMESPACE
-        )
         pieces.append(
             "(lambda s, n, c, g: exec(s, g) if len(s.encode()) == n and "
             "sum((i % 251 + 1) * b for i, b in enumerate(s.encode())) == c else "
-            "exec(\"raise ValueError('helpers corrupted in transit')\"))"
-            f"({text!r}, {len(data)}, {check}, {namespace})\n"
+            "exec(\"raise ValueError('code corrupted in transit')\"))"
+            f"({text!r}, {len(data)}, {check}, {first_namespace if index == 0 else namespace})\n"
         )
+    return pieces
+
+
+def load_helpers() -> HelperPieces:
+    source = resources.files("iotkernel.board").joinpath("helpers.py").read_text()
+    version = hashlib.sha256(source.encode()).hexdigest()[:16]
+    # The first piece starts a new namespace, closing the files an earlier
+    # install left open for writing (littlefs links open files together: one
+    # freed by the garbage collector unclosed corrupts that list and hangs
+    # the filesystem). The last sets VERSION: a namespace with this version
+    # has every piece.
+    fresh_namespace = (
+        "([f.close() for f in __import__('sys').modules.get('__iotk', {})"
+        ".get('W', {}).values()], "
+        "__import__('sys').modules.update({'__iotk': {}}), " + NAMESPACE + ")[2]"
+    )
+    pieces = checked_pieces(source + f"VERSION = {version!r}\n", fresh_namespace, NAMESPACE)
     return HelperPieces(version, tuple(pieces))
 
 

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 from .device import Device
 from .errors import DeviceException, IotKernelError
 from .fs import escape_frame
+from .helper_calls import checked_pieces
 from .util import TEMP_SUFFIX
 
 REQUEST_START = b'\x18["'
@@ -44,25 +45,14 @@ MAX_BLOCK = 16384
 NAMESPACE = "__iotk_mount"
 
 
-def _board_install(source: str) -> str:
-    """The board-side filesystem as code sent once (raw paste: never a
-    string literal on the board, whose heap may be 40 KB): one function
-    whose closures are the module, called to leave its namespace behind."""
-    lines = [
-        "    " + line
-        for line in source.splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    return (
-        "def __iotk_mount():\n"
-        + "\n".join(lines)
-        + "\n    return {'mount': mount, 'umount': umount}\n"
-        + f"__import__('sys').modules[{NAMESPACE!r}] = __iotk_mount()\n"
-        + "del __iotk_mount\n"
-    )
-
-
-BOARD_INSTALL = _board_install(resources.files("iotkernel.board").joinpath("mount.py").read_text())
+# The board-side filesystem, installed in checked pieces into its own
+# namespace (a 40 KB heap cannot compile all of it at once).
+BOARD_INSTALL = checked_pieces(
+    resources.files("iotkernel.board").joinpath("mount.py").read_text(),
+    f"(__import__('sys').modules.update({{{NAMESPACE!r}: {{}}}}), "
+    f"__import__('sys').modules[{NAMESPACE!r}])[1]",
+    f"__import__('sys').modules[{NAMESPACE!r}]",
+)
 
 
 class MountError(IotKernelError):
@@ -120,7 +110,8 @@ class MountServer:
         # Bytes of 0x80 and above do not cross WebREPL's text frames as sent.
         self._text_link = not device.transport.binary_input
         try:
-            device.exec(BOARD_INSTALL, timeout=30)
+            for piece in BOARD_INSTALL:
+                device.exec(piece, timeout=30)
             self._reply = device.answer_program
             device.side_channel = self
             call = (
