@@ -2,7 +2,7 @@
 
 Owns the CircuitPython flavour's banners and supervisor messages, the
 modules its code sees instead of `machine` (`microcontroller`, `board`,
-`supervisor`, `storage`), and `DriveFilesystem`: the board's flash as a
+`supervisor`, `storage` (remount, mount, umount)), and `DriveFilesystem`: the board's flash as a
 folder on the host that stands for its mounted CIRCUITPY drive, read-only
 to code on the board while it is attached. The REPL machine that uses them
 is `fake_board.py` (`flavour="circuitpython"`).
@@ -212,7 +212,15 @@ def _storage_module(board: FakeBoard, stdout: BoardStdout) -> Any:
         else:
             fs.read_only = readonly
 
-    return _module("storage", remount=remount)
+    def mount(filesystem: Any, mount_path: str, *, readonly: bool = False) -> None:
+        board.fs.mount(filesystem, mount_path, readonly=readonly)
+
+    def umount(mount: Any) -> None:
+        board.fs.umount(mount)
+
+    if not board.vfs_mount:
+        return _module("storage", remount=remount)
+    return _module("storage", remount=remount, mount=mount, umount=umount)
 
 
 def _board_module(board: FakeBoard, stdout: BoardStdout) -> Any:
@@ -225,5 +233,6 @@ MODULES = {
     "storage": _storage_module,
     "board": _board_module,
 }
-# Names a CircuitPython board does not have (the u-names went in 8.0).
-ABSENT = frozenset({"machine", "uos", "utime", "ujson", "ubinascii", "uhashlib", "ustruct"})
+# Names a CircuitPython board does not have (the u-names went in 8.0; it
+# mounts through storage, not vfs).
+ABSENT = frozenset({"machine", "vfs", "uos", "utime", "ujson", "ubinascii", "uhashlib", "ustruct"})

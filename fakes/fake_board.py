@@ -66,7 +66,8 @@ class FakeBoard:
         filesystem: FakeFilesystem | None = None,
         platform: str = "fakeboard",
         mpy: int | None = 0x306,  # .mpy version 6.3, bytecode only, as v1.24
-        vfs_mount: bool = True,  # os.mount of a filesystem written in Python
+        # os.mount (storage.mount on CircuitPython) of a filesystem written in Python
+        vfs_mount: bool = True,
         flavour: str = "micropython",
         has_hashlib: bool = True,
     ) -> None:
@@ -82,8 +83,6 @@ class FakeBoard:
         self._repl_kind = "friendly"
         if self.circuitpython and platform == "fakeboard":
             platform = cp.PLATFORM
-        if self.circuitpython:
-            vfs_mount = False  # CircuitPython's os has no mount()
         self.uid = uid
         self.raw_paste = raw_paste
         self.window = window

@@ -207,7 +207,9 @@ def _time_module(board: FakeBoard, stdout: BoardStdout) -> Any:
 
 def _os_module(board: FakeBoard, stdout: BoardStdout) -> Any:
     fs = board.fs
-    mounting = {"mount": fs.mount, "umount": fs.umount} if board.vfs_mount else {}
+    # CircuitPython mounts through storage.mount, never os.mount.
+    mountable = board.vfs_mount and not board.circuitpython
+    mounting = {"mount": fs.mount, "umount": fs.umount} if mountable else {}
     return _module(
         "os",
         **mounting,

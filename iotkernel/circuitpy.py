@@ -1,7 +1,8 @@
 """A CircuitPython board's USB drive: finding it on the host and writing through it.
 
 Owns finding the folder where the host has mounted a board's CIRCUITPY drive
-(the first of the candidate folders whose `boot_out.txt`, written by the
+(the first of the candidate folders (the usual mount points, the settings'
+`circuitpy-drives`, `$IOT_CIRCUITPY_DRIVES`) whose `boot_out.txt`, written by the
 board at boot, names the board's uid on its `UID:` line), and the file
 changes made there: atomic writes (a temporary beside the target, flushed
 to the device, renamed over it, the folder flushed), directories, removal
@@ -35,6 +36,7 @@ DEFAULT_DRIVE_GLOBS = (
     "/mnt/CIRCUITPY*",
     "/Volumes/CIRCUITPY*",
 )
+DRIVES_VARIABLE = "IOT_CIRCUITPY_DRIVES"  # more globs, os.pathsep-separated
 BOOT_OUT = "boot_out.txt"
 _MAX_BOOT_OUT = 4096  # a few lines; a larger file is not the supervisor's
 
@@ -71,6 +73,12 @@ def find_drive(uid: str | None, extra_globs: Iterable[str] = ()) -> Path | None:
             if folder.is_dir() and drive_uid(folder) == uid.lower():
                 return folder
     return None
+
+
+def configured_globs(settings_globs: Iterable[str]) -> list[str]:
+    """The settings' `circuitpy-drives`, then `$IOT_CIRCUITPY_DRIVES`."""
+    from_env = os.environ.get(DRIVES_VARIABLE, "")
+    return [*settings_globs, *(g for g in from_env.split(os.pathsep) if g)]
 
 
 def searched_places(extra_globs: Iterable[str] = ()) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import mp_errno, replies
-from .circuitpy import HostDrive, find_drive, searched_places
+from .circuitpy import DriveError, HostDrive, configured_globs, find_drive, searched_places
 from .config import load_settings
 from .device import Device
 from .errors import (
@@ -536,7 +536,10 @@ class FileService:
                 return on_board()
             except ReadOnlyFilesystemError as exc:
                 drive = self._drive_for(exc)
-        return on_drive(drive)
+        try:
+            return on_drive(drive)
+        except DriveError as exc:  # a file error as the board's own would be
+            raise FileError(str(exc)) from None
 
     def _known_drive(self) -> HostDrive | None:
         root = self.device.host_drive
@@ -549,7 +552,7 @@ class FileService:
         identity = self.device.identity()
         if not identity.circuitpython:
             raise refused
-        extra = load_settings().circuitpy_drives
+        extra = configured_globs(load_settings().circuitpy_drives)
         root = find_drive(identity.uid, extra)
         if root is None:
             raise ReadOnlyFilesystemError(

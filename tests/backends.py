@@ -2,6 +2,8 @@
 
 Shared by tests/ and hil/. `fake` (pure Python), `unix` (the unix port under
 a pty), `vserial` (a virtual serial board through SerialTransport),
+`circuitpython` (the fake board's CircuitPython flavour, its files on a
+"USB drive" folder mounted on the host, read-only to its own code),
 `webrepl` (the WebREPL bridge through WebReplTransport), `qemu` and
 `qemu-small` (bare-metal firmware in QEMU with a 140 KB and a 40 KB heap,
 through SerialTransport); any other name is a URL of a real board. A backend
@@ -21,12 +23,13 @@ from typing import Any
 
 import pytest
 
+from iotkernel.circuitpy import DRIVES_VARIABLE
 from iotkernel.device import Device
 from iotkernel.transport import killable
 
 UNIX_AVAILABLE = importlib.util.find_spec("micropython_unix") is not None
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BUILTIN = ("fake", "unix", "vserial", "webrepl", "qemu", "qemu-small")
+BUILTIN = ("fake", "circuitpython", "unix", "vserial", "webrepl", "qemu", "qemu-small")
 # The QEMU backends and the firmware image each runs (fakes.qemu_board).
 QEMU_FIRMWARE = {"qemu": "heap140k", "qemu-small": "heap40k", "qemu-stock": "stock"}
 BRIDGE_PASSWORD = "test1234"
@@ -104,6 +107,9 @@ class Backend:
     board: Any = None  # the VirtualSerialBoard or WebReplBridge behind it, if any
     # Resets the board from outside (a power switch or reset line), if it has one.
     hard_reset: Callable[[], None] | None = None
+    # The host folder standing for its mounted USB drive (CircuitPython), if any.
+    drive: Path | None = None
+    runs_bytecode: bool = True  # the fake boards import no .mpy
 
     def open(self, **overrides: Any) -> Device:
         options = {"idle_timeout": 3.0, "deadline": 10.0, **self.options, **overrides}
@@ -125,7 +131,24 @@ def start_backend(
     # Each board keeps its files across connections, like a real one: a named
     # fake board shares its filesystem, a unix board has its own directory.
     if name == "fake":
-        yield Backend(name, f"fake://{workdir.name}-{id(workdir)}", vanish=_kill_transport)
+        url = f"fake://{workdir.name}-{id(workdir)}"
+        yield Backend(name, url, vanish=_kill_transport, runs_bytecode=False)
+    elif name == "circuitpython":
+        # The drive is found as on a desktop: by the uid its boot_out.txt names,
+        # here among the folders $IOT_CIRCUITPY_DRIVES lists (kernels inherit it).
+        drive = workdir / "CIRCUITPY"
+        drive.mkdir(exist_ok=True)  # the board writes boot_out.txt there on boot
+        uid = f"c1c0de{id(workdir) % 256:02x}"
+        url = f"fake://cp-{id(workdir)}?flavour=circuitpython&drive={drive}&uid={uid}"
+        before = os.environ.get(DRIVES_VARIABLE)
+        os.environ[DRIVES_VARIABLE] = str(drive)
+        try:
+            yield Backend(name, url, vanish=_kill_transport, drive=drive, runs_bytecode=False)
+        finally:
+            if before is None:
+                os.environ.pop(DRIVES_VARIABLE, None)
+            else:
+                os.environ[DRIVES_VARIABLE] = before
     elif name == "unix":
         require_unix_port()
         (workdir / "unix-files").mkdir(exist_ok=True)

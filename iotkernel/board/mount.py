@@ -243,13 +243,26 @@ class RFile(RLines):
         self.close()
 
 
+def vfs():
+    # Where mount and umount are: os (MicroPython), vfs (since 1.23 only
+    # there on some ports), storage (CircuitPython).
+    import os
+
+    if hasattr(os, "mount"):
+        return os
+    try:
+        return __import__("vfs")
+    except ImportError:
+        return __import__("storage")
+
+
 def mount(at, block, b64):
     import os
 
     BLOCK[0] = block
     B64[0] = b64
-    m = getattr(os, "mount", None) or __import__("vfs").mount
-    u = getattr(os, "umount", None) or __import__("vfs").umount
+    m = vfs().mount
+    u = vfs().umount
     try:
         u(at)
     except OSError:
@@ -264,7 +277,7 @@ def mount(at, block, b64):
 def umount(at):
     import os
 
-    u = getattr(os, "umount", None) or __import__("vfs").umount
+    u = vfs().umount
     if os.getcwd().startswith(at):
         os.chdir("/")
     u(at)

@@ -203,9 +203,14 @@ class TestExecContract:
         device.identity(refresh=True)
         assert device.eval("sorted(globals().keys())") == before
 
-    def test_identity(self, device: Device) -> None:
+    def test_identity(self, device: Device, backend: Backend) -> None:
         ident = device.identity()
-        assert ident.implementation == "micropython"
+        if backend.name == "circuitpython":  # microcontroller.cpu.uid, board.board_id
+            assert ident.implementation == "circuitpython" and ident.circuitpython
+            assert ident.uid is not None and ident.uid in backend.url and ident.board
+            assert ident.machine  # os.uname().machine: no sys.implementation._machine
+        else:
+            assert ident.implementation == "micropython" and not ident.circuitpython
         # Firmware without machine.unique_id() (MicroPython's stock qemu port) has no uid.
         assert ident.uid is None or (ident.uid and all(c in "0123456789abcdef" for c in ident.uid))
         assert ident.platform

@@ -11,6 +11,8 @@ from iotkernel.device import Device
 from iotkernel.fs import FileService
 from iotkernel.sync import apply_plan, make_plan
 
+from ..backends import Backend
+
 
 def config_for(project: Path) -> DeviceConfig:
     return DeviceConfig(
@@ -115,7 +117,7 @@ class TestCompiledSyncContract:
         return root
 
     def test_compiled_resources_pair_py_with_mpy_and_import(
-        self, device: Device, project: Path, backend: object
+        self, device: Device, project: Path, backend: Backend
     ) -> None:
         files = FileService(device)
         for path in ("/lib", "/app"):
@@ -148,7 +150,7 @@ class TestCompiledSyncContract:
         (project / "lib" / "mpya.py").write_text("A = 43\n")
         assert actions(make_plan(files, config, compile_all=True)) == [("UPDATE", "/lib/mpya.mpy")]
 
-        if getattr(backend, "name", "") != "fake":  # the fake runs no bytecode
+        if backend.runs_bytecode:
             apply_plan(files, make_plan(files, config, compile_all=True))
             out = device.exec(
                 "import sys\nif '/lib' not in sys.path: sys.path.insert(0, '/lib')\n"

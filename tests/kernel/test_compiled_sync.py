@@ -11,7 +11,7 @@ import pytest
 from ..backends import Backend
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "qemu-small")
 
 MODULE = "def area(w, h):\n    return w * h\n\n\ndef fail():\n    raise ValueError('from line 6')\n"
 
@@ -51,8 +51,8 @@ def test_rsync_mpy_sends_compiled_modules_the_board_imports(
     (project / "lib" / "cmod.py").write_text(MODULE.replace("w * h", "w * h + 1"))
     assert "\x1b[34mUPDATE\x1b[0m /cmods/cmod.mpy" in k.run("%rdiff --mpy").stream()
     assert k.run("%rsync --mpy").status == "ok"
-    if backend.name == "fake":
-        return  # the fake board runs no bytecode
+    if not backend.runs_bytecode:
+        return
     run = k.run(
         "import sys\nsys.path.insert(0, '/cmods')\nimport cmod\nprint(cmod.area(6, 7))\ncmod.fail()"
     )

@@ -17,7 +17,7 @@ from ..backends import Backend
 from .test_file_commands import ok
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "qemu-small")
 
 
 @pytest.fixture
