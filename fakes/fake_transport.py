@@ -6,12 +6,14 @@ Registered as the `fake` scheme through the `iotkernel.transports` entry point.
 
 URL: `fake://[NAME]?raw_paste=supported|unsupported|legacy&window=128&split=SEED
 &uid=HEX&boot_noise=TEXT&paste_abort_after=N&mpy=0x306|none
-&vfs=none&hashlib=none&flavour=micropython|circuitpython&drive=PATH&readonly=1`.
+&vfs=none&hashlib=none&flavour=micropython|circuitpython&drive=PATH&readonly=1
+&platform=TEXT`.
 Boards with the same NAME in one process share their filesystem (like a
 board keeping its flash). `flavour=circuitpython` makes a CircuitPython
 board (`circuitpython.py`); `drive=PATH` gives it a USB drive the host has
 mounted at PATH (a folder), which holds its files and makes them read-only
-to its code; `readonly=1` a read-only filesystem and no drive.
+to its code; `readonly=1` a read-only filesystem and no drive; `platform`
+sets `sys.platform` (`esp32`, `MicroChip%20SAMD51`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def open_fake_transport(url: str, **options: Any) -> FakeTransport:
             board_options["has_hashlib"] = False
         if "flavour" in query:
             board_options["flavour"] = query["flavour"]
+        if "platform" in query:
+            board_options["platform"] = query["platform"]
         if "paste_abort_after" in query:
             board_options["paste_abort_after"] = int(query["paste_abort_after"])
         split = int(query["split"]) if "split" in query else None

@@ -59,18 +59,38 @@ def reconnect_after_reset(device: Device, *, quiet: float = 0.5, limit: float = 
     return boot
 
 
+# The firmware's own reset: MicroPython's machine module, CircuitPython's
+# microcontroller module (it has no machine).
+RESET_CALLS = {False: "machine.reset()", True: "microcontroller.reset()"}
+
+
+def reset_call(device: Device) -> str:
+    """The call that resets this board from its own code."""
+    return RESET_CALLS[device.is_circuitpython()]
+
+
+def refusal(answer: bytes) -> str | None:
+    """The error a board answered a reset (or bootloader) call with, if it
+    did: the raw REPL's error frame (\\x04 then the traceback) and no boot
+    banner. None when the board went on to boot (a traceback of code it runs
+    at boot has no such frame before it)."""
+    if BOOT_MARK in answer or b"\x04Traceback" not in answer:
+        return None
+    text = answer.decode("utf-8", "replace").replace("\x04", "\n")
+    lines = [line.strip(" >\r") for line in text.splitlines() if line.strip(" >\r")]
+    return lines[-1] if lines else "an error"
+
+
 def reset_by_firmware(device: Device) -> bytes:
-    """`machine.reset()` on the board, then a reconnect; what it printed
-    while booting. A board whose `machine.reset` raised (no such function,
-    a port that refuses) printed a traceback and no boot banner: that is a
-    ResetFailedError naming the error, not a reset."""
-    device.launch("__import__('machine').reset()", timeout=3.0)
+    """The firmware's reset call on the board, then a reconnect; what it
+    printed while booting. A board whose reset raised (no such function, a
+    port that refuses) is a ResetFailedError naming the error, not a reset."""
+    call = reset_call(device)
+    module, function = call.split(".", 1)
+    device.launch(f"__import__({module!r}).{function}", timeout=3.0)
     boot = reconnect_after_reset(device)
-    if BOOT_MARK not in boot and b"Traceback" in boot:
-        text = boot.decode("utf-8", "replace").replace("\x04", "\n")
-        lines = [line.strip(" >\r") for line in text.splitlines() if line.strip(" >\r")]
-        reason = lines[-1] if lines else "an error"
-        raise ResetFailedError(f"{device.url}: machine.reset() failed on the board: {reason}")
+    if (reason := refusal(boot)) is not None:
+        raise ResetFailedError(f"{device.url}: {call} failed on the board: {reason}")
     return boot
 
 

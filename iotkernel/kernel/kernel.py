@@ -112,7 +112,7 @@ class IotKernel(IPythonKernel):
         self.registry = Registry(
             data_dir() / "registered.json",
             self._start_listener(),
-            builtin=DeviceRecord(uid=None, name=SIM, urls=[SIM]),
+            builtin=DeviceRecord(uid=None, name=SIM, urls=[SIM], implementation="micropython"),
         )
         self._allow_stdin = False
         self.autosync: AutoSync | None = None

@@ -53,9 +53,27 @@ def info(kernel: KernelServices, args: argparse.Namespace) -> None:
         ("implementation", f"{ident.implementation} {ident.version}"),
         ("machine", ident.machine),
     ]
+    if ident.board:
+        rows.append(("board", ident.board))
+    if ident.circuitpython:
+        rows.append(("auto-reload", _autoreload(device)))
     if (mounted := mount_summary(kernel.board.mount)) is not None:
         rows.append(("mount", mounted))
     kernel.print("".join(f"{key:15} {value}\n" for key, value in rows))
+
+
+def _autoreload(device: Device) -> str:
+    """CircuitPython's auto-reload (`supervisor.runtime.autoreload`: a
+    change on its drive restarts the program), as %info shows it."""
+    try:
+        value = device.eval("__import__('supervisor').runtime.autoreload")
+    except DeviceException as exc:
+        return f"unknown ({exc.exc_type})"
+    if type(value) is not bool:
+        raise MalformedReplyError("read auto-reload", "True or False", value)
+    if not value:
+        return "off"
+    return "on (a file saved on its drive restarts the program; off: set it False)"
 
 
 @line_magic(

@@ -45,7 +45,8 @@ def discover(kernel: KernelServices, args: argparse.Namespace) -> None:
     rows = []
     for record in records:
         urls = [sim_url() if u == SIM else u for u in record.urls]
-        row = [record.label, "  ".join(urls)]
+        kind = f"({record.implementation})" if record.implementation else ""
+        row = [record.label, kind, "  ".join(urls)]
         if args.verbose:
             row.append(f"[{record.uid}]")
         rows.append(tuple(row))
@@ -175,7 +176,7 @@ def _follow(kernel: KernelServices, seconds_: float | None) -> None:
 @argument(
     "--timeout", type=seconds, default=None, metavar="S", help="each board's deadline (--parallel)"
 )
-@argument("-q", "--quiet", action="store_true", help="no connection messages")
+@argument("-q", "--quiet", action="store_true", help="no connection messages (--parallel)")
 def connect_cell(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
     """Run the body on each device (and the host first with --host)."""
     if not args.all and not args.targets:
@@ -221,9 +222,9 @@ def _run_sequentially(
             try:
                 url, name = kernel.registry.find(target, [], 0)
                 kernel.board.connect(url, name=name)
+                # The header names the board: no connection message (the
+                # original's transcript shape).
                 kernel.print(f"----- {kernel.board.name}\n")
-                if not args.quiet:
-                    kernel.print(f"Connected to {kernel.board.name} @ {kernel.board.url}\n")
                 kernel.run_steps(kernel.parse_steps(body))
             except CellFailed:
                 failures += 1  # the error is shown; the other devices still run

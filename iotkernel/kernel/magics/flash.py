@@ -25,10 +25,20 @@ from ...flashing import (
     serial_device,
     wait_for_drive,
 )
+from ...hardreset import refusal
 from .files import Progress, host_path, read_host_file
 from .registry import KernelServices, argument, line_magic, seconds
 
-BOOTLOADER = "import machine\nmachine.bootloader()"
+# Into the bootloader from the board's own code: MicroPython's machine, or
+# CircuitPython's microcontroller (a reset in the mode asked for).
+BOOTLOADER = {
+    False: "import machine\nmachine.bootloader()",
+    True: (
+        "import microcontroller\n"
+        "microcontroller.on_next_reset(microcontroller.RunMode.BOOTLOADER)\n"
+        "microcontroller.reset()"
+    ),
+}
 
 
 def _address(text: str) -> int:
@@ -116,13 +126,21 @@ def _flash_uf2(kernel: KernelServices, args: argparse.Namespace, path: Path, ima
 
 
 def _to_bootloader(kernel: KernelServices) -> None:
+    """The board leaves its firmware for its bootloader; a board whose
+    firmware refuses (no such call) is a FlashError, and stays connected."""
     device = kernel.require_device()
+    call = BOOTLOADER[device.is_circuitpython()]
     try:
-        device.start(BOOTLOADER)  # the board leaves MicroPython: no answer comes
+        device.launch(call, timeout=3.0)
+        # Gone (the port closes, or it falls silent): the bootloader started.
+        # An error frame instead: the firmware refused.
+        answer = device.wait_quiet(quiet=0.5, limit=3.0)
     except TransportError:
-        pass  # its port went away as it left: that is the bootloader starting
-    finally:
-        kernel.board.close()
+        answer = b""  # its port went away as it left: that is the bootloader starting
+    if (reason := refusal(answer)) is not None:
+        device.connect()
+        raise FlashError(f"{kernel.board.name} cannot enter its bootloader from code: {reason}")
+    kernel.board.close()
 
 
 def _reconnect(kernel: KernelServices, url: str, name: str | None, wait: float) -> None:
@@ -158,7 +176,8 @@ def _reconnect_after_failure(kernel: KernelServices, url: str, name: str | None)
 
 @line_magic(
     "bootloader",
-    summary="Put the board into its bootloader (machine.bootloader())",
+    summary="Put the board into its bootloader (machine.bootloader(); on CircuitPython, "
+    "microcontroller.on_next_reset(RunMode.BOOTLOADER))",
     epilog=(
         "The board leaves MicroPython: rp2 and samd boards show a UF2 drive, ESP boards\n"
         "wait for esptool. %connect to it again after flashing.\n"
