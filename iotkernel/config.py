@@ -489,7 +489,9 @@ def _apply_setting(settings: Settings, key: str, value: Any) -> None:
         _apply_probe_lines(settings, value)
     elif key == "circuitpy-drives":
         drives = value if isinstance(value, list) else [value]
-        settings.circuitpy_drives = [text(d, "a folder or glob") for d in drives if d is not None]
+        if not all(isinstance(d, str) and d for d in drives):
+            raise TypeError(f"expected folders or globs (like /media/*/CIRCUITPY*), got {value!r}")
+        settings.circuitpy_drives = list(drives)
 
 
 def _apply_probe_lines(settings: Settings, value: Any) -> None:

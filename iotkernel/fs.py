@@ -576,7 +576,7 @@ class FileService:
         want = host_hash(data, self._known_hash_kind())
         deadline = time.monotonic() + DRIVE_SETTLE
         while True:
-            got = self.hash(path)
+            got = self.hash(path) if self.stat(path) is not None else None
             if got == want:
                 if progress is not None:
                     progress(len(data), len(data))
