@@ -38,6 +38,7 @@ def test_multi_board(tmp_path: Path) -> None:
     everywhere = outputs_of(code[2])
     for header in ("----- HOST", "----- sim", "----- 0a01", "----- 0b02"):
         assert header in everywhere
+    assert everywhere.split("----- 0a01\n", 1)[1].startswith("MicroChip SAMD51 circuitpython")
     assert "b'\\x0b\\x02'" in outputs_of(code[3])
 
 
