@@ -24,12 +24,16 @@ BYTES_TAG_NOT_TEXT = "def ident():\n return {'__iotk_bytes__': 5}\n"
 
 def deep_reply(depth: int) -> str:
     """Every reply becomes an array nested `depth` deep."""
-    # One string of 2 * depth bytes: collect first, since on a 40 KB heap
-    # late in a session the block may not be free otherwise.
+    # Sent in halves with a CRC over both: a 40 KB heap late in a session may
+    # hold no free block for the whole reply as one string.
     return (
         "def put(v, req=0):\n"
-        " __import__('gc').collect()\n"
-        f" send(MARK, '[' * {depth} + ']' * {depth}, '%08x' % req)\n"
+        f" o, e = '[' * {depth}, ']' * {depth}\n"
+        " c = crc_update(crc_update(0, o.encode()), e.encode())\n"
+        " print(MARK, end='')\n"
+        " print(o, end='')\n"
+        " print(e, end='')\n"
+        " print('\\x1f%08x%08x' % (c, req))\n"
     )
 
 
