@@ -35,11 +35,6 @@ from tests.conftest import device  # noqa: F401 - the same fixture as the contra
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--board",
-        default=os.environ.get("IOTK_BOARD"),
-        help="URL of the board under test (default: $IOTK_BOARD, else a virtual serial board)",
-    )
-    parser.addoption(
         "--hard-reset",
         default=os.environ.get("IOTK_HARD_RESET"),
         metavar="COMMAND",
@@ -58,11 +53,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FIRMWARE",
         help="without --board: a QEMU board running this firmware image (heap140k, heap64k, "
         "heap40k or a path) instead of the virtual serial board; default: $IOTK_HIL_QEMU",
-    )
-    parser.addoption(
-        "--lg-places",
-        default=os.environ.get("IOTK_LG_PLACES"),
-        help="labgrid places, comma-separated: with pytest -n N each worker locks its own",
     )
 
 
@@ -121,10 +111,14 @@ class RealBoard:
 
 @pytest.fixture(scope="session")
 def board_under_test(request: pytest.FixtureRequest) -> Iterator[Any]:
-    url = request.config.getoption("--board")
-    places = request.config.getoption("--lg-places")
+    # --board and --lg-places are the iotkernel pytest plugin's options.
+    boards = request.config.option.iotk_boards or [os.environ.get("IOTK_BOARD") or ""]
+    if len(boards) > 1:
+        pytest.fail("hil/ tests one board: give one --board")
+    url = boards[0]
+    places = request.config.option.iotk_lg_places
     if places:
-        from .labgrid_place import LabgridPlace
+        from iotkernel.labgrid import LabgridPlace
 
         names = [p.strip() for p in places.split(",") if p.strip()]
         index = _worker_index()

@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from fakes.vboard import VirtualSerialBoardProcess
-from hil.labgrid_place import LabgridPlace, PlaceError, parse_show
 from iotkernel.device import Device
 from iotkernel.errors import DeviceException
+from iotkernel.labgrid import LabgridPlace, PlaceError, parse_show
 
 from .backends import IN_CI, require_unix_port
 

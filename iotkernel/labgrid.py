@@ -3,7 +3,7 @@
 labgrid (PyPI `labgrid`) manages the farm: a coordinator, exporters on the
 rig hosts (which run ser2net for each serial port), and places that CI jobs
 lock. This module drives `labgrid-client` (the stable interface of labgrid)
-and turns the place's resources into what hil/ needs:
+and turns the place's resources into what hil/ and the pytest plugin need:
 
 * its NetworkSerialPort into an `rfc2217://` URL for SerialTransport
   (`ign_set_control`: ser2net refuses some RFC 2217 controls);
