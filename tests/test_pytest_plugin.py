@@ -101,7 +101,9 @@ def test_a_failing_board_side_assertion_shows_the_file_and_line(tmp_path: Path) 
                 "def test_raises():\n"
                 "    helper()\n"
             ),
-            "tests_on_board/test_broken.py": "import no_such_module_here\n\ndef test_x():\n    pass\n",
+            "tests_on_board/test_broken.py": (
+                "import no_such_module_here\n\ndef test_x():\n    pass\n"
+            ),
         },
     )
     done = run_pytest("--board", "sim", str(project), cwd=tmp_path)
