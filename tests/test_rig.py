@@ -287,3 +287,38 @@ def test_show_output_gives_the_serial_url_and_the_reset_means() -> None:
     place.resources = resources[:2]
     with pytest.raises(PlaceError, match="no network serial port"):
         place.url()
+
+
+@pytest.mark.timeout(300)
+def test_users_board_tests_on_the_farm(rig: tuple[str, list[str]]) -> None:
+    """The pytest plugin on a farm: each xdist worker locks its own place and
+    runs the example project's board tests there."""
+    coordinator, places = rig
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "examples/project",
+            "-n",
+            "2",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            f"--lg-places={','.join(places[:2])}",
+            f"--lg-coordinator={coordinator}",
+            "--board-config=sim",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    passed = [line for line in result.stdout.splitlines() if "PASSED" in line]
+    assert len(passed) == 7 and {"[gw0]", "[gw1]"} <= {line.split()[0] for line in passed}
+    for place in places[:2]:  # released at the end
+        taken = _lg(coordinator, "-p", place, "acquire")
+        assert taken.returncode == 0, taken.stderr
+        _lg(coordinator, "-p", place, "release")
