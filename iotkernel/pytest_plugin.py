@@ -363,49 +363,53 @@ class BoardTestFile(pytest.File):
                     name = f"{test.name}[{handle.label}]"
                 yield BoardTestItem.from_parent(self, name=name, test=test, handle=handle)
 
-    def results_on(self, handle: BoardHandle) -> dict[str, TestResult]:
-        """Run the file on the board (once): its results by test name."""
-        cache: dict[str, dict[str, TestResult] | BaseException] = self.__dict__.setdefault(
-            "_iotk_results", {}
-        )
-        key = handle.label
-        if key not in cache:
-            try:
-                cache[key] = self._run(handle)
-            except BaseException as exc:
-                cache[key] = exc
-        outcome = cache[key]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
-    def _run(self, handle: BoardHandle) -> dict[str, TestResult]:
-        device = _ready(handle, self.config)
-        try:
-            _sync_resources(handle, device, self.path, self.config)
-            files = FileService(device)
-            board_path = f"{BOARD_TEST_DIR}/{self.path.name}"
-            data = self.path.read_bytes()
-            files.mkdirs(BOARD_TEST_DIR)
-            entry = files.stat(board_path)
-            if entry is None or files.hash(board_path) != host_hash(data, files.hash_kind()):
-                files.write(board_path, data)
-            for piece in RUNNER_PIECES:
-                device.exec(piece, timeout=30)
+    def results_on(self, handle: BoardHandle) -> FileRun:
+        """Run the file on the board (once per board): its results by test name."""
+        runs: dict[str, FileRun] = self.__dict__.setdefault("_iotk_runs", {})
+        if handle.label not in runs:
             reader = ResultReader()
-            device.exec(
-                run_call(module_name(self.path), None),
-                lambda data, _stream: reader.feed(data),
-                timeout=FILE_TIMEOUT,
-            )
-        except TransportError:
-            handle.lost = True  # this file's tests fail; the next file reconnects
-            raise
-        except DeviceException as exc:
-            raise BoardFileError(f"{self.path.name} did not run on {handle.label}: {exc}") from None
-        if reader.ran is None:
-            raise BoardFileError(f"{self.path.name}: the board's test run did not finish")
-        return reader.results
+            try:
+                self._run(handle, reader)
+                failure: BaseException | None = None
+                if reader.ran is None:
+                    failure = BoardFileError(f"{self.path.name}: the test run did not finish")
+            except TransportError as exc:
+                handle.lost = True  # the rest of the file fails; the next file reconnects
+                failure = exc
+            except DeviceException as exc:  # its import failed: no test ran
+                failure = BoardFileError(f"{self.path.name} did not run on {handle.label}: {exc}")
+            except IotKernelError as exc:
+                failure = exc
+            runs[handle.label] = FileRun(reader.results, failure)
+        return runs[handle.label]
+
+    def _run(self, handle: BoardHandle, reader: ResultReader) -> None:
+        device = _ready(handle, self.config)
+        _sync_resources(handle, device, self.path, self.config)
+        files = FileService(device)
+        board_path = f"{BOARD_TEST_DIR}/{self.path.name}"
+        data = self.path.read_bytes()
+        files.mkdirs(BOARD_TEST_DIR)
+        if files.stat(board_path) is None or files.hash(board_path) != host_hash(
+            data, files.hash_kind()
+        ):
+            files.write(board_path, data)
+        for piece in RUNNER_PIECES:
+            device.exec(piece, timeout=30)
+        device.exec(
+            run_call(module_name(self.path), None),
+            lambda data, _stream: reader.feed(data),
+            timeout=FILE_TIMEOUT,
+        )
+
+
+@dataclass
+class FileRun:
+    """A board test file's run on one board: the results that came, and
+    what ended it early (the board lost, the import failed), if anything."""
+
+    results: dict[str, TestResult]
+    failure: BaseException | None
 
 
 class BoardFileError(Exception):
@@ -434,10 +438,12 @@ class BoardTestItem(pytest.Item):
             pytest.skip("a board test: give --board URL|NAME|sim to run it")
         parent = self.parent
         assert isinstance(parent, BoardTestFile)
-        results = parent.results_on(self.handle)
-        result = results.get(self.test.name)
-        if result is None:
-            raise BoardFileError(f"{self.test.name} did not run on {self.handle.label}")
+        run = parent.results_on(self.handle)
+        result = run.results.get(self.test.name)
+        if result is None:  # the results that came before a failure stand
+            raise run.failure or BoardFileError(
+                f"{self.test.name} did not run on {self.handle.label}"
+            )
         if result.output:
             self.add_report_section("call", "board output", result.output)
         if result.status == "skip":

@@ -216,3 +216,20 @@ def test_a_board_test_file_needs_a_module_name(tmp_path: Path, name: str) -> Non
     )
     done = run_pytest("--collect-only", str(project), cwd=tmp_path)
     assert "must be a Python identifier" in done.stdout + done.stderr
+
+
+def test_a_board_that_dies_in_a_board_file_is_reconnected_for_the_next(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path / "proj",
+        {
+            "tests_on_board/test_a_dies.py": (
+                "def test_kill():\n    import machine\n    machine.bootloader()\n"
+            ),
+            "tests_on_board/test_b_after.py": "def test_ok():\n    assert 1 + 1 == 2\n",
+        },
+    )
+    done = run_pytest("--board", "fake://plugin-dies", str(project), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert board_lines(done.stdout, "FAILED") == ["test_kill"]
+    assert board_lines(done.stdout, "PASSED") == ["test_ok"]
+    assert "TransportClosedError" in done.stdout
