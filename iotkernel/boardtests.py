@@ -84,7 +84,7 @@ def run_call(module: str, wanted: list[str] | None) -> str:
 
 
 @dataclass
-class TestResult:
+class BoardResult:
     """One board-side test's outcome, with what it printed."""
 
     name: str
@@ -103,7 +103,7 @@ class TestResult:
 class ResultReader:
     """Reads the runner's output as it arrives: results, and the text between."""
 
-    results: dict[str, TestResult] = field(default_factory=dict)
+    results: dict[str, BoardResult] = field(default_factory=dict)
     ran: int | None = None  # the count the end line gave: None until the run ended
     _pending: bytearray = field(default_factory=bytearray)
     _output: list[str] = field(default_factory=list)
@@ -135,7 +135,7 @@ class ResultReader:
             self._output.append(line.decode("utf-8", "replace").replace("\r\n", "\n"))
 
 
-def parse_result(data: bytes) -> TestResult:
+def parse_result(data: bytes) -> BoardResult:
     """A result line's JSON, checked (it comes from the board)."""
     try:
         value = json.loads(data.decode("utf-8"))
@@ -148,4 +148,4 @@ def parse_result(data: bytes) -> TestResult:
         raise MalformedReplyError("a board test result", "text fields n, s, m, tb", value)
     if fields["s"] not in STATUSES or not 0 < len(fields["n"]) <= 300:
         raise MalformedReplyError("a board test result", f"a name and one of {STATUSES}", value)
-    return TestResult(fields["n"], fields["s"], fields["m"], fields["tb"])
+    return BoardResult(fields["n"], fields["s"], fields["m"], fields["tb"])

@@ -31,9 +31,9 @@ import pytest
 from .boardtests import (
     BOARD_TEST_DIR,
     RUNNER_PIECES,
+    BoardResult,
     BoardTest,
     ResultReader,
-    TestResult,
     find_tests,
     module_name,
     run_call,
@@ -408,7 +408,7 @@ class FileRun:
     """A board test file's run on one board: the results that came, and
     what ended it early (the board lost, the import failed), if anything."""
 
-    results: dict[str, TestResult]
+    results: dict[str, BoardResult]
     failure: BaseException | None
 
 
@@ -419,7 +419,7 @@ class BoardFileError(Exception):
 class BoardTestFailure(Exception):
     """A board-side test failed or raised."""
 
-    def __init__(self, result: TestResult, where: str) -> None:
+    def __init__(self, result: BoardResult, where: str) -> None:
         super().__init__(result.message)
         self.result = result
         self.where = where
