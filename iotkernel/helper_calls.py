@@ -81,14 +81,17 @@ def split_top_level(source: str, limit: int) -> list[str]:
     return pieces
 
 
-def checked_pieces(source: str, first_namespace: str, namespace: str) -> list[str]:
+def checked_pieces(
+    source: str, first_namespace: str, namespace: str, limit: int = PIECE_LIMIT
+) -> list[str]:
     """`source`'s top-level statements as statements of at most ~1.2 KB of
     source each, run with exec() among the globals `namespace` evaluates to
     (`first_namespace` for the first piece, which starts that namespace):
     each checks its text's length and byte sum before it runs. A module too
-    big for a small heap to compile at once is installed this way."""
+    big for a small heap to compile at once is installed this way; `limit`
+    is the largest piece (a string the heap must hold in one block)."""
     pieces = []
-    for index, text in enumerate(split_top_level(source, PIECE_LIMIT)):
+    for index, text in enumerate(split_top_level(source, limit)):
         data = text.encode()
         check = sum((i % 251 + 1) * b for i, b in enumerate(data))
         pieces.append(

@@ -46,12 +46,16 @@ NAMESPACE = "__iotk_mount"
 
 
 # The board-side filesystem, installed in checked pieces into its own
-# namespace (a 40 KB heap cannot compile all of it at once).
+# namespace (a 40 KB heap cannot compile all of it at once). It goes up again
+# after every soft reset, on a heap the helpers have just fragmented: pieces
+# of at most 800 bytes.
+MOUNT_PIECE_LIMIT = 800
 BOARD_INSTALL = checked_pieces(
     resources.files("iotkernel.board").joinpath("mount.py").read_text(),
     f"(__import__('sys').modules.update({{{NAMESPACE!r}: {{}}}}), "
     f"__import__('sys').modules[{NAMESPACE!r}])[1]",
     f"__import__('sys').modules[{NAMESPACE!r}]",
+    MOUNT_PIECE_LIMIT,
 )
 
 

@@ -56,7 +56,9 @@ def js(*a):
     return json.loads(bytes(req(*a)))
 
 
-class RemoteFS:
+# The filesystem and its files in small classes: a piece of source each,
+# small enough for a fragmented 40 KB heap to take.
+class RemoteBase:
     def __init__(self):
         self.cwd = "/"
 
@@ -78,6 +80,8 @@ class RemoteFS:
     def getcwd(self):
         return self.cwd
 
+
+class RemoteFS(RemoteBase):
     def ilistdir(self, p):
         for n, k, s in js("ls", self.p(p)):
             yield (n, k, 0, s)
@@ -106,9 +110,7 @@ class RemoteFS:
         return RFile(self.p(p), mode)
 
 
-# A file in three classes: a piece of source each, small enough for a
-# 40 KB heap to compile.
-class RRead(io.IOBase):
+class RBase(io.IOBase):
     def __init__(self, p, mode):
         self.p = p
         self.b = "b" in mode
@@ -135,6 +137,8 @@ class RRead(io.IOBase):
             o = 0
         return o
 
+
+class RRead(RBase):
     def readinto(self, b):
         # Fills b (the importer takes a short read for the end of the file).
         t = 0
@@ -202,7 +206,7 @@ class RLines(RRead):
         return self.pos
 
 
-class RFile(RLines):
+class RWrite(RLines):
     def write(self, d):
         if self.h is None:
             raise OSError(9)  # EBADF: not open for writing
@@ -220,6 +224,8 @@ class RFile(RLines):
             req("wd", self.h, binascii.b2a_base64(self.out).decode().strip())
             self.out = bytearray()
 
+
+class RFile(RWrite):
     def close(self):
         # The host renames a written file over its target only here: a
         # program stopped half-way leaves the old file as it was.
