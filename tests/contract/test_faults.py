@@ -14,7 +14,7 @@ from collections import Counter
 
 from fakes.faults import FaultyTransport
 from iotkernel.device import Device
-from iotkernel.errors import IotKernelError
+from iotkernel.errors import DeviceException, IotKernelError
 from iotkernel.transport import open_transport
 
 from ..backends import Backend
@@ -24,6 +24,8 @@ DEADLINE = 3.0
 # One operation may spend: its deadline, 2 s stopping the code, and a resync
 # (its own deadline) before it.
 BOUND = 2 * DEADLINE + 2.5
+# The backends that are the unix-port MicroPython.
+UNIX_PORT = ("unix", "vserial", "webrepl")
 
 
 class TestFaultContract:
@@ -61,4 +63,15 @@ class TestFaultContract:
         assert sum(outcomes.values()) - outcomes["correct"] > 0, "no fault ever hit"
         # Whatever the faults did, the board works on a clean link afterwards.
         with backend.open() as clean:
-            assert clean.eval("[i * 3 for i in range(4)]") == [0, 3, 6, 9], outcomes
+            try:
+                value = clean.eval("[i * 3 for i in range(4)]")
+            except DeviceException as exc:
+                # The unix port raises KeyboardInterrupt straight from its SIGINT
+                # handler (MICROPY_ASYNC_KBD_INTR): a Ctrl-C among the faults that
+                # lands inside a garbage collection leaves its heap locked for
+                # good. Bare-metal firmware checks for Ctrl-C between bytecodes.
+                if "heap is locked" not in exc.message or backend.name not in UNIX_PORT:
+                    raise
+                clean.soft_reset()  # a fresh interpreter, as a user would do
+                value = clean.eval("[i * 3 for i in range(4)]")
+            assert value == [0, 3, 6, 9], outcomes
