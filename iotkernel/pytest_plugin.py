@@ -107,29 +107,53 @@ class BoardSession:
         self.handles: list[BoardHandle] = []
         self._sim_dir: tempfile.TemporaryDirectory[str] | None = None
 
+    def check(self, workers: int) -> None:
+        """In the xdist controller, before any worker starts: the boards
+        suit the worker count and each answers (a worker's error would only
+        crash it, and xdist start it again, and again)."""
+        opts = self.config.option
+        if opts.iotk_lg_places:
+            names = [p.strip() for p in opts.iotk_lg_places.split(",") if p.strip()]
+            if workers > len(names):
+                raise pytest.UsageError(
+                    f"--lg-places: {workers} workers, {len(names)} places; "
+                    "give one place per worker"
+                )
+            return
+        specs = list(opts.iotk_boards)
+        if len(specs) == 1 and workers > 1 and not _each_worker_its_own(specs[0]):
+            raise pytest.UsageError(
+                f"--board {specs[0]} with {workers} workers: a board has one port; "
+                "give one --board per worker (or use sim)"
+            )
+        if 1 < len(specs) < workers:
+            raise pytest.UsageError(
+                f"--board: {workers} workers, {len(specs)} boards; give one --board per worker"
+            )
+        self.handles = [self._resolve(spec) for spec in specs]
+        self._probe()
+        self.stop()
+
     def start(self) -> None:
-        """Resolve the boards and prove each answers (labgrid places are
-        locked when first used): an unreachable board is one UsageError."""
+        """Resolve this process's boards (labgrid places are locked when
+        first used); without xdist, prove each answers: an unreachable board
+        is one UsageError (under xdist the controller proved it)."""
         opts = self.config.option
         worker = _worker_index(self.config)
         if opts.iotk_lg_places:
             names = [p.strip() for p in opts.iotk_lg_places.split(",") if p.strip()]
             index = worker or 0
-            if index >= len(names):
-                raise pytest.UsageError(
-                    f"--lg-places: worker {index} has no place; give one place per worker"
-                )
             coordinator = self.config.getoption("lg_coordinator", None)
             self.handles = [BoardHandle(names[index], "", names[index], names[index], coordinator)]
             return
         specs = list(opts.iotk_boards)
         if worker is not None and len(specs) > 1:  # xdist: one board per worker
-            if worker >= len(specs):
-                raise pytest.UsageError(
-                    f"--board: worker gw{worker} has no board; give one --board per worker"
-                )
             specs = [specs[worker]]
         self.handles = [self._resolve(spec) for spec in specs]
+        if worker is None:
+            self._probe()
+
+    def _probe(self) -> None:
         for handle in self.handles:
             try:
                 handle.connect()
@@ -163,6 +187,12 @@ class BoardSession:
 
 
 _SESSION = pytest.StashKey[BoardSession]()
+
+
+def _each_worker_its_own(spec: str) -> bool:
+    """Boards every xdist worker can have a copy of: `sim` (a unix-port
+    process each) and the in-process fake boards."""
+    return spec == "sim" or spec.startswith(("fake://", "unix://"))
 
 
 def _worker_index(config: pytest.Config) -> int | None:
@@ -227,9 +257,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    opts = session.config.option
-    if (opts.iotk_boards or opts.iotk_lg_places) and not _is_xdist_controller(session.config):
-        session.config.stash[_SESSION].start()  # an unreachable board: one line, no test
+    config = session.config
+    if not (config.option.iotk_boards or config.option.iotk_lg_places):
+        return
+    if _is_xdist_controller(config):
+        workers = config.option.numprocesses
+        config.stash[_SESSION].check(workers if isinstance(workers, int) else 1)
+    else:
+        config.stash[_SESSION].start()  # an unreachable board: one line, no test
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -193,6 +193,11 @@ def test_an_unreachable_board_stops_the_session_in_one_line(tmp_path: Path) -> N
     errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1 and f"--board serial://{missing}: cannot connect" in errors[0]
     assert "Traceback" not in done.stderr
+    # Under xdist the controller says so once, before any worker starts.
+    done = run_pytest("-n", "2", "--board", f"serial://{missing}", str(project), cwd=tmp_path)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR:")]
+    assert done.returncode == 4 and len(errors) == 1, done.stdout + done.stderr
+    assert "a board has one port; give one --board per worker" in errors[0]
 
 
 def test_without_a_board_board_tests_skip_and_fixtures_say_why(tmp_path: Path) -> None:
