@@ -288,7 +288,9 @@ class VirtualSerialBoardProcess:
         import subprocess
 
         self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        self._pending = b""  # stdout read but not yet taken as lines
+        self._pending = b""  # stdout read but not yet a whole line
+        self._lines: list[str] = []  # status lines no waiter has taken yet
+        self._reading = threading.Lock()
         # The switch's base URL: URL/power/{value} and URL/reset (fakes.power_switch).
         self.power_switch_url: str | None = None
         if power_switch:
@@ -305,22 +307,29 @@ class VirtualSerialBoardProcess:
 
     def _await_line(self, prefix: str, timeout: float = 15.0) -> str:
         """The next status line starting with `prefix`. Reads the pipe itself: a
-        buffered reader could hold two lines while select() sees none."""
+        buffered reader could hold two lines while select() sees none.
+
+        Safe from several threads (a test unplugs from a timer while it plugs
+        from its own thread): one reads at a time, and a line another waiter
+        wants is kept for it, never dropped."""
         assert self._proc.stdout is not None
         fd = self._proc.stdout.fileno()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            while b"\n" in self._pending:
-                raw, self._pending = self._pending.split(b"\n", 1)
-                line = raw.decode(errors="replace")
-                if line.startswith(prefix):
-                    return line
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                self._pending += chunk
+            with self._reading:
+                for line in self._lines:
+                    if line.startswith(prefix):
+                        self._lines.remove(line)
+                        return line
+                ready, _, _ = select.select([fd], [], [], 0.1)
+                if ready:
+                    chunk = os.read(fd, 4096)
+                    if not chunk:
+                        break
+                    self._pending += chunk
+                    *complete, rest = self._pending.split(b"\n")
+                    self._pending = rest
+                    self._lines += [raw.decode(errors="replace") for raw in complete]
         self.stop()
         raise RuntimeError(f"virtual board did not report {prefix!r}")
 

@@ -114,7 +114,8 @@ def test_cli_runs_a_board_and_presses_its_reset(tmp_path: Path) -> None:
                 device.exec("before_reset")
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        # QEMU's own stop may take its 5 s SIGTERM grace and the kill after it.
+        proc.wait(timeout=30)
     assert not path.exists()
     # Pressing RESET on a board that is not there is one clear failure.
     failed = subprocess.run(
