@@ -15,11 +15,10 @@ import ast
 import json
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from .errors import MalformedReplyError
-from .helper_calls import checked_pieces
+from .helper_calls import module_pieces
 
 NAMESPACE = "__iotk_test"
 RESULT_LINE = b"\x1eT"
@@ -30,12 +29,7 @@ STATUSES = ("pass", "fail", "error", "skip")
 BOARD_TEST_DIR = "/_tests"
 _MAX_LINE = 16 * 1024
 
-RUNNER_PIECES = checked_pieces(
-    resources.files("iotkernel.board").joinpath("testrunner.py").read_text(),
-    f"(__import__('sys').modules.update({{{NAMESPACE!r}: {{}}}}), "
-    f"__import__('sys').modules[{NAMESPACE!r}])[1]",
-    f"__import__('sys').modules[{NAMESPACE!r}]",
-)
+RUNNER_PIECES = module_pieces("testrunner.py", NAMESPACE)
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,18 @@ def checked_pieces(
     return pieces
 
 
+def module_pieces(resource: str, namespace: str, limit: int = PIECE_LIMIT) -> list[str]:
+    """`iotkernel/board/RESOURCE` as checked pieces run into a fresh dict at
+    `sys.modules[namespace]` (the board side of %mount, the test runner)."""
+    modules = "__import__('sys').modules"
+    return checked_pieces(
+        resources.files("iotkernel.board").joinpath(resource).read_text(),
+        f"({modules}.update({{{namespace!r}: {{}}}}), {modules}[{namespace!r}])[1]",
+        f"{modules}[{namespace!r}]",
+        limit,
+    )
+
+
 def load_helpers() -> HelperPieces:
     source = resources.files("iotkernel.board").joinpath("helpers.py").read_text()
     version = hashlib.sha256(source.encode()).hexdigest()[:16]

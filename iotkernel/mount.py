@@ -27,14 +27,13 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from .device import Device
 from .errors import DeviceException, IotKernelError
 from .fs import escape_frame
-from .helper_calls import checked_pieces
+from .helper_calls import module_pieces
 from .util import TEMP_SUFFIX
 
 REQUEST_START = b'\x18["'
@@ -50,13 +49,7 @@ NAMESPACE = "__iotk_mount"
 # after every soft reset, on a heap the helpers have just fragmented: pieces
 # of at most 800 bytes.
 MOUNT_PIECE_LIMIT = 800
-BOARD_INSTALL = checked_pieces(
-    resources.files("iotkernel.board").joinpath("mount.py").read_text(),
-    f"(__import__('sys').modules.update({{{NAMESPACE!r}: {{}}}}), "
-    f"__import__('sys').modules[{NAMESPACE!r}])[1]",
-    f"__import__('sys').modules[{NAMESPACE!r}]",
-    MOUNT_PIECE_LIMIT,
-)
+BOARD_INSTALL = module_pieces("mount.py", NAMESPACE, MOUNT_PIECE_LIMIT)
 
 
 class MountError(IotKernelError):

@@ -281,8 +281,8 @@ def mount(at, block, b64):
 
     BLOCK[0] = block
     B64[0] = b64
-    m = vfs().mount
-    u = vfs().umount
+    v = vfs()
+    m, u = v.mount, v.umount
     try:
         u(at)
     except OSError:
