@@ -28,7 +28,7 @@ from iotkernel.fs import FileService
 from iotkernel.sync import apply_plan, make_plan
 
 CASES = ("qemu", "qemu-small", "unix")
-FIRMWARE = {"qemu": "heap140k", "qemu-small": "heap40k"}
+FIRMWARE = {"qemu": "qemu-large", "qemu-small": "qemu"}
 MODULES = ("sensors", "filters", "report")
 
 

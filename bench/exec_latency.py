@@ -171,7 +171,7 @@ def network_case(calls: int) -> dict[str, float]:
             board.stop()
 
 
-def qemu_case(calls: int, firmware: str = "heap140k") -> dict[str, float] | None:
+def qemu_case(calls: int, firmware: str = "qemu-large") -> dict[str, float] | None:
     """IoT Kernel and mpremote on one QEMU board (real firmware)."""
     from fakes.qemu_board import QemuBoard, missing_requirement
 

@@ -272,10 +272,10 @@ def board(case: str, tmp: Path) -> Iterator[tuple[str, Path] | None]:
     if case == "qemu":
         from fakes.qemu_board import QemuBoard, missing_requirement
 
-        if missing_requirement("heap140k"):
+        if missing_requirement("qemu-large"):
             yield None
             return
-        with QemuBoard(tmp / "ttyQEMU", firmware="heap140k") as qemu:
+        with QemuBoard(tmp / "ttyQEMU", firmware="qemu-large") as qemu:
             yield qemu.url, qemu.path
         return
     baud = 115200 if case == "vserial-115200" else None

@@ -72,11 +72,11 @@ def mpremote_exec(port: Path, calls: int) -> float:
 def qemu_case(calls: int) -> dict[str, float] | None:
     from fakes.qemu_board import QemuBoard, missing_requirement
 
-    if missing_requirement("heap140k"):
+    if missing_requirement("qemu-large"):
         return None
     with (
         tempfile.TemporaryDirectory() as tmp,
-        QemuBoard(Path(tmp) / "ttyQEMU", firmware="heap140k") as board,
+        QemuBoard(Path(tmp) / "ttyQEMU", firmware="qemu-large") as board,
     ):
         ours = round_trips("iotkernel", calls, f"%connect {board.url}")
         theirs = mpremote_exec(board.path, 15)

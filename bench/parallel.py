@@ -38,12 +38,12 @@ def boards(case: str, count: int, tmp: Path) -> Iterator[list[str] | None]:
             if case.startswith("qemu"):
                 from fakes.qemu_board import QemuBoard, missing_requirement
 
-                if missing_requirement("heap140k"):
+                if missing_requirement("qemu-large"):
                     yield None
                     return
                 board: Any = QemuBoard(
                     tmp / f"ttyQ{i}",
-                    firmware="heap140k",
+                    firmware="qemu-large",
                     uid=bytes([0x51, 0x42, 0, 0, 0, 0, 0, i + 1]),
                 )
                 stack.enter_context(board)

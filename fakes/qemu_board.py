@@ -1,8 +1,8 @@
 """The QEMU board: bare-metal MicroPython firmware on an emulated Cortex-M3.
 
 Owns one `qemu-system-arm` process (machine mps2-an385) running a firmware
-image of `../shared/boards/qemu-mps2/firmware/` (or `$IOTK_QEMU_FIRMWARE_DIR`),
-its UART on a pseudo-terminal published at a stable path (a symlink, like
+image the project builds from Debian's packages (`fakes.firmware`: built on
+first use, then cached), its UART on a pseudo-terminal published at a stable path (a symlink, like
 /dev/serial/by-id/...), so `serial://PATH` reaches it as any USB board.
 Unlike the unix port this is the firmware a microcontroller runs: a 256-byte
 UART buffer, a raw-paste window of 128, a small heap, littlefs on a RAM disk,
@@ -14,7 +14,7 @@ port and keeps its files, like pressing RESET) and a
 power switch (the process stopped by its PID and started again: a new pty
 behind the same path and an empty disk, as a board whose RAM disk loses power).
 
-    python -m fakes.qemu_board /tmp/qboard0 [--firmware heap40k|PATH] [--uid HEX]
+    python -m fakes.qemu_board /tmp/qboard0 [--firmware qemu|qemu-large|qemu-stock|PATH] [--uid HEX]
                                [--power-switch]
 
 runs one until Ctrl-C or SIGTERM; `--power-switch` serves its power switch and
@@ -36,17 +36,17 @@ import threading
 import time
 from pathlib import Path
 
+from . import firmware as firmware_builder
 from .power_switch import serve_board, stop_on_signals
 
 QEMU = "qemu-system-arm"
-# The images of ../shared/boards/qemu-mps2/firmware/, by short name.
-FIRMWARES = {
-    "heap140k": "mps2-an385-heap140k.elf",
-    "heap64k": "mps2-an385-heap64k.elf",
-    "heap40k": "mps2-an385-heap40k.elf",
-    "stock": "mps2-an385-stock.elf",
-}
-# Where the patched images read machine.unique_id() from (BOARD.md).
+# The QEMU images of fakes.firmware, and the names they had before the
+# project built its own (kept so old command lines still work).
+FIRMWARES = ("qemu", "qemu-large", "qemu-stock")
+ALIASES = {"heap40k": "qemu", "heap140k": "qemu-large", "stock": "qemu-stock"}
+DEFAULT_FIRMWARE = "qemu-large"
+# Where our board definition reads machine.unique_id() from (the top of the
+# board's PSRAM: fakes/firmware/boards/IOTK_AN385/board.c).
 _UID_ADDRESS = "0x21fffff8"
 _PTY_LINE = re.compile(rb"char device redirected to (\S+) \(label serial0\)")
 _MONITOR_PROMPT = b"(qemu) "
@@ -56,29 +56,35 @@ class QemuBoardError(RuntimeError):
     """The QEMU board could not be started or driven."""
 
 
-def firmware_dir() -> Path:
-    """`$IOTK_QEMU_FIRMWARE_DIR`, else `shared/boards/qemu-mps2/firmware` beside the checkout."""
-    configured = os.environ.get("IOTK_QEMU_FIRMWARE_DIR")
-    if configured:
-        return Path(configured)
-    checkout = Path(__file__).resolve().parent.parent
-    return checkout.parent / "shared" / "boards" / "qemu-mps2" / "firmware"
+def firmware_name(name: str) -> str:
+    return ALIASES.get(name, name)
 
 
 def firmware_path(name_or_path: str) -> Path:
-    """The image a short name (`heap40k`, `stock`, ...) or a path stands for."""
-    if name_or_path in FIRMWARES:
-        return firmware_dir() / FIRMWARES[name_or_path]
+    """The image a firmware name (`qemu`, `qemu-stock`, ...) or a path stands
+    for; a named image is built first if the cache lacks it."""
+    name = firmware_name(name_or_path)
+    if name in FIRMWARES:
+        try:
+            return firmware_builder.firmware_path(name)
+        except firmware_builder.FirmwareBuildError as exc:
+            raise QemuBoardError(str(exc)) from None
     return Path(name_or_path)
 
 
-def missing_requirement(firmware: str = "heap140k") -> str | None:
-    """Why a QEMU board cannot run here (no emulator, no image), or None."""
+def missing_requirement(firmware: str = DEFAULT_FIRMWARE) -> str | None:
+    """Why a QEMU board cannot run here (no emulator, no toolchain to build
+    its image, no image file), or None."""
     if shutil.which(QEMU) is None:
         return f"{QEMU} is not installed (apt-get install qemu-system-arm)"
-    image = firmware_path(firmware)
-    if not image.is_file():
-        return f"no firmware image at {image} (set IOTK_QEMU_FIRMWARE_DIR)"
+    name = firmware_name(firmware)
+    if name in FIRMWARES:
+        packages = firmware_builder.missing_toolchain(firmware_builder.BOARDS[name])
+        if packages:
+            return f"the {name} firmware needs {', '.join(packages)} to build (apt-get install)"
+        return None
+    if not Path(firmware).is_file():
+        return f"no firmware image at {firmware}"
     return None
 
 
@@ -89,7 +95,7 @@ class QemuBoard:
         self,
         path: str | Path,
         *,
-        firmware: str | Path = "heap140k",
+        firmware: str | Path = DEFAULT_FIRMWARE,
         uid: bytes | None = None,
         start_timeout: float = 10.0,
     ) -> None:
@@ -191,7 +197,7 @@ class QemuBoard:
             elif self._proc.poll() is not None:
                 break
         raise QemuBoardError(
-            f"{QEMU} did not start {self.firmware.name}: {seen.decode(errors='replace')[-300:]}"
+            f"{QEMU} did not start {self.firmware}: {seen.decode(errors='replace')[-300:]}"
         )
 
     @staticmethod
@@ -339,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", help="where the port appears, e.g. /tmp/qboard0")
     parser.add_argument(
         "--firmware",
-        default="heap140k",
-        help=f"an image name ({', '.join(FIRMWARES)}) or path (default heap140k)",
+        default=DEFAULT_FIRMWARE,
+        help=f"an image name ({', '.join(FIRMWARES)}) or path (default {DEFAULT_FIRMWARE})",
     )
     parser.add_argument("--uid", help="machine.unique_id() as 16 hex digits (default: random)")
     parser.add_argument(
@@ -372,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         board.set_power,
         board.stop,
         lambda: (
-            f"qemu board at {board.url} (uid {board.uid.hex()}, {board.firmware.name}, "
+            f"qemu board at {board.url} (uid {board.uid.hex()}, {board.firmware.parent.name}, "
             f"QEMU pid {board.pid}); Ctrl-C stops it"
         ),
         power_switch=args.power_switch,

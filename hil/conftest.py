@@ -5,8 +5,9 @@
 
 Without a board, a virtual serial board (the unix port behind a tty path, in
 its own process, with a power switch on loopback) stands in, so the suite is
-proven on every commit; `--qemu heap40k` (or IOTK_HIL_QEMU) runs real
-firmware in QEMU instead (`fakes.qemu_board`: heap140k, heap64k, heap40k),
+proven on every commit; `--qemu qemu` (or IOTK_HIL_QEMU) runs real
+firmware in QEMU instead (`fakes.qemu_board`: qemu, qemu-large, built by
+`fakes.firmware` on first use),
 reset through its reset line. Each test starts on a freshly soft-reset
 interpreter, so one test's MemoryError cannot fail the next. Tests run one
 at a time: a board has one port.
@@ -51,8 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--qemu",
         default=os.environ.get("IOTK_HIL_QEMU"),
         metavar="FIRMWARE",
-        help="without --board: a QEMU board running this firmware image (heap140k, heap64k, "
-        "heap40k or a path) instead of the virtual serial board; default: $IOTK_HIL_QEMU",
+        help="without --board: a QEMU board running this firmware (qemu: 40 KB heap, "
+        "qemu-large, or an image's path) instead of the virtual serial board; "
+        "default: $IOTK_HIL_QEMU",
     )
 
 
@@ -140,9 +142,9 @@ def board_under_test(request: pytest.FixtureRequest) -> Iterator[Any]:
         return
     firmware = request.config.getoption("--qemu")
     if firmware:
-        from fakes.qemu_board import FIRMWARES, QemuBoard
+        from fakes.qemu_board import QemuBoard
 
-        require_qemu(firmware if firmware in FIRMWARES else "heap140k")
+        require_qemu(firmware)
         with (
             tempfile.TemporaryDirectory(prefix="iotk-hil-qemu-") as root,
             QemuBoard(Path(root) / "ttyQEMU0", firmware=firmware) as board,

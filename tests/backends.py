@@ -31,7 +31,7 @@ UNIX_AVAILABLE = importlib.util.find_spec("micropython_unix") is not None
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BUILTIN = ("fake", "circuitpython", "unix", "vserial", "webrepl", "qemu", "qemu-small")
 # The QEMU backends and the firmware image each runs (fakes.qemu_board).
-QEMU_FIRMWARE = {"qemu": "heap140k", "qemu-small": "heap40k", "qemu-stock": "stock"}
+QEMU_FIRMWARE = {"qemu": "qemu-large", "qemu-small": "qemu", "qemu-stock": "qemu-stock"}
 BRIDGE_PASSWORD = "test1234"
 
 
@@ -44,7 +44,7 @@ def require_unix_port() -> None:
         pytest.skip(message)
 
 
-def require_qemu(firmware: str = "heap140k") -> None:
+def require_qemu(firmware: str = "qemu-large") -> None:
     """Skip visibly without qemu-system-arm or the firmware images, except in CI."""
     from fakes.qemu_board import missing_requirement
 

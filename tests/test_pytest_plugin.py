@@ -62,10 +62,10 @@ def test_the_example_project_on_sim(tmp_path: Path) -> None:
 
 
 def test_the_example_project_on_a_small_qemu_board(tmp_path: Path) -> None:
-    require_qemu("heap40k")
+    require_qemu("qemu")
     from fakes.qemu_board import QemuBoard
 
-    with QemuBoard(tmp_path / "ttyQEMU", firmware="heap40k") as board:
+    with QemuBoard(tmp_path / "ttyQEMU", firmware="qemu") as board:
         done = run_pytest("--board", board.url, "--board-config", "sim", str(EXAMPLE), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert board_lines(done.stdout, "PASSED") == EXAMPLE_TESTS

@@ -217,8 +217,8 @@ def test_a_board_ignoring_the_stop_button_is_reset_and_reconnected(tmp_path: Pat
 
     from ..backends import require_qemu
 
-    require_qemu("stock")
-    with QemuBoard(tmp_path / "ttyStock", firmware="stock") as board:
+    require_qemu("qemu-stock")
+    with QemuBoard(tmp_path / "ttyStock", firmware="qemu-stock") as board:
         reset = f"{sys.executable} -m fakes.qemu_board --reset {board.path}"
         # The stock image has no machine.unique_id(): the entry is found by its name.
         k = Kernel(

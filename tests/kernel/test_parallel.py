@@ -35,7 +35,7 @@ def boards(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]
     if request.param == "qemu-small":
         from fakes.qemu_board import QemuBoard, missing_requirement
 
-        missing = missing_requirement("heap40k")
+        missing = missing_requirement("qemu")
         if missing:
             if IN_CI:
                 pytest.fail(missing)
@@ -45,7 +45,7 @@ def boards(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]
                 stack.enter_context(
                     QemuBoard(
                         tmp_path / f"ttyQ{uid}",
-                        firmware="heap40k",
+                        firmware="qemu",
                         uid=bytes(7) + bytes.fromhex(uid),
                     )
                 ).url

@@ -30,11 +30,11 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kernel, Pa
     example project's configuration, with its reset line as hard-reset."""
     from fakes.qemu_board import QemuBoard
 
-    require_qemu("heap40k")
+    require_qemu("qemu")
     root = tmp_path_factory.mktemp("small")
     project = root / "project"
     shutil.copytree(EXAMPLE, project)
-    with QemuBoard(root / "ttySmall", firmware="heap40k", uid=bytes.fromhex(UID)) as board:
+    with QemuBoard(root / "ttySmall", firmware="qemu", uid=bytes.fromhex(UID)) as board:
         reset = f"{sys.executable} -m fakes.qemu_board --reset {board.path}"
         entry = (project / "devices" / "sim.yaml").read_text()
         entry = entry.replace("sim:\n", f"small:\n  uid: {UID}\n  hard-reset: {reset}\n")

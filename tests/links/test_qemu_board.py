@@ -35,16 +35,16 @@ from ..backends import require_qemu
 
 @pytest.fixture
 def stock_board(tmp_path: Path) -> Iterator[QemuBoard]:
-    require_qemu("stock")
-    with QemuBoard(tmp_path / "ttyStock", firmware="stock") as board:
+    require_qemu("qemu-stock")
+    with QemuBoard(tmp_path / "ttyStock", firmware="qemu-stock") as board:
         yield board
 
 
 @pytest.fixture
 def small_board(tmp_path: Path) -> Iterator[QemuBoard]:
-    require_qemu("heap40k")
+    require_qemu("qemu")
     with QemuBoard(
-        tmp_path / "ttySmall", firmware="heap40k", uid=bytes.fromhex("0102030405060708")
+        tmp_path / "ttySmall", firmware="qemu", uid=bytes.fromhex("0102030405060708")
     ) as board:
         yield board
 
@@ -81,7 +81,7 @@ def test_reset_line_keeps_files_power_cycle_loses_them(small_board: QemuBoard) -
 
 
 def test_cli_runs_a_board_and_presses_its_reset(tmp_path: Path) -> None:
-    require_qemu("heap40k")
+    require_qemu("qemu")
     path = tmp_path / "ttyCli"
     proc = subprocess.Popen(
         [
@@ -90,7 +90,7 @@ def test_cli_runs_a_board_and_presses_its_reset(tmp_path: Path) -> None:
             "fakes.qemu_board",
             str(path),
             "--firmware",
-            "heap40k",
+            "qemu",
             "--uid",
             "aabbccddeeff0011",
         ],

@@ -1,0 +1,350 @@
+"""Building the test boards' firmware, cached.
+
+Owns the recipes (`BOARDS`), the cache (`cache_dir()`: `$IOTK_FIRMWARE_CACHE`,
+else `~/.cache/iotkernel/firmware`) and the build itself: sources from
+Debian (`debian.py`), mpy-cross first, then the board, with progress on
+stderr. A built image lives under a key made of the recipe, the source
+versions, the build options and the board definition's files: a change to
+any of them builds anew, nothing else does. The source versions are resolved
+once and recorded (`sources.json`), so a build from the cache asks no
+registry. Builds hold a lock, so test processes that need the same image
+build it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .debian import SUITE, Package, PrivateApt, SourceFetchError
+
+# Bump when the build steps change in a way the key would not see.
+BUILDER_VERSION = 1
+BOARDS_DIR = Path(__file__).resolve().parent / "boards"
+MAKE_TIMEOUT = 1800.0
+
+SOURCES = {
+    "micropython": Package("micropython", "1.25.0+ds"),
+}
+
+
+class FirmwareBuildError(RuntimeError):
+    """A firmware image could not be built; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one board's firmware is made."""
+
+    name: str
+    port: str  # the MicroPython port folder: ports/<port>
+    board: str  # its BOARD (ours are copied from boards/<board> first)
+    artefact: str  # the file of the build folder that is the image
+    description: str
+    own_board: bool = False
+    make_vars: dict[str, str] = field(default_factory=dict)
+    sources: tuple[str, ...] = ("micropython",)
+    # (command, the Debian package that brings it)
+    toolchain: tuple[tuple[str, str], ...] = (
+        ("make", "make"),
+        ("gcc", "gcc"),
+        ("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"),
+    )
+
+
+# The qemu port's frozen manifest require()s micropython-lib's unittest,
+# which Debian's +ds source does not have: these boards freeze nothing.
+_QEMU_COMMON = {"FROZEN_MANIFEST": ""}
+
+BOARDS: dict[str, Recipe] = {
+    recipe.name: recipe
+    for recipe in (
+        Recipe(
+            "qemu",
+            port="qemu",
+            board="IOTK_AN385",
+            own_board=True,
+            artefact="firmware.elf",
+            make_vars={**_QEMU_COMMON, "MICROPY_HEAP_SIZE": "40960"},
+            description="Cortex-M3 (QEMU mps2-an385), 40 KB heap, IoT Kernel's board definition",
+        ),
+        Recipe(
+            "qemu-large",
+            port="qemu",
+            board="IOTK_AN385",
+            own_board=True,
+            artefact="firmware.elf",
+            make_vars={**_QEMU_COMMON, "MICROPY_HEAP_SIZE": "143360"},
+            description="the same board with the port's default 140 KB heap",
+        ),
+        Recipe(
+            "qemu-stock",
+            port="qemu",
+            board="MPS2_AN385",
+            artefact="firmware.elf",
+            make_vars=dict(_QEMU_COMMON),
+            description="the qemu port's MPS2_AN385 as shipped (no Ctrl-C while code runs)",
+        ),
+    )
+}
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get("IOTK_FIRMWARE_CACHE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "iotkernel" / "firmware"
+
+
+def missing_toolchain(recipe: Recipe) -> list[str]:
+    """The Debian packages to install before `recipe` can build (none: [])."""
+    packages: list[str] = []
+    for command, package in recipe.toolchain:
+        if shutil.which(command) is None:
+            packages += [p for p in package.split() if p not in packages]
+    return packages
+
+
+# ---------------------------------------------------------------- progress
+
+
+class Progress:
+    """Build progress on stderr: a line per stage, and while make runs a
+    count of the files compiled (updated in place on a terminal)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self._last = 0.0
+
+    def stage(self, text: str) -> None:
+        print(f"firmware: {text}", file=self.stream, flush=True)
+
+    def count(self, label: str, files: int, started: float, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._last < (0.2 if self.tty else 10.0):
+            return
+        self._last = now
+        line = f"firmware: {label}: {files} files compiled ({now - started:.0f} s)"
+        if self.tty:
+            end = "\n" if final else ""
+            print("\r" + line, end=end, file=self.stream, flush=True)
+        elif final or files:
+            print(line, file=self.stream, flush=True)
+
+
+# ---------------------------------------------------------------- the cache
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _recorded_versions(root: Path) -> dict[str, str]:
+    try:
+        data = json.loads((root / "sources.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _board_files_digest(recipe: Recipe) -> str:
+    digest = hashlib.sha256()
+    if recipe.own_board:
+        board = BOARDS_DIR / recipe.board
+        for path in sorted(board.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(board)).encode() + b"\0")
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def image_key(recipe: Recipe, versions: dict[str, str]) -> str:
+    """What the image depends on, hashed: the recipe, the source versions,
+    the build options and the files of our board definition."""
+    parts = {
+        "builder": BUILDER_VERSION,
+        "port": recipe.port,
+        "board": recipe.board,
+        "make": sorted(recipe.make_vars.items()),
+        "sources": {name: versions.get(name, "?") for name in recipe.sources},
+        "board_files": _board_files_digest(recipe),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _image_path(root: Path, recipe: Recipe, versions: dict[str, str]) -> Path:
+    return root / "images" / f"{recipe.name}-{image_key(recipe, versions)}" / recipe.artefact
+
+
+def firmware_path(
+    name: str, *, build_if_missing: bool = True, progress: Progress | None = None
+) -> Path:
+    """The image of board `name`, built first if the cache lacks it."""
+    recipe = _recipe(name)
+    root = cache_dir()
+    versions = _recorded_versions(root)
+    if versions:
+        image = _image_path(root, recipe, versions)
+        if image.is_file():
+            return image
+    if not build_if_missing:
+        raise FirmwareBuildError(
+            f"the {name} firmware is not built yet: python -m fakes.firmware build {name}"
+        )
+    return build(name, progress=progress)
+
+
+def _recipe(name: str) -> Recipe:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise FirmwareBuildError(
+            f"no firmware recipe {name!r} (there are: {', '.join(BOARDS)})"
+        ) from None
+
+
+# ---------------------------------------------------------------- building
+
+
+def build(name: str, *, progress: Progress | None = None, refresh: bool = False) -> Path:
+    """Build board `name`'s image unless the cache has it; its path.
+    `refresh` asks the registry for newer Debian revisions first."""
+    recipe = _recipe(name)
+    progress = progress or Progress()
+    missing = missing_toolchain(recipe)
+    if missing:
+        raise FirmwareBuildError(
+            f"building the {name} firmware needs {', '.join(missing)}: "
+            f"apt-get install {' '.join(missing)}"
+        )
+    root = cache_dir()
+    with _locked(root):
+        versions = _recorded_versions(root)
+        apt = PrivateApt(root / "apt")
+        try:
+            if refresh or any(source not in versions for source in recipe.sources):
+                progress.stage("asking Debian's registry for the source versions")
+                for source in recipe.sources:
+                    versions[source] = apt.newest_version(SOURCES[source])
+                (root / "sources.json").write_text(json.dumps(versions, indent=1) + "\n")
+            image = _image_path(root, recipe, versions)
+            if image.is_file():
+                return image
+            trees = {
+                source: _source_tree(root, apt, source, versions[source], progress)
+                for source in recipe.sources
+            }
+        except SourceFetchError as exc:
+            raise FirmwareBuildError(str(exc)) from None
+        started = time.monotonic()
+        micropython = trees["micropython"]
+        _build_mpy_cross(micropython, progress)
+        _build_board(recipe, micropython, image, progress)
+        progress.stage(f"{name} built in {time.monotonic() - started:.0f} s: {image}")
+        return image
+
+
+def _source_tree(
+    root: Path, apt: PrivateApt, source: str, version: str, progress: Progress
+) -> Path:
+    tree = root / "src" / f"{source}-{version}"
+    done = tree.with_name(tree.name + ".complete")
+    if done.is_file() and tree.is_dir():
+        return tree
+    progress.stage(f"fetching {source} {version} from Debian's {SUITE}")
+    tree.parent.mkdir(parents=True, exist_ok=True)
+    apt.fetch(SOURCES[source], version, tree)
+    done.write_text(version + "\n")
+    return tree
+
+
+def _build_mpy_cross(micropython: Path, progress: Progress) -> None:
+    built = micropython / "mpy-cross" / "build" / "mpy-cross"
+    if built.is_file():
+        return
+    progress.stage("building mpy-cross")
+    _make(["make", "-C", str(micropython / "mpy-cross"), f"-j{_jobs()}"], "mpy-cross", progress)
+
+
+def _build_board(recipe: Recipe, micropython: Path, image: Path, progress: Progress) -> None:
+    port = micropython / "ports" / recipe.port
+    if recipe.own_board:
+        target = port / "boards" / recipe.board
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(BOARDS_DIR / recipe.board, target)
+    options = " ".join(f"{k}={v or '(none)'}" for k, v in recipe.make_vars.items())
+    progress.stage(f"building {recipe.name}: ports/{recipe.port} BOARD={recipe.board} {options}")
+    image.parent.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{recipe.name}-", dir=image.parent.parent) as tmp:
+        build_dir = Path(tmp) / "build"
+        argv = [
+            "make",
+            "-C",
+            str(port),
+            f"-j{_jobs()}",
+            f"BOARD={recipe.board}",
+            f"BUILD={build_dir}",
+            *(f"{k}={v}" for k, v in recipe.make_vars.items()),
+        ]
+        _make(argv, recipe.name, progress)
+        artefact = build_dir / recipe.artefact
+        if not artefact.is_file():
+            raise FirmwareBuildError(f"the {recipe.name} build made no {recipe.artefact}")
+        staged = Path(tmp) / "image"
+        staged.mkdir()
+        shutil.copy2(artefact, staged / recipe.artefact)
+        (staged / "build.json").write_text(
+            json.dumps({"recipe": recipe.name, "make": argv[3:]}, indent=1) + "\n"
+        )
+        shutil.rmtree(image.parent, ignore_errors=True)
+        staged.rename(image.parent)  # whole, or not at all
+
+
+def _jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _make(argv: list[str], label: str, progress: Progress) -> None:
+    started = time.monotonic()
+    log: list[str] = []
+    files = 0
+    env = {**os.environ, "LC_ALL": "C"}
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.append(line)
+            del log[:-200]
+            if line.startswith(("CC ", "CXX ")) or "Building C object" in line:
+                files += 1
+                progress.count(label, files, started)
+            if time.monotonic() - started > MAKE_TIMEOUT:
+                proc.kill()
+                raise FirmwareBuildError(f"building {label} took over {MAKE_TIMEOUT:.0f} s")
+        code = proc.wait()
+    progress.count(label, files, started, final=True)
+    if code != 0:
+        tail = "".join(log[-25:])
+        raise FirmwareBuildError(f"building {label} failed (make exited {code}):\n{tail}")
