@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,18 @@ MAKE_TIMEOUT = 1800.0
 
 SOURCES = {
     "micropython": Package("micropython", "1.25.0+ds"),
+    # MicroPython 1.25.0 was released against these (its submodules, empty in +ds).
+    "pico-sdk": Package("pico-sdk-source", "2.1.1", binary=True, subdir="usr/src/pico-sdk"),
+    "tinyusb": Package("tinyusb-source", "0.18.0", binary=True, subdir="usr/src/tinyusb"),
+    "mbedtls": Package("mbedtls", "3.6."),
 }
+# Where the rp2 port looks for each (lib/<folder> of MicroPython's tree).
+LIB_FOLDERS = {"pico-sdk": "pico-sdk", "tinyusb": "tinyusb", "mbedtls": "mbedtls"}
+# micropython-lib is not in Debian's +ds source: the rp2 frozen manifest keeps
+# only what the source has (its own modules and asyncio). The port's own
+# manifest file must say so: a FROZEN_MANIFEST given to make is not taken
+# for RPI_PICO.
+RP2_MANIFEST = 'freeze("$(PORT_DIR)/modules")\ninclude("$(MPY_DIR)/extmod/asyncio")\n'
 
 
 class FirmwareBuildError(RuntimeError):
@@ -56,6 +68,8 @@ class Recipe:
     own_board: bool = False
     make_vars: dict[str, str] = field(default_factory=dict)
     sources: tuple[str, ...] = ("micropython",)
+    # Files of MicroPython's tree this recipe writes before building.
+    tree_files: dict[str, str] = field(default_factory=dict)
     # (command, the Debian package that brings it)
     toolchain: tuple[tuple[str, str], ...] = (
         ("make", "make"),
@@ -88,6 +102,31 @@ BOARDS: dict[str, Recipe] = {
             artefact="firmware.elf",
             make_vars={**_QEMU_COMMON, "MICROPY_HEAP_SIZE": "143360"},
             description="the same board with the port's default 140 KB heap",
+        ),
+        Recipe(
+            "pico",
+            port="rp2",
+            board="RPI_PICO",
+            artefact="firmware.bin",
+            make_vars={"CMAKE_ARGS": "-DPICO_NO_PICOTOOL=1"},
+            sources=("micropython", "pico-sdk", "tinyusb", "mbedtls"),
+            tree_files={
+                "ports/rp2/boards/manifest.py": RP2_MANIFEST,
+                # The build insists on a checked-out micropython-lib; the
+                # manifest above requires nothing from it.
+                "lib/micropython-lib/README.md": "Empty: not in Debian's +ds source.\n",
+            },
+            toolchain=(
+                ("make", "make"),
+                ("gcc", "gcc"),
+                ("g++", "g++"),
+                ("cmake", "cmake"),
+                (
+                    "arm-none-eabi-gcc",
+                    "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+                ),
+            ),
+            description="Raspberry Pi Pico (rp2 port, RPI_PICO) as MicroPython ships it",
         ),
         Recipe(
             "qemu-stock",
@@ -187,6 +226,7 @@ def image_key(recipe: Recipe, versions: dict[str, str]) -> str:
         "port": recipe.port,
         "board": recipe.board,
         "make": sorted(recipe.make_vars.items()),
+        "tree_files": sorted(recipe.tree_files.items()),
         "sources": {name: versions.get(name, "?") for name in recipe.sources},
         "board_files": _board_files_digest(recipe),
     }
@@ -259,6 +299,7 @@ def build(name: str, *, progress: Progress | None = None, refresh: bool = False)
             raise FirmwareBuildError(str(exc)) from None
         started = time.monotonic()
         micropython = trees["micropython"]
+        _lay_libraries(micropython, trees)
         _build_mpy_cross(micropython, progress)
         _build_board(recipe, micropython, image, progress)
         progress.stage(f"{name} built in {time.monotonic() - started:.0f} s: {image}")
@@ -287,8 +328,29 @@ def _build_mpy_cross(micropython: Path, progress: Progress) -> None:
     _make(["make", "-C", str(micropython / "mpy-cross"), f"-j{_jobs()}"], "mpy-cross", progress)
 
 
+def _lay_libraries(micropython: Path, trees: dict[str, Path]) -> None:
+    """Point lib/<folder> of MicroPython's tree at each library's tree."""
+    for source, folder in LIB_FOLDERS.items():
+        if source not in trees:
+            continue
+        lib = micropython / "lib" / folder
+        if lib.is_symlink() and lib.resolve() == trees[source].resolve():
+            continue
+        if lib.is_symlink() or lib.is_file():
+            lib.unlink()
+        elif lib.is_dir():
+            shutil.rmtree(lib)  # the empty submodule folder of the +ds source
+        lib.symlink_to(trees[source].resolve(), target_is_directory=True)
+    # The rp2 Makefile takes lib/pico-sdk/README.md as the sign of a checked
+    # out submodule; Debian's pico-sdk-source ships no README.
+    if "pico-sdk" in trees and not (trees["pico-sdk"] / "README.md").exists():
+        (trees["pico-sdk"] / "README.md").write_text("pico-sdk from Debian's pico-sdk-source\n")
+
+
 def _build_board(recipe: Recipe, micropython: Path, image: Path, progress: Progress) -> None:
     port = micropython / "ports" / recipe.port
+    for relative, text in recipe.tree_files.items():
+        (micropython / relative).write_text(text)
     if recipe.own_board:
         target = port / "boards" / recipe.board
         shutil.rmtree(target, ignore_errors=True)
@@ -314,11 +376,50 @@ def _build_board(recipe: Recipe, micropython: Path, image: Path, progress: Progr
         staged = Path(tmp) / "image"
         staged.mkdir()
         shutil.copy2(artefact, staged / recipe.artefact)
+        elf = build_dir / "firmware.elf"
+        if recipe.artefact.endswith(".bin"):
+            # A flash image: its ELF (symbols, for debugging) and a UF2 (what
+            # a user drags onto the board's drive, what emulators load).
+            shutil.copy2(elf, staged / "firmware.elf")
+            (staged / "firmware.uf2").write_bytes(bin_to_uf2(artefact.read_bytes()))
         (staged / "build.json").write_text(
             json.dumps({"recipe": recipe.name, "make": argv[3:]}, indent=1) + "\n"
         )
         shutil.rmtree(image.parent, ignore_errors=True)
         staged.rename(image.parent)  # whole, or not at all
+    # Images of this board built from older sources or options are stale.
+    for old in image.parent.parent.glob(f"{recipe.name}-*"):
+        if old != image.parent and old.is_dir() and old.name.rsplit("-", 1)[0] == recipe.name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# UF2 as the RP2040's bootrom takes it: 512-byte blocks of 256 bytes of
+# flash each, the family id flag set, addresses from the start of flash.
+UF2_MAGIC = (0x0A324655, 0x9E5D5157, 0x0AB16F30)
+UF2_FLAG_FAMILY = 0x00002000
+RP2040_FAMILY = 0xE48BFF56
+RP2040_FLASH = 0x10000000
+
+
+def bin_to_uf2(data: bytes, base: int = RP2040_FLASH, family: int = RP2040_FAMILY) -> bytes:
+    """A flash image as UF2 blocks."""
+    chunks = [data[i : i + 256] for i in range(0, len(data), 256)]
+    blocks = []
+    for number, chunk in enumerate(chunks):
+        header = struct.pack(
+            "<8I",
+            UF2_MAGIC[0],
+            UF2_MAGIC[1],
+            UF2_FLAG_FAMILY,
+            base + 256 * number,
+            256,
+            number,
+            len(chunks),
+            family,
+        )
+        payload = chunk.ljust(476, b"\0")
+        blocks.append(header + payload + struct.pack("<I", UF2_MAGIC[2]))
+    return b"".join(blocks)
 
 
 def _jobs() -> int:
@@ -337,7 +438,7 @@ def _make(argv: list[str], label: str, progress: Progress) -> None:
         for line in proc.stdout:
             log.append(line)
             del log[:-200]
-            if line.startswith(("CC ", "CXX ")) or "Building C object" in line:
+            if line.startswith(("CC ", "CXX ")) or ("Building " in line and " object " in line):
                 files += 1
                 progress.count(label, files, started)
             if time.monotonic() - started > MAKE_TIMEOUT:

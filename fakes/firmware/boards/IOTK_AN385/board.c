@@ -323,7 +323,7 @@ void iotk_board_init(void) {
         mp_obj_print_exception(&mp_plat_print, MP_OBJ_FROM_PTR(nlr.ret_val));
     }
     // As rp2 and stm32 do: /lib is on the import path.
-    mp_obj_list_append(mp_sys_path, MP_OBJ_NEW_QSTR(MP_QSTR__slash_lib));
+    mp_obj_list_append(mp_sys_path, mp_obj_new_str("/lib", 4));
     // As firmware does: boot.py always, main.py after a power-on or reset
     // and after a soft reset from the friendly REPL (not the raw REPL).
     pyexec_file_if_exists("boot.py");
