@@ -496,6 +496,11 @@ def _temporary_flash(port: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix=f"{port.name}-flash-", suffix=".bin")
 
 
+def start_test_board(workdir: Path) -> PicoBoard:
+    """A Pico for `pytest --board pico` (entry point `iotkernel.boards`)."""
+    return PicoBoard(workdir / "ttyPico").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fakes.pico_board",

@@ -337,6 +337,11 @@ def _read_until_prompt(sock: socket.socket, deadline: float) -> str:
     return seen[: -len(_MONITOR_PROMPT)].decode(errors="replace")
 
 
+def start_test_board(workdir: Path) -> QemuBoard:
+    """The 40 KB QEMU board for `pytest --board qemu` (entry point `iotkernel.boards`)."""
+    return QemuBoard(workdir / "ttyQEMU", firmware="qemu").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fakes.qemu_board",

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from iotkernel.hardreset import run_reset_command
+from iotkernel.pytest_plugin import session_stand_in, stand_in_boards
 from tests.backends import Backend, fresh_interpreter, require_qemu, require_unix_port
 from tests.conftest import device  # noqa: F401 - the same fixture as the contract suite
 
@@ -118,6 +119,9 @@ def board_under_test(request: pytest.FixtureRequest) -> Iterator[Any]:
     if len(boards) > 1:
         pytest.fail("hil/ tests one board: give one --board")
     url = boards[0]
+    if url in stand_in_boards():  # --board pico: the plugin started it for this process
+        yield session_stand_in(request.config)
+        return
     places = request.config.option.iotk_lg_places
     if places:
         from iotkernel.labgrid import LabgridPlace
@@ -164,10 +168,10 @@ def backend(board_under_test: Any) -> Backend:
         fresh_interpreter(board_under_test.url)
         return Backend("board", board_under_test.url, hard_reset=board_under_test.hard_reset)
     board_under_test.ensure_plugged()
-    if not isinstance(board_under_test, VirtualStandIn):  # a QEMU board
+    if not isinstance(board_under_test, VirtualStandIn):  # an emulated board: QEMU, Pico
         fresh_interpreter(board_under_test.url)
         return Backend(
-            "qemu",
+            "emulated",
             board_under_test.url,
             vanish=lambda _device: board_under_test.unplug(),
             board=board_under_test,

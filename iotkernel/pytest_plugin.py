@@ -1,6 +1,8 @@
 """The pytest plugin `iotkernel`: users' own tests on their boards.
 
-Owns the options (`--board URL|NAME|sim`, repeatable; `--lg-places`, one
+Owns the options (`--board URL|NAME|sim|STAND-IN`, repeatable, where a
+stand-in is a board an installed package can start, such as the test
+doubles' emulated `pico` (entry point group `iotkernel.boards`); `--lg-places`, one
 labgrid place per xdist worker; `--board-reset soft|none`;
 `--board-config NAME`), the boards of the session (connected at its start,
 reconnected after a board died mid-test), the fixtures `board` (a connected
@@ -62,6 +64,7 @@ class BoardHandle:
     coordinator: str | None = None
     place: LabgridPlace | None = None
     device: Device | None = None
+    stand_in: Any = None  # a board this session started (its .url, .stop())
     lost: bool = False
     synced: set[Path] = field(default_factory=set)  # projects whose resources it has
 
@@ -97,6 +100,27 @@ class BoardHandle:
         if self.place is not None:
             self.place.release()
             self.place = None
+        if self.stand_in is not None:
+            self.stand_in.stop()
+            self.stand_in = None
+
+
+STAND_IN_GROUP = "iotkernel.boards"
+
+
+def stand_in_boards() -> dict[str, Any]:
+    """Boards installed packages can start by name (entry points of the
+    group `iotkernel.boards`: a callable taking a work folder, returning a
+    started board with `.url` and `.stop()`)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=STAND_IN_GROUP)}
+
+
+def session_stand_in(config: pytest.Config) -> Any:
+    """The stand-in board this test process started for its first --board, if any."""
+    handles = config.stash[_SESSION].handles
+    return handles[0].stand_in if handles else None
 
 
 class BoardSession:
@@ -130,7 +154,8 @@ class BoardSession:
             raise pytest.UsageError(
                 f"--board: {workers} workers, {len(specs)} boards; give one --board per worker"
             )
-        self.handles = [self._resolve(spec) for spec in specs]
+        stand_ins = stand_in_boards()  # each worker starts its own: none here
+        self.handles = [self._resolve(spec) for spec in specs if spec not in stand_ins]
         self._probe()
         self.stop()
 
@@ -171,6 +196,15 @@ class BoardSession:
             if self._sim_dir is None:
                 self._sim_dir = tempfile.TemporaryDirectory(prefix="iotk-sim-")
             return BoardHandle(spec, f"unix://?dir={self._sim_dir.name}", "sim")
+        stand_ins = stand_in_boards()
+        if spec in stand_ins:  # started here, for this test process
+            if self._sim_dir is None:
+                self._sim_dir = tempfile.TemporaryDirectory(prefix="iotk-sim-")
+            try:
+                board = stand_ins[spec].load()(Path(self._sim_dir.name))
+            except Exception as exc:
+                raise pytest.UsageError(f"--board {spec}: cannot start it: {exc}") from None
+            return BoardHandle(spec, board.url, spec, stand_in=board)
         registry = Registry(Path(os.devnull))
         try:
             url, name = registry.find(spec, [], settings=load_settings())
@@ -191,8 +225,9 @@ _SESSION = pytest.StashKey[BoardSession]()
 
 def _each_worker_its_own(spec: str) -> bool:
     """Boards every xdist worker can have a copy of: `sim` (a unix-port
-    process each) and the in-process fake boards."""
-    return spec == "sim" or spec.startswith(("fake://", "unix://"))
+    process each), the in-process fake boards and stand-ins (one started
+    per worker)."""
+    return spec == "sim" or spec.startswith(("fake://", "unix://")) or spec in stand_in_boards()
 
 
 def _worker_index(config: pytest.Config) -> int | None:

@@ -4,9 +4,11 @@ Shared by tests/ and hil/. `fake` (pure Python), `unix` (the unix port under
 a pty), `vserial` (a virtual serial board through SerialTransport),
 `circuitpython` (the fake board's CircuitPython flavour, its files on a
 "USB drive" folder mounted on the host, read-only to its own code),
-`webrepl` (the WebREPL bridge through WebReplTransport), `qemu` and
-`qemu-small` (bare-metal firmware in QEMU with a 140 KB and a 40 KB heap,
-through SerialTransport); any other name is a URL of a real board. A backend
+`webrepl` (the WebREPL bridge through WebReplTransport), `pico` (a
+Raspberry Pi Pico's MicroPython on an emulated RP2040, its USB REPL on a
+pty) and `qemu-small` (bare-metal firmware in QEMU with a 40 KB heap), both
+firmware the project builds from Debian's packages (fakes.firmware); any
+other name is a URL of a real board. A backend
 knows how to make its board vanish, where that is possible, for the tests of
 a board that disappears mid-operation.
 """
@@ -29,9 +31,11 @@ from iotkernel.transport import killable
 
 UNIX_AVAILABLE = importlib.util.find_spec("micropython_unix") is not None
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BUILTIN = ("fake", "circuitpython", "unix", "vserial", "webrepl", "qemu", "qemu-small")
+BUILTIN = ("fake", "circuitpython", "unix", "vserial", "webrepl", "pico", "qemu-small")
 # The QEMU backends and the firmware image each runs (fakes.qemu_board).
 QEMU_FIRMWARE = {"qemu": "qemu-large", "qemu-small": "qemu", "qemu-stock": "qemu-stock"}
+# The backends on emulated firmware: the QEMU boards and the Pico.
+EMULATED = (*QEMU_FIRMWARE, "pico")
 BRIDGE_PASSWORD = "test1234"
 
 
@@ -55,10 +59,22 @@ def require_qemu(firmware: str = "qemu-large") -> None:
         pytest.skip(missing)
 
 
+def require_pico() -> None:
+    """Skip visibly without what the Pico needs (Node, the toolchain), except in CI."""
+    from fakes.pico_board import missing_requirement
+
+    missing = missing_requirement()
+    if missing:
+        if IN_CI:
+            pytest.fail(missing + ": CI must run the Pico tier")
+        pytest.skip(missing)
+
+
 class QemuBoards:
-    """The QEMU boards of one test process, started on first use and kept
-    for the whole run (a cold start costs a second or two), each under its
-    own tty path and uid. Stopped by PID at the end of the session."""
+    """The emulated boards of one test process (QEMU boards and the Pico),
+    started on first use and kept for the whole run (a cold start costs a
+    second or two), each under its own tty path and uid: each xdist worker
+    has its own. Stopped by PID at the end of the session."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -66,13 +82,19 @@ class QemuBoards:
 
     def get(self, name: str) -> Any:
         """The board, running (boards not in use are paused: see `release`)."""
-        from fakes.qemu_board import QemuBoard
-
-        firmware = QEMU_FIRMWARE[name]
-        require_qemu(firmware)
         board = self._boards.get(name)
         if board is None:
-            board = QemuBoard(self.workdir / f"tty-{name}", firmware=firmware).start()
+            if name == "pico":
+                from fakes.pico_board import PicoBoard
+
+                require_pico()
+                board = PicoBoard(self.workdir / "tty-pico").start()
+            else:
+                from fakes.qemu_board import QemuBoard
+
+                firmware = QEMU_FIRMWARE[name]
+                require_qemu(firmware)
+                board = QemuBoard(self.workdir / f"tty-{name}", firmware=firmware).start()
             self._boards[name] = board
         board.ensure_plugged()
         board.resume()
@@ -173,8 +195,8 @@ def start_backend(
                 vanish=lambda device: br.process.kill(),
                 board=br,
             )
-    elif name in QEMU_FIRMWARE:
-        assert qemu_boards is not None, "QEMU backends need the session's boards"
+    elif name in EMULATED:
+        assert qemu_boards is not None, "emulated boards are the session's"
         board = qemu_boards.get(name)
         try:
             fresh_interpreter(board.url)

@@ -21,7 +21,12 @@ from ..kernel.test_kernel import Kernel
 
 # Per backend: the file's size (a transfer of a few seconds on its link) and
 # how many interrupts to try.
-SIZES = {"fake": (3_000_000, 6), "unix": (3_000_000, 6), "qemu-small": (30_000, 4)}
+SIZES = {
+    "fake": (3_000_000, 6),
+    "unix": (3_000_000, 6),
+    "pico": (100_000, 4),
+    "qemu-small": (30_000, 4),
+}
 
 
 @pytest.fixture(params=list(SIZES))

@@ -22,7 +22,7 @@ from iotkernel.sync import make_plan
 from ..backends import Backend
 from . import rogue
 
-pytestmark = pytest.mark.backends("fake", "unix", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "unix", "pico", "qemu-small")
 
 
 def identity(device: Device) -> Any:

@@ -13,7 +13,7 @@ from iotkernel.device import Device
 from ..backends import Backend
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "circuitpython", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "vserial", "pico", "qemu-small")
 
 PROGRAM = "import time\nn = 0\nwhile True:\n    print('tick', n)\n    n += 1\n    time.sleep(0.1)\n"
 

@@ -12,7 +12,7 @@ import pytest
 from ..backends import Backend
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "pico", "qemu-small")
 
 
 def configure(k: Kernel, tmp_path: Path, url: str) -> Path:

@@ -11,7 +11,7 @@ import pytest
 from ..backends import Backend
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "pico", "qemu-small")
 
 MODULE = "def area(w, h):\n    return w * h\n\n\ndef fail():\n    raise ValueError('from line 6')\n"
 

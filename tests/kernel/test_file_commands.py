@@ -10,7 +10,7 @@ import pytest
 
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "pico", "qemu-small")
 
 
 def ok(k: Kernel, line: str) -> str:

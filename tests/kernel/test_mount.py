@@ -17,7 +17,7 @@ from ..backends import Backend
 from .test_file_commands import ok
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "pico", "qemu-small")
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_mount_errors_are_clear(tmp_path: Path) -> None:
         k.stop()
 
 
-@pytest.mark.backends("vserial", "qemu-small")
+@pytest.mark.backends("vserial", "pico", "qemu-small")
 def test_a_board_that_comes_back_is_mounted_again(
     mounted: tuple[Kernel, Path], backend: Backend
 ) -> None:

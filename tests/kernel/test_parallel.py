@@ -15,7 +15,7 @@ import pytest
 
 from fakes.vboard import VirtualSerialBoardProcess
 
-from ..backends import IN_CI, require_unix_port
+from ..backends import IN_CI, require_pico, require_unix_port
 from .test_kernel import Kernel
 
 WHO = (
@@ -27,11 +27,23 @@ WHO = (
 )
 
 
-@pytest.fixture(params=["fake", "unix", "vserial", "qemu-small"])
+@pytest.fixture(params=["fake", "unix", "vserial", "pico", "qemu-small"])
 def boards(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
     """URLs of four boards of one kind, uids 01..04 (QEMU boards: two, one
-    per core of a CI machine, as each QEMU takes a core even when idle)."""
+    per core of a CI machine, as each QEMU busy-polls while it runs code)."""
     uids = [f"{i:02x}" for i in range(1, 5)]
+    if request.param == "pico":
+        from fakes.pico_board import PicoBoard
+
+        require_pico()
+        with ExitStack() as stack:
+            yield [
+                stack.enter_context(
+                    PicoBoard(tmp_path / f"ttyP{uid}", uid=bytes(7) + bytes.fromhex(uid))
+                ).url
+                for uid in uids
+            ]
+        return
     if request.param == "qemu-small":
         from fakes.qemu_board import QemuBoard, missing_requirement
 

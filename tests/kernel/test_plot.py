@@ -13,7 +13,7 @@ import pytest
 
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "pico", "qemu-small")
 
 SAMPLES = (
     "import time\nprint('starting')\nprint('t,level')\n"

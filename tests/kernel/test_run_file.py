@@ -13,7 +13,7 @@ import pytest
 from .test_file_commands import ok
 from .test_kernel import Kernel
 
-pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "qemu-small")
+pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "pico", "qemu-small")
 
 
 def test_run_a_host_file(board_kernel: Kernel, tmp_path: Path) -> None:
