@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .backends import require_qemu, require_unix_port
+from .backends import require_pico, require_qemu, require_unix_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "project"
@@ -61,12 +61,15 @@ def test_the_example_project_on_sim(tmp_path: Path) -> None:
     assert "no os.uname on this port" in done.stdout  # skipIf on the board, reported
 
 
-def test_the_example_project_on_a_small_qemu_board(tmp_path: Path) -> None:
-    require_qemu("qemu")
-    from fakes.qemu_board import QemuBoard
-
-    with QemuBoard(tmp_path / "ttyQEMU", firmware="qemu") as board:
-        done = run_pytest("--board", board.url, "--board-config", "sim", str(EXAMPLE), cwd=tmp_path)
+@pytest.mark.parametrize("stand_in", ["qemu", "pico"])
+def test_the_example_project_on_emulated_firmware(tmp_path: Path, stand_in: str) -> None:
+    """`--board qemu|pico` starts the emulated board (entry points
+    iotkernel.boards) for the run and stops it at its end."""
+    if stand_in == "pico":
+        require_pico()
+    else:
+        require_qemu("qemu")
+    done = run_pytest("--board", stand_in, "--board-config", "sim", str(EXAMPLE), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     # Firmware has os.uname(), which the unix port lacks: that test runs too.
     assert board_lines(done.stdout, "PASSED") == sorted(

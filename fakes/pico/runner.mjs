@@ -86,7 +86,11 @@ function tell(event) {
 }
 
 let dtr = false;
-const hostBytes = []; // from the pty, waiting for room in the CDC FIFO
+// From the pty, waiting for room in the CDC FIFO: chunks as they came, and
+// how far into the first one the FIFO has taken.
+const hostChunks = [];
+let hostOffset = 0;
+const hostWaiting = () => hostChunks.length > 0;
 let pendingOutRead = null; // an OUT request held until the host has data
 
 // ------------------------------------------------------------ the chip
@@ -226,11 +230,16 @@ function setLines() {
 }
 
 function fillFifo(link) {
-  let taken = 0;
-  while (taken < hostBytes.length && !link.txFIFO.full) {
-    link.sendSerialByte(hostBytes[taken++]);
+  while (hostChunks.length && !link.txFIFO.full) {
+    const chunk = hostChunks[0];
+    while (hostOffset < chunk.length && !link.txFIFO.full) {
+      link.sendSerialByte(chunk[hostOffset++]);
+    }
+    if (hostOffset >= chunk.length) {
+      hostChunks.shift();
+      hostOffset = 0;
+    }
   }
-  if (taken) hostBytes.splice(0, taken);
 }
 
 function feedHost() {
@@ -279,7 +288,7 @@ function run() {
         clock.tick(mcu.core.executeInstruction() * CYCLE_NANOS);
       }
     }
-    if (hostBytes.length || pendingOutRead !== null) feedHost();
+    if (hostWaiting() || pendingOutRead !== null) feedHost();
     if (sleepNanos > 0 || wallNanos() > sliceEnd) break;
   }
   if (resetRequested) {
@@ -306,7 +315,7 @@ function kick() {
 }
 
 process.stdin.on('data', (data) => {
-  for (const byte of data) hostBytes.push(byte);
+  hostChunks.push(data);
   feedHost();
   kick();
 });
@@ -349,7 +358,7 @@ control.on('end', shutdown);
 [mcu, cdc] = buildChip();
 // The host bytes go in as the FIFO drains (each OUT transfer pulls some).
 setInterval(() => {
-  if (hostBytes.length || pendingOutRead !== null) {
+  if (hostWaiting() || pendingOutRead !== null) {
     feedHost();
   }
 }, 2);
