@@ -11,6 +11,8 @@ Two cases:
   as labgrid's exporter starts it (ser2net's default character delay), for
   a board of a farm: `rfc2217://127.0.0.1:PORT?ign_set_control` for both
   tools; skipped without ser2net (`apt-get install ser2net`).
+* pico: the same on the emulated Raspberry Pi Pico (fakes.pico_board, its
+  USB CDC REPL); skipped without Node.js.
 * qemu: the same on bare-metal firmware in QEMU (fakes.qemu_board, 140 KB
   heap): a UART that takes ~32 KB/s, the firmware's own REPL; skipped
   without qemu-system-arm.
@@ -184,6 +186,19 @@ def qemu_case(calls: int, firmware: str = "qemu-large") -> dict[str, float] | No
         return compare_with_mpremote(board.url, str(board.path), max(200, calls // 4), 50)
 
 
+def pico_case(calls: int) -> dict[str, float] | None:
+    """IoT Kernel and mpremote on one emulated Pico (its USB CDC REPL)."""
+    from fakes.pico_board import PicoBoard, missing_requirement
+
+    if missing_requirement():
+        return None
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        PicoBoard(Path(tmp) / "ttyPico") as board,
+    ):
+        return compare_with_mpremote(board.url, str(board.path), max(200, calls // 4), 50)
+
+
 def print_comparison(
     title: str, figures: dict[str, float], time_target: str = "", speedup_target: str = ""
 ) -> None:
@@ -212,6 +227,9 @@ def main() -> int:
         result["serial"] = serial_case(args.calls)
         if _ser2net() is not None:
             result["network"] = network_case(args.calls)
+        pico = pico_case(args.calls)
+        if pico is not None:
+            result["pico"] = pico
         qemu = qemu_case(args.calls)
         if qemu is not None:
             result["qemu"] = qemu
@@ -237,6 +255,12 @@ def main() -> int:
         )
     elif not args.skip_serial:
         print("network case skipped: ser2net is not installed")
+    if "pico" in result:
+        print_comparison(
+            "emulated Pico, its USB CDC REPL (same board for both):",
+            result["pico"],
+            speedup_target="  (target: >= 10x)",
+        )
     if "qemu" in result:
         print_comparison("QEMU board, real firmware (140 KB heap):", result["qemu"])
     elif not args.skip_serial:

@@ -1,7 +1,9 @@
 """File transfer side by side with mpremote, on links with a real byte rate.
 
-Three boards, each measured for both tools in the same run:
+Four boards, each measured for both tools in the same run:
 
+* `pico`: the emulated Raspberry Pi Pico (its USB CDC REPL; the link is the
+  emulator's USB, about 46 KB/s up);
 * `qemu`: real firmware in QEMU (140 KB heap, its UART taking one byte at a
   time, a 512 KB disk);
 * `vserial-115200`: the virtual serial board behind a relay paced like a
@@ -13,8 +15,9 @@ For each: reads through `%mount` (100 KB of random bytes read in 1 KB
 module, timed on the board), against
 `mpremote mount`; upload and download of 100 KB of random bytes and of a 100 KB
 source tree (IoT Kernel's own Python modules), and on the fast pty 1 MB of
-random bytes; and the tree synced again unchanged (`%rsync`'s plan by
-content hash, against `mpremote fs cp -r` copying it again). Rates as bytes
+random bytes; the tree synced again unchanged (`%rsync`'s plan by
+content hash, against `mpremote fs cp -r` copying it again); and 50 small
+modules synced first and then unchanged, both ways. Rates as bytes
 per second, and as a fraction of the link's byte rate: what a board reading
 its stdin with nothing else to do takes from this host (for the paced link,
 also its nominal 11520 B/s). The source tree goes up as `%rsync` sends it
@@ -45,7 +48,7 @@ from iotkernel.mount import MountServer
 from iotkernel.sync import apply_plan, make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("qemu", "vserial-115200", "vserial")
+CASES = ("pico", "qemu", "vserial-115200", "vserial")
 NOMINAL = {"vserial-115200": 11520}
 
 
@@ -59,6 +62,18 @@ def mpremote(port: Path, *args: str) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"mpremote {' '.join(args)} failed: {done.stdout}{done.stderr}")
     return time.perf_counter() - start
+
+
+def fifty_files(tmp: Path) -> Path:
+    """50 small modules of a project (1 KB each), for a first sync and an
+    unchanged one."""
+    tree = tmp / "fifty"
+    if not tree.exists():
+        tree.mkdir(parents=True)
+        for i in range(50):
+            body = f"# module {i}\n" + "".join(f"V{j} = {i * 100 + j}\n" for j in range(90))
+            (tree / f"m{i:02}.py").write_text(body[:1024])
+    return tree
 
 
 def source_tree(tmp: Path, size: int) -> Path:
@@ -220,6 +235,15 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
         again = timed(lambda: plans.append(make_plan(files, config)))
         assert plans[0].empty, plans[0].changes
         result["tree_unchanged_s"] = {"iotkernel": round(again, 4)}
+        fifty = fifty_files(tmp)
+        config50 = DeviceConfig("bench50", None, (Resource(fifty, install_dir="/"),))
+        first = timed(lambda: apply_plan(files, make_plan(files, config50)))
+        plans50: list[Any] = []
+        again50 = timed(lambda: plans50.append(make_plan(files, config50)))
+        assert plans50[0].empty, plans50[0].changes
+        result["sync_50_files_first_s"] = {"iotkernel": round(first, 3)}
+        result["sync_50_files_unchanged_s"] = {"iotkernel": round(again50, 4)}
+        files.remove(f"/{fifty.name}", recursive=True)
         back = tmp / "back-iotk"
         down = timed(lambda: files.download_tree(f"/{tree.name}", back))
         result["download_source_100KB"] = {"iotkernel_Bps": round(tree_bytes / down)}
@@ -245,6 +269,13 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
         unchanged = result["tree_unchanged_s"]
         unchanged["mpremote"] = round(again, 3)
         unchanged["ratio"] = round(again / unchanged["iotkernel"], 1)
+        fifty = fifty_files(tmp)
+        first = mpremote(port, "fs", "cp", "-r", str(fifty), ":")
+        again50 = mpremote(port, "fs", "cp", "-r", str(fifty), ":")  # unchanged: hashes
+        mpremote(port, "fs", "rm", "-r", f":{fifty.name}")
+        for key, took in (("sync_50_files_first_s", first), ("sync_50_files_unchanged_s", again50)):
+            result[key]["mpremote"] = round(took, 3)
+            result[key]["ratio"] = round(took / result[key]["iotkernel"], 1)
         down = mpremote(port, "fs", "cp", "-r", f":{tree.name}", str(tmp / "back-mp"))
         mpremote(port, "fs", "rm", "-r", f":{tree.name}")
         compare(result["upload_source_100KB"], tree_bytes / up)
@@ -269,6 +300,16 @@ def compare(entry: dict[str, Any], mpremote_Bps: float) -> None:
 @contextmanager
 def board(case: str, tmp: Path) -> Iterator[tuple[str, Path] | None]:
     tmp.mkdir(parents=True, exist_ok=True)
+    if case == "pico":
+        from fakes.pico_board import PicoBoard
+        from fakes.pico_board import missing_requirement as pico_missing
+
+        if pico_missing():
+            yield None
+            return
+        with PicoBoard(tmp / "ttyPico") as pico:
+            yield pico.url, pico.path
+        return
     if case == "qemu":
         from fakes.qemu_board import QemuBoard, missing_requirement
 
@@ -287,6 +328,9 @@ def board(case: str, tmp: Path) -> Iterator[tuple[str, Path] | None]:
 
 
 TARGETS = {
+    ("pico", "upload_random_100KB"): ">= 0.9 of the link",
+    ("pico", "download_random_100KB"): ">= 0.9 of the link",
+    ("pico", "sync_50_files_unchanged_s"): ">= 10x mpremote",
     ("qemu", "upload_random_100KB"): ">= 0.9 of the link, >= 5x mpremote",
     ("vserial-115200", "upload_random_100KB"): ">= 0.9 of the link, >= 5x mpremote",
     ("qemu", "upload_source_100KB"): ">= 2x the link",
@@ -302,12 +346,19 @@ def show(case: str, result: dict[str, Any]) -> None:
     nominal = f", nominal {NOMINAL[case]} B/s" if case in NOMINAL else ""
     print(f"{case}: link {result['link_Bps'] / 1024:.1f} KB/s (a board only reading){nominal}")
     for key, r in result.items():
-        if key in ("tree_unchanged_s", "mount_import_20KB_s"):
-            label = "source tree unchanged" if key == "tree_unchanged_s" else "mount + import 20 KB"
+        labels = {
+            "tree_unchanged_s": "source tree unchanged",
+            "mount_import_20KB_s": "mount + import 20 KB",
+            "sync_50_files_first_s": "sync 50 files, first",
+            "sync_50_files_unchanged_s": "sync 50 files, unchanged",
+        }
+        if key in labels:
+            label = labels[key]
             line = f"  {label:24} IoT Kernel {r['iotkernel']:8.4f} s"
             if "mpremote" in r:
                 line += f"   mpremote {r['mpremote']:6.3f} s   {r['ratio']:5.1f}x"
-            print(line)
+            target = TARGETS.get((case, key))
+            print(line + (f"   (target: {target})" if target else ""))
             continue
         if not isinstance(r, dict):
             continue

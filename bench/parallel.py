@@ -27,21 +27,31 @@ BODY = "import time\ntime.sleep(2)\nprint('slept')"
 # qemu-2: as many QEMU boards as this machine's 2 cores: each QEMU process
 # takes a whole core even while its board idles (its REPL polls the UART),
 # and a board starved of CPU runs its clock slow (BOARD.md does not say so).
-CASES = {"qemu": 4, "qemu-2": 2, "vserial": 8}
+CASES = {"pico": 4, "qemu": 4, "qemu-2": 2, "vserial": 8}
 
 
 @contextmanager
 def boards(case: str, count: int, tmp: Path) -> Iterator[list[str] | None]:
     with ExitStack() as stack:
         urls = []
+        board: Any
         for i in range(count):
-            if case.startswith("qemu"):
+            if case == "pico":
+                from fakes.pico_board import PicoBoard
+                from fakes.pico_board import missing_requirement as pico_missing
+
+                if pico_missing():
+                    yield None
+                    return
+                board = PicoBoard(tmp / f"ttyP{i}", uid=bytes([0x50, 0x49, 0, 0, 0, 0, 0, i + 1]))
+                stack.enter_context(board)
+            elif case.startswith("qemu"):
                 from fakes.qemu_board import QemuBoard, missing_requirement
 
                 if missing_requirement("qemu-large"):
                     yield None
                     return
-                board: Any = QemuBoard(
+                board = QemuBoard(
                     tmp / f"ttyQ{i}",
                     firmware="qemu-large",
                     uid=bytes([0x51, 0x42, 0, 0, 0, 0, 0, i + 1]),
@@ -109,7 +119,7 @@ def main() -> int:
                 results[case] = measure(urls)
             if not args.json:
                 r = results[case]
-                target = "   (target: < 3.5 s)" if case == "qemu" else ""
+                target = "   (target: < 3.5 s)" if case in ("qemu", "pico") else ""
                 print(
                     f"{r['boards']} {case} boards, time.sleep(2): "
                     f"--parallel {r['parallel_s']:.2f} s, in turn {r['sequential_s']:.2f} s{target}"

@@ -32,6 +32,7 @@ from .build import (
     cache_dir,
     firmware_path,
     missing_toolchain,
+    source_tree,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "cache_dir",
     "firmware_path",
     "missing_toolchain",
+    "source_tree",
 ]

@@ -264,6 +264,24 @@ def _recipe(name: str) -> Recipe:
         ) from None
 
 
+def source_tree(source: str, progress: Progress | None = None) -> Path:
+    """The unpacked tree of a source package (`micropython`: its tests/ are
+    MicroPython's own test suite), fetched first if the cache lacks it."""
+    if source not in SOURCES:
+        raise FirmwareBuildError(f"no source {source!r} (there are: {', '.join(SOURCES)})")
+    root = cache_dir()
+    with _locked(root):
+        versions = _recorded_versions(root)
+        apt = PrivateApt(root / "apt")
+        try:
+            if source not in versions:
+                versions[source] = apt.newest_version(SOURCES[source])
+                (root / "sources.json").write_text(json.dumps(versions, indent=1) + "\n")
+            return _source_tree(root, apt, source, versions[source], progress or Progress())
+        except SourceFetchError as exc:
+            raise FirmwareBuildError(str(exc)) from None
+
+
 # ---------------------------------------------------------------- building
 
 
