@@ -74,7 +74,8 @@ flash.set(firmware, 0);
 function saveFlash() {
   if (!args.flash) return;
   const temporary = `${args.flash}.tmp`;
-  fs.writeFileSync(temporary, mcu.flash);
+  // A Pico's flash chip is 2 MB (rp2040js maps the whole 16 MB XIP window).
+  fs.writeFileSync(temporary, mcu.flash.subarray(0, FLASH_SIZE));
   fs.renameSync(temporary, args.flash);
 }
 
@@ -167,7 +168,7 @@ function buildChip() {
   const chip = new RP2040();
   chip.logger = new ConsoleLogger(LogLevel.Error);
   chip.loadBootrom(hookedRom);
-  chip.flash.set(mcu ? mcu.flash : flash);
+  chip.flash.set(mcu ? mcu.flash.subarray(0, FLASH_SIZE) : flash);
   chip.onBreak = onRomCall;
 
   // The flash chip's command interface: SSI data register, chip select on
