@@ -77,13 +77,16 @@ def measure(path: str, pid: int, started: float) -> dict[str, float]:
     t = time.perf_counter()
     repl.port.write(b"import sys\nb = sys.stdin.buffer.read(%d)\nprint(len(b))\x04" % size)
     repl.port.read_until(b"OK")
-    repl.port.write(os.urandom(size))
+    # Random bytes, but no Ctrl-C: that would interrupt the reading code.
+    repl.port.write(os.urandom(size).replace(b"\x03", b"!"))
     reply = repl.port.read_until(b"\x04>")
     result["up_KBps"] = (size / 1024) / (time.perf_counter() - t)
     if str(size).encode() not in reply:
         raise RuntimeError(f"upload lost bytes: {reply[-60:]!r}")
 
     def busy() -> None:
+        # 3 s of the board's own clock (a slow emulator takes longer).
+        repl.port.timeout = 120
         repl.exec(
             b"import time\nt = time.ticks_ms()\n"
             b"while time.ticks_diff(time.ticks_ms(), t) < 3000: pass"

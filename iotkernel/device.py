@@ -168,6 +168,9 @@ class Device:
         self.side_channel: SideChannel | None = None
         # Called with the device after each soft reset (the mount remounts).
         self.after_soft_reset: list[Callable[[Device], None]] = []
+        # Code ended by SystemExit soft-reset the board: after_soft_reset runs
+        # once the exec is over.
+        self._reset_by_code = False
         self._stdin_written = False  # during the current exec
         self._unsolicited = bytearray()
         self._discard_unsolicited = False  # while resyncing after an abandoned exchange
@@ -367,6 +370,11 @@ class Device:
                 if event is not None:
                     if isinstance(event, ExecutionStarted):
                         self._take_interrupt_request()  # one kept while the exec started
+                    if isinstance(event, ExecutionFinished) and event.soft_reset:
+                        # SystemExit ended the code and the board soft-reset:
+                        # a fresh interpreter, without our helpers.
+                        self._helpers_ready = False
+                        self._reset_by_code = True
                     if done(event):
                         return
                     continue
@@ -637,7 +645,20 @@ class Device:
         """
         self._send_code(code, mode)
         deadline = None if timeout is None else Deadline.after(timeout)
-        return self._until_end(on_output, deadline)
+        try:
+            return self._until_end(on_output, deadline)
+        finally:
+            self._after_reset_by_code()
+
+    def _after_reset_by_code(self) -> None:
+        """The `after_soft_reset` callbacks, when code's SystemExit soft-reset
+        the board (a mount is set up again, as after `soft_reset()`)."""
+        if not self._reset_by_code:
+            return
+        self._reset_by_code = False
+        log.info("%s: the code ended by SystemExit; the board soft-reset", self.url)
+        for callback in list(self.after_soft_reset):
+            callback(self)
 
     def _send_code(self, code: str | bytes, mode: ExecMode) -> None:
         """Enter the raw REPL if needed and send `code` (an interrupt asked

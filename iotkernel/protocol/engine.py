@@ -55,6 +55,9 @@ CTRL_D = b"\x04"
 CTRL_E = b"\x05"
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
+# What firmware prints when SystemExit ends code in the raw REPL: it soft
+# resets, then prints the raw banner again.
+SOFT_REBOOT = b"MPY: soft reboot"
 FRIENDLY_PROMPT = b">>> "
 # A firmware older than raw-paste (v1.14) treats Ctrl-A as "reset raw REPL",
 # so the answer to the paste request is the banner again.
@@ -104,6 +107,7 @@ class ReplEngine:
         self._window_remaining = 0
         # soft reset: 'OK' seen yet?
         self._reset_ok_seen = False
+        self._exit_reboot_seen = False  # SystemExit's soft reboot, mid-way
 
     # ------------------------------------------------------------------ I/O side
 
@@ -262,6 +266,7 @@ class ReplEngine:
         received = bytes(self._inbuf)
         self._inbuf.clear()
         self._reset_buffers()
+        self._exit_reboot_seen = False
         self.state = State.UNSYNCED
         raise DeviceProtocolError(state, expected, received)
 
@@ -467,10 +472,26 @@ class ReplEngine:
         return True
 
     def _on_awaiting_prompt(self) -> bool:
+        if self._exit_reboot_seen or self._inbuf[:1] == SOFT_REBOOT[:1]:
+            return self._on_reboot_after_exit()
         if not self._expect_exact(b">", "the raw prompt '>' after the output frames"):
             return False
         self.state = State.RAW_IDLE
         self._emit(ExecutionFinished())
+        return True
+
+    def _on_reboot_after_exit(self) -> bool:
+        """SystemExit ended the code: the firmware soft-resets and comes back
+        to the raw REPL (its banner), with nothing else expected between."""
+        if not self._exit_reboot_seen:
+            if not self._expect_exact(SOFT_REBOOT, "the raw prompt '>' after the output frames"):
+                return False
+            self._exit_reboot_seen = True
+        if not self._scan_for(RAW_BANNER):
+            return False
+        self._exit_reboot_seen = False
+        self.state = State.RAW_IDLE
+        self._emit(ExecutionFinished(soft_reset=True))
         return True
 
 
@@ -592,10 +613,11 @@ STATES: dict[State, StateRule] = {
     ),
     State.AWAITING_PROMPT: StateRule(
         ReplEngine._on_awaiting_prompt,
-        "the raw prompt '>' after the output frames",
+        "the raw prompt '>' after the output frames (or, after SystemExit, "
+        "'MPY: soft reboot' and the raw banner)",
         awaits_reply=True,
         strict=True,
-        leads_to=(("'>'", State.RAW_IDLE),),
+        leads_to=(("'>', or a soft reboot and the raw banner", State.RAW_IDLE),),
     ),
     State.SOFT_RESETTING: StateRule(
         ReplEngine._on_soft_resetting,

@@ -75,7 +75,14 @@ class ExecutionStarted:
 
 @dataclass(frozen=True)
 class ExecutionFinished:
-    """The code ended (normally or by an exception) and the device is back at the raw prompt."""
+    """The code ended (normally or by an exception) and the device is back at the raw prompt.
+
+    `soft_reset`: the code ended by SystemExit (`sys.exit()`, or a test's
+    `raise SystemExit`), which firmware answers with a soft reset: the
+    device is back at the raw prompt with a fresh interpreter.
+    """
+
+    soft_reset: bool = False
 
 
 @dataclass(frozen=True)

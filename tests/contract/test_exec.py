@@ -224,6 +224,19 @@ class TestExecContract:
         assert info.value.exc_type == "NameError"
         assert device.eval("3 * 3") == 9
 
+    # Firmware only: the unix port ends its process on SystemExit, and the
+    # fake boards raise it as an error.
+    @pytest.mark.backends("pico", "qemu-small")
+    def test_system_exit_ends_the_code_and_the_board_stays_usable(self, device: Device) -> None:
+        """`raise SystemExit` (how MicroPython's own tests skip, what
+        `sys.exit()` raises): what the code printed comes back; firmware
+        soft-resets the board; helpers work after."""
+        assert device.eval("1 + 1") == 2  # helpers installed
+        device.exec("kept = 1")
+        assert device.exec("print('SKIP')\nraise SystemExit") == b"SKIP\r\n"
+        assert device.eval("2 + 2") == 4
+        assert device.exec("print('after')") == b"after\r\n"
+
     def test_large_source_through_raw_paste(self, device: Device) -> None:
         """A source larger than a small board's whole free heap runs: the board
         compiles it as it arrives. What it defines is sized to the board's heap."""

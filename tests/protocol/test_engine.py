@@ -124,6 +124,33 @@ def test_classic_raw_execution_transcript() -> None:
     assert engine.state is State.RAW_IDLE
 
 
+SYSTEM_EXIT_REPLY = b"OKSKIP\r\n\x04\x04MPY: soft reboot\r\n" + RAW_BANNER
+
+
+@given(st.lists(st.integers(min_value=1, max_value=len(SYSTEM_EXIT_REPLY) - 1), max_size=8))
+def test_system_exit_soft_reboots_back_to_the_raw_repl(cuts: list[int]) -> None:
+    """pyexec.c: SystemExit ending code in the raw REPL is a forced exit;
+    firmware soft-resets and prints the raw banner again, however the
+    stream is split."""
+    engine = raw_idle_engine()
+    engine.execute(b"print('SKIP')\nraise SystemExit", ExecMode.CLASSIC)
+    engine.data_to_send()
+    events = merged(feed(engine, SYSTEM_EXIT_REPLY, cuts))
+    assert events[0] == ExecutionStarted(raw_paste=False)
+    assert events[1] == OutputReceived(b"SKIP\r\n", Stream.STDOUT)
+    assert events[-1] == ExecutionFinished(soft_reset=True)
+    assert all(isinstance(e, UnsolicitedOutput) for e in events[2:-1])  # the "\r\n"
+    assert engine.state is State.RAW_IDLE
+
+
+def test_other_bytes_after_the_output_frames_are_a_protocol_error() -> None:
+    engine = raw_idle_engine()
+    engine.execute(b"x = 1", ExecMode.CLASSIC)
+    engine.data_to_send()
+    with pytest.raises(DeviceProtocolError):
+        feed(engine, b"OK\x04\x04MPY: hard reboot")
+
+
 def test_traceback_arrives_on_stderr() -> None:
     engine = raw_idle_engine()
     engine.execute(b"1/0")
