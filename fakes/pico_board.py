@@ -39,7 +39,8 @@ import tty
 from pathlib import Path
 
 from . import firmware as firmware_builder
-from .firmware.build import cache_dir
+from .emulated_board import EmulatedBoard
+from .firmware.build import cache_dir, locked
 from .power_switch import serve_board, stop_on_signals
 
 RP2040JS_VERSION = "1.4.1"
@@ -80,7 +81,7 @@ def rp2040js_dir() -> Path:
     if (package / "package.json").is_file():
         return package
     target.mkdir(parents=True, exist_ok=True)
-    with _locked(_emulator_root()):
+    with locked(_emulator_root()):
         if (package / "package.json").is_file():
             return package
         if shutil.which("npm") is None:
@@ -130,20 +131,10 @@ def bootrom_path() -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _locked(root: Path):  # type: ignore[no-untyped-def]
-    import fcntl
-
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 # ---------------------------------------------------------------- the board
 
 
-class PicoBoard:
+class PicoBoard(EmulatedBoard):
     """A Pico running the `pico` firmware, its USB REPL at `path`."""
 
     def __init__(
@@ -155,15 +146,13 @@ class PicoBoard:
         firmware: str | Path = "pico",
         start_timeout: float = 20.0,
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.uid = uid if uid is not None else os.urandom(8)
         if len(self.uid) != 8:
             raise PicoBoardError("a Pico's unique id is 8 bytes")
         self.flash = Path(flash) if flash is not None else None
         self.firmware_name = str(firmware)
         self.start_timeout = start_timeout
-        self._lock = threading.RLock()
-        self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._master = -1
         self._relay: threading.Thread | None = None
@@ -171,7 +160,6 @@ class PicoBoard:
         self._events: list[str] = []
         self._event_seen = threading.Condition()
         self._enumerated = threading.Event()
-        self.boots = 0
         self.resets = 0
         # Without a flash file of the caller's, the flash lives in a file of
         # the board's own for its lifetime (kept across resets and replugs;
@@ -179,18 +167,6 @@ class PicoBoard:
         self._own_flash: Path | None = None
 
     # ------------------------------------------------------------------ life cycle
-
-    @property
-    def url(self) -> str:
-        return f"serial://{self.path}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def _image(self) -> Path:
         if self.firmware_name == "pico":
@@ -272,16 +248,10 @@ class PicoBoard:
         os.close(slave)  # open only while a program has it: that is DTR
         os.set_blocking(master, False)
         self._master = master
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".new")
-        temporary.unlink(missing_ok=True)
-        temporary.symlink_to(name)
-        temporary.replace(self.path)
+        self._publish(name)
 
     def _close_port(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            if self.path.is_symlink():
-                self.path.unlink()
+        self._unpublish()
         if self._master >= 0:
             os.close(self._master)  # an open client sees a hang-up
             self._master = -1
@@ -291,15 +261,8 @@ class PicoBoard:
         relay, self._relay = self._relay, None
         if relay is not None and relay is not threading.current_thread():
             relay.join(timeout=5)
-        proc, self._proc = self._proc, None
+        proc = self._stop_process()  # the runner saves the flash file on SIGTERM
         if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()  # the runner saves the flash file on SIGTERM
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if stream is not None:
                     with contextlib.suppress(OSError):
@@ -321,16 +284,8 @@ class PicoBoard:
         """Power off for good: stop the emulator by its PID, remove the path."""
         with self._lock:
             self._kill()
-            with contextlib.suppress(FileNotFoundError):
-                if self.path.is_symlink():
-                    self.path.unlink()
+            self._unpublish()
             self._discard_own_flash()
-
-    def __enter__(self) -> PicoBoard:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ the relay
 
@@ -449,24 +404,12 @@ class PicoBoard:
             else:
                 self._kill()
 
-    def power_cycle(self, off_time: float = 0.2) -> None:
-        self.set_power(False)
-        time.sleep(off_time)
-        self.set_power(True)
-
     def reset(self) -> None:
         """Press RESET (the RUN pin): the chip restarts with its flash, and
         re-enumerates on USB, as a real Pico does."""
         with self._lock:
             self._kill()
             self.start(keep_flash=True)
-
-    def unplug(self) -> None:
-        """The board vanishes: no process, no path (its flash kept)."""
-        with self._lock:
-            self._kill()
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
 
     def plug(self) -> None:
         self.start(keep_flash=True)

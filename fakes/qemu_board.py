@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from . import firmware as firmware_builder
+from .emulated_board import EmulatedBoard
 from .power_switch import serve_board, stop_on_signals
 
 QEMU = "qemu-system-arm"
@@ -88,7 +89,7 @@ def missing_requirement(firmware: str = DEFAULT_FIRMWARE) -> str | None:
     return None
 
 
-class QemuBoard:
+class QemuBoard(EmulatedBoard):
     """A firmware image running in QEMU, its UART at `path`."""
 
     def __init__(
@@ -99,7 +100,7 @@ class QemuBoard:
         uid: bytes | None = None,
         start_timeout: float = 10.0,
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.firmware = firmware_path(str(firmware))
         if not self.firmware.is_file():
             raise QemuBoardError(f"no firmware image at {self.firmware}")
@@ -112,25 +113,10 @@ class QemuBoard:
         # Beside the port, so a host command given only the port's path can
         # press RESET (`python -m fakes.qemu_board --reset PATH`).
         self._monitor_path = monitor_path(self.path)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.RLock()
         self.pty: str | None = None
         self._hold = -1
-        self.boots = 0
 
     # ------------------------------------------------------------------ life cycle
-
-    @property
-    def url(self) -> str:
-        return f"serial://{self.path}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> QemuBoard:
         """Power the board on: start QEMU and publish its UART at `path`."""
@@ -206,45 +192,20 @@ class QemuBoard:
             while os.read(fd, 4096):
                 pass
 
-    def _publish(self, pty_path: str) -> None:
-        """Point `path` at the pty, atomically (a reader never sees no link)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".new")
-        temporary.unlink(missing_ok=True)
-        temporary.symlink_to(pty_path)
-        temporary.replace(self.path)
-
     def _kill(self) -> None:
         if self._hold >= 0:
             os.close(self._hold)
             self._hold = -1
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stdout is not None:
+        proc = self._stop_process()
+        if proc is not None and proc.stdout is not None:
             proc.stdout.close()
 
     def stop(self) -> None:
         """Power off for good: stop QEMU by its PID, remove the path and the monitor."""
         with self._lock:
             self._kill()
-            with contextlib.suppress(FileNotFoundError):
-                if self.path.is_symlink():
-                    self.path.unlink()
+            self._unpublish()
             self._monitor_path.unlink(missing_ok=True)
-
-    def __enter__(self) -> QemuBoard:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ power, reset, plug
 
@@ -256,18 +217,6 @@ class QemuBoard:
                 self.start()
             else:
                 self._kill()
-
-    def power_cycle(self, off_time: float = 0.2) -> None:
-        self.set_power(False)
-        time.sleep(off_time)
-        self.set_power(True)
-
-    def unplug(self) -> None:
-        """The board vanishes: no process, no path."""
-        with self._lock:
-            self._kill()
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
 
     def plug(self) -> None:
         self.start()

@@ -189,7 +189,8 @@ class Progress:
 
 
 @contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
+def locked(root: Path) -> Iterator[None]:
+    """Hold the lock of cache folder `root` (one builder or installer at a time)."""
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -270,7 +271,7 @@ def source_tree(source: str, progress: Progress | None = None) -> Path:
     if source not in SOURCES:
         raise FirmwareBuildError(f"no source {source!r} (there are: {', '.join(SOURCES)})")
     root = cache_dir()
-    with _locked(root):
+    with locked(root):
         versions = _recorded_versions(root)
         apt = PrivateApt(root / "apt")
         try:
@@ -297,7 +298,7 @@ def build(name: str, *, progress: Progress | None = None, refresh: bool = False)
             f"apt-get install {' '.join(missing)}"
         )
     root = cache_dir()
-    with _locked(root):
+    with locked(root):
         versions = _recorded_versions(root)
         apt = PrivateApt(root / "apt")
         try:
