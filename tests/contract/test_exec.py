@@ -231,6 +231,8 @@ class TestExecContract:
         """`raise SystemExit` (how MicroPython's own tests skip, what
         `sys.exit()` raises): what the code printed comes back; firmware
         soft-resets the board; helpers work after."""
+        if device.identity().platform in ("linux", "darwin"):  # hil's virtual board
+            pytest.skip("the unix port ends its process on SystemExit: no firmware soft reset")
         assert device.eval("1 + 1") == 2  # helpers installed
         device.exec("kept = 1")
         assert device.exec("print('SKIP')\nraise SystemExit") == b"SKIP\r\n"

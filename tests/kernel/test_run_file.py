@@ -5,6 +5,7 @@ the stop button, and -n (started, stopped by the board's next use)."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,10 @@ def test_run_no_follow_returns_and_the_next_cell_stops_it(
     program = tmp_path / "server.py"
     program.write_text("import time\nprint('serving')\nwhile True:\n    time.sleep(0.01)\n")
     assert "started" in ok(k, f"%run -n {program}")
+    # `%run -n` returns once the board has the code, before it ran a line;
+    # give the program time to print before the next cell stops it (an
+    # emulated Pico compiles it in tens of milliseconds).
+    time.sleep(1.0)
     run = k.run("print(6 * 7)")
     assert run.status == "ok", run.reply
     assert "serving" in run.stream() and run.stream().endswith("42\n")
