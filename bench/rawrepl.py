@@ -27,8 +27,18 @@ class RawRepl:
         return reply
 
     def run(self, code: bytes) -> tuple[bytes, bytes]:
-        """stdout and stderr of `code`."""
-        reply = self.exec(code)
+        """stdout and stderr of `code`. Code ended by SystemExit makes
+        firmware soft-reset: the frames end `\x04\x04`, then the raw banner."""
+        self.port.write(code + b"\x04")
+        reply = b""
+        while not reply.endswith((b"\x04>", b"raw REPL; CTRL-B to exit\r\n>")):
+            chunk = self.port.read_until(b">")
+            if not chunk.endswith(b">"):
+                raise TimeoutError(f"no answer to {code[:40]!r}: {(reply + chunk)[-80:]!r}")
+            reply += chunk
+        cut = reply.find(b"\x04\x04MPY: soft reboot")
+        if cut >= 0:
+            reply = reply[: cut + 2] + b">"
         body = reply[2:-2] if reply.startswith(b"OK") else reply[:-2]
         stdout, _, stderr = body.partition(b"\x04")
         return stdout, stderr
