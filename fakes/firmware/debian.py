@@ -152,9 +152,8 @@ class PrivateApt:
         """The newest version of `package` starting with its prefix."""
         self.update()
         query = ["showsrc", package.name] if not package.binary else ["policy", package.name]
-        command = "apt-cache"
         done = subprocess.run(
-            [command, *self._options(), *query],
+            ["apt-cache", *self._options(), *query],
             capture_output=True,
             text=True,
             timeout=APT_TIMEOUT,

@@ -356,12 +356,8 @@ process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
 control.on('end', shutdown);
 
+// Host bytes go into the FIFO as they arrive (stdin), as each OUT transfer
+// asks (the endpoint hook) and after each batch of instructions (run).
 [mcu, cdc] = buildChip();
-// The host bytes go in as the FIFO drains (each OUT transfer pulls some).
-setInterval(() => {
-  if (hostWaiting() || pendingOutRead !== null) {
-    feedHost();
-  }
-}, 2);
 process.stderr.write(`runner: RP2040 up, uid ${args.uid}, flash ${flashLoaded ? 'kept' : 'new'}\n`);
 run();
