@@ -28,12 +28,24 @@ from fakes.firmware import source_tree
 from fakes.pico_board import PicoBoard
 from iotkernel.device import Device
 from iotkernel.errors import DeviceException, DeviceTimeoutError, IotKernelError
+from iotkernel.protocol import Stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rawrepl import RawRepl
 
 DIRS = ("basics", "float", "unicode", "micropython")
 TEST_TIMEOUT = 30.0
+
+# Mismatches understood to come from how the code reached the board, not
+# from what the library does to output. Still counted, and printed with why.
+EXPLAINED = {
+    "micropython/meminfo.py": (
+        "heap figures: the test's 289 bytes go by raw-paste through the library "
+        "(streamed into the compiler) and by classic raw mode through the bare "
+        "client (held whole in a buffer while it runs): 272 bytes more in use; "
+        "Device.exec(mode=ExecMode.CLASSIC) prints the bare client's figures"
+    ),
+}
 
 
 def tests_of(dirs: list[str]) -> list[Path]:
@@ -64,28 +76,23 @@ def through_library(url: str, tests: list[Path]) -> dict[str, tuple[bytes, bytes
     try:
         for test in tests:
             device.soft_reset()
+            # stdout through the callback, so a test that raises keeps the
+            # output it printed before (running it again could print more
+            # or less: files it made, state it left).
+            stdout = bytearray()
+
+            def keep(data: bytes, stream: Stream, out: bytearray = stdout) -> None:
+                if stream is Stream.STDOUT:
+                    out.extend(data)
+
             try:
-                results[test.name] = (device.exec(test.read_bytes(), timeout=TEST_TIMEOUT), b"")
+                device.exec(test.read_bytes(), on_output=keep, timeout=TEST_TIMEOUT)
+                results[test.name] = (bytes(stdout), b"")
             except DeviceTimeoutError:
                 results[test.name] = (b"", b"<timeout>")
                 device.close()
                 device = Device.open(url, deadline=TEST_TIMEOUT)
             except DeviceException as exc:
-                # Its stdout is lost in the exception: run again for it.
-                stdout = bytearray()
-
-                def keep(data: bytes, stream: object, out: bytearray = stdout) -> None:
-                    out.extend(data)
-
-                try:
-                    device.soft_reset()
-                    device.exec(
-                        test.read_bytes(),
-                        on_output=keep,
-                        timeout=TEST_TIMEOUT,
-                    )
-                except DeviceException:
-                    pass
                 results[test.name] = (bytes(stdout), exc.traceback.encode())
     finally:
         device.close()
@@ -105,9 +112,12 @@ def main() -> int:
     parser.add_argument("--url", help="a board's URL (default: an emulated Pico)")
     parser.add_argument("--dirs", default=",".join(DIRS))
     parser.add_argument("--limit", type=int, default=0, help="only the first N tests")
+    parser.add_argument("--only", default="", help="comma-separated test names, e.g. file1.py")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     tests = tests_of(args.dirs.split(","))
+    if args.only:
+        tests = [t for t in tests if t.name in args.only.split(",")]
     if args.limit:
         tests = tests[: args.limit]
     started = time.monotonic()
@@ -155,6 +165,8 @@ def main() -> int:
     print(f"matched: {matched} of {len(tests)} = {100 * ratio:.2f} %  (target >= 99.5 %)")
     for name, what, detail in mismatches:
         print(f"  MISMATCH {name} ({what}): {detail}")
+        if name in EXPLAINED:
+            print(f"    why: {EXPLAINED[name]}")
     return 0
 
 

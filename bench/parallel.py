@@ -5,13 +5,19 @@ execute request to reply (connecting to each board included, as a user
 sees it), with `--parallel` and sequentially. Target: 4 `qemu` boards in
 parallel under 3.5 s; 8 boards take little more than the slowest one.
 
-    python bench/parallel.py [--json] [--only qemu|qemu-2|vserial]
+mpremote has no parallel mode; beside each case, the same body through its
+command line (`mpremote connect PORT resume exec ...`) on each board in
+turn, and on all at once as a shell's `&` would start them.
+
+    python bench/parallel.py [--json] [--only qemu|qemu-2|vserial] [--skip-mpremote]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -100,10 +106,46 @@ def measure(urls: list[str]) -> dict[str, Any]:
         sockets.cleanup()
 
 
+def mpremote_seconds(urls: list[str]) -> dict[str, float]:
+    """The body through mpremote's CLI on each board in turn, then all at once."""
+    commands = [
+        [
+            sys.executable,
+            "-m",
+            "mpremote",
+            "connect",
+            url.removeprefix("serial://"),
+            "resume",
+            "exec",
+            BODY,
+        ]
+        for url in urls
+    ]
+    start = time.perf_counter()
+    for command in commands:
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+    sequential = time.perf_counter() - start
+    start = time.perf_counter()
+    processes = [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in commands]
+    try:
+        codes = [process.wait(timeout=120) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    parallel = time.perf_counter() - start
+    assert codes == [0] * len(codes), codes
+    return {
+        "mpremote_parallel_s": round(parallel, 2),
+        "mpremote_sequential_s": round(sequential, 2),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--only", choices=sorted(CASES))
+    parser.add_argument("--skip-mpremote", action="store_true")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -117,6 +159,8 @@ def main() -> int:
                     print(f"{case} skipped: qemu-system-arm or the firmware images are missing")
                     continue
                 results[case] = measure(urls)
+                if not args.skip_mpremote:
+                    results[case].update(mpremote_seconds(urls))
             if not args.json:
                 r = results[case]
                 target = "   (target: < 3.5 s)" if case in ("qemu", "pico") else ""
@@ -124,6 +168,11 @@ def main() -> int:
                     f"{r['boards']} {case} boards, time.sleep(2): "
                     f"--parallel {r['parallel_s']:.2f} s, in turn {r['sequential_s']:.2f} s{target}"
                 )
+                if "mpremote_parallel_s" in r:
+                    print(
+                        f"  mpremote: all at once {r['mpremote_parallel_s']:.2f} s, "
+                        f"in turn {r['mpremote_sequential_s']:.2f} s"
+                    )
     if args.json:
         print(json.dumps(results, indent=1))
     return 0

@@ -396,12 +396,17 @@ class FileService:
         """Every file and directory under `root`, in one round trip."""
         return self.trees([root], hashes=hashes)
 
-    def trees(self, roots: list[str], *, hashes: bool = False) -> list[RemoteEntry]:
+    def trees(
+        self, roots: list[str], *, hashes: bool = False, times: bool = True
+    ) -> list[RemoteEntry]:
         """Every file and directory under each root (missing roots are empty),
-        in one round trip, with content hashes computed on the board on request."""
+        in one round trip, with content hashes computed on the board on request.
+        Without `times`, mtime is 0 and the board skips a stat per file."""
         where = ", ".join(roots)
         try:
-            rows = self.device.call_helper_rows(f"trees({roots!r}, {hashes!r})", timeout=300)
+            rows = self.device.call_helper_rows(
+                f"trees({roots!r}, {hashes!r}, {times!r})", timeout=300
+            )
         except DeviceException as exc:
             raise _explain(exc, "list", where) from None
         operation = f"list {where}"

@@ -111,7 +111,7 @@ def make_plan(
                 wanted.setdefault(path, local)
     roots = sorted({r.board_root for r in device.resources})
     board: dict[str, RemoteEntry] = {}
-    for entry in service.trees(roots, hashes=True):
+    for entry in service.trees(roots, hashes=True, times=False):
         board[entry.path] = entry
     kind = next((e.hash.split(":")[0] for e in board.values() if e.hash), None)
     if kind is None and wanted:
