@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 from .errors import (
     DeviceException,
-    DeviceKeyboardInterrupt,
     DeviceProtocolError,
     DeviceRebootedError,
     DeviceTimeoutError,
@@ -85,6 +84,16 @@ class SideChannel(Protocol):
     def feed(self, data: bytes) -> bytes:
         """Take the service's messages out of a chunk of stdout (answering
         them on stdin); return the rest, the program's own output."""
+        ...
+
+    def flush(self) -> bytes:
+        """The code has ended: what `feed` held back (a line that never
+        ended), as output."""
+        ...
+
+    def interrupt(self) -> None:
+        """The code is being interrupted (called from any thread): stop
+        waiting for anything on its behalf."""
         ...
 
 
@@ -328,6 +337,10 @@ class Device:
             if isinstance(event, UnsolicitedOutput):
                 self._note_unsolicited(event.data)
                 continue
+            if isinstance(event, ExecutionFinished) and self.side_channel is not None:
+                held = self.side_channel.flush()
+                if held and on_output is not None:
+                    on_output(held, Stream.STDOUT)
             if isinstance(event, RawPasteRefused):
                 log.info(
                     "%s: raw-paste refused (%r); using classic raw REPL", self.url, event.answer
@@ -702,12 +715,12 @@ class Device:
         return bytes(collected)
 
     def _ended_by(self, exc: DeviceException) -> DeviceException:
-        """The exception that ended an exec, after a check: code stopped by
-        Ctrl-C may have left bytes we sent to its stdin (an answer of the
-        mount, an input() line) unread, and the raw REPL would take them as
-        the start of the next code; the next exchange resyncs first (its
-        Ctrl-C clears them)."""
-        if isinstance(exc, DeviceKeyboardInterrupt) and self._stdin_written:
+        """The exception that ended an exec, after a check: code that raised
+        (Ctrl-C, or an error while it waited) may have left bytes we sent to
+        its stdin (an answer of the mount, an input() line) unread, and the
+        raw REPL would take them as the start of the next code; the next
+        exchange resyncs first (its Ctrl-C clears them)."""
+        if self._stdin_written:
             with self._lock:
                 self._engine.mark_unsynced()
         return exc
@@ -748,6 +761,8 @@ class Device:
         its code starts, so a stop pressed as a cell begins is never lost.
         """
         self._interrupt_requested = True
+        if (side_channel := self.side_channel) is not None:
+            side_channel.interrupt()  # the exchange's thread may wait in it
         # The thread running the exchange holds the lock nearly all the time
         # while output floods in, and a lock is not handed over fairly: rather
         # than wait for it, leave the request to that thread, which takes it

@@ -2,15 +2,27 @@
 
 Owns the host side of `%mount`: installing the board-side filesystem
 (`board/mount.py`) and answering its requests while the board's code runs.
-The requests arrive inside the board's stdout (`\\x18`, a JSON array, a
-newline): `Device` hands every stdout chunk to `MountServer.feed`, which
-answers on stdin with one escaped, CRC-checked frame and returns the rest
-as the program's output.
+The requests arrive inside the board's stdout (`\\x18`, the mount's secret,
+a JSON array, a newline): `Device` hands every stdout chunk to
+`MountServer.feed`, which answers on stdin with one escaped, CRC-checked
+frame and returns the rest as the program's output.
 
-Requests are untrusted: every path is resolved inside the mounted folder
-(no `..`, no symlink leading out unless `follow_links`), arguments are
-type-checked, and a bad request is answered with an errno, never a crash.
-Writes go to a temporary beside the target, renamed over it on close.
+Only the mount's own code can ask. Whatever the board prints may be data
+its program received, so a line counts as a request only if it carries the
+secret (128 random bits) made for this mount and sent to the board-side
+filesystem alone; a new one on every attach (a `%mount`, a soft reset, a
+reconnect). Anything else, however request-shaped, is output.
+
+Requests are untrusted all the same, and bounded: a line longer than
+MAX_REQUEST is output; its JSON must be one flat array; paths are resolved
+inside the mounted folder (no `..`, no symlink leading out unless
+`follow_links`); only regular files are opened (a FIFO or a device is
+ENODEV, never opened); at most MAX_OPEN_WRITES files are open for writing
+(EMFILE past it); answers fit the block size the board asked for (listings
+come in pages); every host operation has a deadline (ETIMEDOUT), and a stop
+(`interrupt`) ends the wait for one at once. A bad request is answered with
+an errno, never a crash. Writes go to a temporary beside the target,
+renamed over it on close.
 """
 
 from __future__ import annotations
@@ -19,13 +31,15 @@ import base64
 import binascii
 import contextlib
 import errno
-import itertools
 import json
 import os
 import posixpath
+import secrets
 import shutil
 import stat
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,13 +48,27 @@ from .device import Device
 from .errors import DeviceException, IotKernelError
 from .fs import escape_frame
 from .helper_calls import module_pieces
+from .inband import (
+    SECRET_LENGTH,
+    InbandError,
+    LineScanner,
+    loads_bounded,
+    new_secret,
+    secret_matches,
+)
 from .util import TEMP_SUFFIX
 
-REQUEST_START = b'\x18["'
-# A request line longer than this is not ours: shown as output.
-MAX_REQUEST = 8192
-# The largest block a read may ask for.
-MAX_BLOCK = 16384
+REQUEST_MARK = b"\x18"
+# A request line longer than this (mark, secret and newline included) is
+# not ours: shown as output. The board side refuses to send a longer one.
+MAX_REQUEST = 4096
+# Files open for writing at once, per mount.
+MAX_OPEN_WRITES = 16
+# A host file operation that takes longer is answered ETIMEDOUT (a hung
+# network filesystem); its thread is left behind, and past this many left
+# behind, every request is answered EIO at once.
+HOST_OP_DEADLINE = 10.0
+MAX_STUCK_OPERATIONS = 4
 NAMESPACE = "__iotk_mount"
 
 
@@ -65,6 +93,10 @@ class _Refused(Exception):
         self.number = number
 
 
+class _Abandoned(Exception):
+    """The wait for a host operation was stopped: nothing is answered."""
+
+
 class MountServer:
     """Answers one board's file requests from `root`, mounted at `at`."""
 
@@ -75,11 +107,16 @@ class MountServer:
         self.at = at
         self.follow_links = follow_links
         self.requests = 0
-        self._partial = b""
+        self.refused_lines = 0  # request-shaped lines shown as output
+        self._scanner = LineScanner(REQUEST_MARK, MAX_REQUEST)
+        self._secret = ""  # none until attached: nothing is a request
         self._writes: dict[int, tuple[BinaryIO, Path, Path]] = {}
-        self._handles = itertools.count(1)
         self._reply: Callable[[bytes], None] | None = None
         self._text_link = False
+        self._block = 512  # the largest answer body the board takes, set by attach
+        self._listing: tuple[str, list[list[Any]]] | None = None  # a listing being paged
+        self._interrupted_at = 0.0  # when interrupt() was last called
+        self._stuck = 0  # operations past their deadline, their threads left behind
         self._ops: dict[str, Callable[..., Any]] = {
             "st": self._stat,
             "ls": self._list,
@@ -106,14 +143,18 @@ class MountServer:
         block = 2048 if device.free_memory() > 64 * 1024 else 512
         # Bytes of 0x80 and above do not cross WebREPL's text frames as sent.
         self._text_link = not device.transport.binary_input
+        self._block = block
+        self._secret = new_secret()
         try:
             for piece in BOARD_INSTALL:
                 device.exec(piece, timeout=30)
             self._reply = device.answer_program
             device.side_channel = self
+            # The secret goes to the board-side filesystem alone; the call
+            # prints nothing, and no request is needed to mount.
             call = (
                 f"__import__('sys').modules[{NAMESPACE!r}]['mount']"
-                f"({self.at!r}, {block}, {int(self._text_link)})"
+                f"({self.at!r}, {block}, {int(self._text_link)}, {self._secret!r})"
             )
             device.exec(call, timeout=30)
         except DeviceException as exc:
@@ -147,7 +188,11 @@ class MountServer:
         self.attach(device)
 
     def close(self) -> None:
-        """Drop unfinished writes: their temporaries are removed, targets kept."""
+        """Drop unfinished writes (their temporaries are removed, targets
+        kept) and forget the secret: until attached again, nothing is a request."""
+        self._secret = ""
+        self._listing = None
+        self._stuck = 0  # a new start (their threads may still hang: daemons)
         for handle in list(self._writes):
             file, temporary, _ = self._writes.pop(handle)
             file.close()
@@ -158,56 +203,84 @@ class MountServer:
     def feed(self, data: bytes) -> bytes:
         """Take the requests out of a chunk of the board's stdout, answering
         each; what is left is the program's own output."""
-        data = self._partial + data
-        self._partial = b""
         shown = bytearray()
-        while data:
-            start = data.find(b"\x18")
-            if start < 0:
-                shown += data
-                break
-            shown += data[:start]
-            data = data[start:]
-            if len(data) < len(REQUEST_START) and REQUEST_START.startswith(data):
-                self._partial = data
-                break
-            end = data.find(b"\n")
-            if data.startswith(REQUEST_START) and end < 0 and len(data) < MAX_REQUEST:
-                self._partial = data  # the rest of the request is on its way
-                break
-            answer = self.answer(data[1:end]) if data.startswith(REQUEST_START) else None
-            if answer is None:  # not a request of ours: the program's bytes
-                shown += data[:1]
-                data = data[1:]
-                continue
-            if self._reply is not None:
+        for segment in self._scanner.feed(data):
+            answer = None if segment.line is None else self.answer(segment.line)
+            if answer is None:  # not a request of this mount: the program's bytes
+                shown += segment.raw
+            elif self._reply is not None:
                 self._reply(answer)
-            data = data[end + 1 :]
         return bytes(shown)
 
+    def flush(self) -> bytes:
+        """The program has ended: what the scanner held is output."""
+        return self._scanner.flush()
+
+    def interrupt(self) -> None:
+        """Stop waiting for a host operation under way (from any thread):
+        the board is being interrupted, and nobody will read that answer."""
+        self._interrupted_at = time.monotonic()
+
     def answer(self, line: bytes) -> bytes | None:
-        """The frame answering one request line, or None if it is not one."""
-        try:
-            request = json.loads(line.rstrip(b"\r").decode())
-        except (UnicodeDecodeError, ValueError):
+        """The frame answering one request line (what followed the mark),
+        or None if it is not a request of this mount."""
+        if not self._secret or not secret_matches(line[:SECRET_LENGTH], self._secret):
+            self.refused_lines += 1
             return None
+        try:
+            request = loads_bounded(line[SECRET_LENGTH:], max_depth=1)
+        except InbandError:
+            request = None
         if not isinstance(request, list) or not request or request[0] not in self._ops:
-            return None
-        self.requests += 1
-        try:
-            body = self._ops[request[0]](*request[1:])
-            status = 0
-        except _Refused as refused:
-            body, status = None, refused.number
-        except OSError as exc:
-            body, status = None, exc.errno or errno.EIO
-        except (TypeError, ValueError, binascii.Error):
-            body, status = None, errno.EINVAL  # a malformed request
+            body, status = None, errno.EINVAL  # ours, but malformed: still answered
+        else:
+            self.requests += 1
+            try:
+                body, status = self._bounded(self._ops[request[0]], request[1:]), 0
+            except _Abandoned:
+                return None
+            except _Refused as refused:
+                body, status = None, refused.number
+            except OSError as exc:
+                body, status = None, exc.errno or errno.EIO
+            except (TypeError, ValueError, binascii.Error):
+                body, status = None, errno.EINVAL  # a malformed request
         if not isinstance(body, bytes):
             body = b"" if body is None else json.dumps(body).encode()
         if self._text_link:
             body = base64.b64encode(body)
         return b"%02x" % min(status, 255) + escape_frame(body)
+
+    def _bounded(self, operation: Callable[..., Any], arguments: list[Any]) -> Any:
+        """`operation(*arguments)` within HOST_OP_DEADLINE, in a thread of
+        its own (a hung filesystem must not hang the kernel); `_Abandoned`
+        when `interrupt` stops the wait."""
+        if self._stuck >= MAX_STUCK_OPERATIONS:
+            raise _Refused(errno.EIO)
+        outcome: list[tuple[bool, Any]] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, operation(*arguments)))
+            except BaseException as exc:  # handed over to the waiting thread
+                outcome.append((False, exc))
+
+        started = time.monotonic()
+        worker = threading.Thread(target=run, name="iotk-mount-op", daemon=True)
+        worker.start()
+        worker.join(0.05)  # nearly every operation is done by now
+        while worker.is_alive():
+            if self._interrupted_at > started:
+                self._stuck += 1
+                raise _Abandoned
+            if time.monotonic() - started > HOST_OP_DEADLINE:
+                self._stuck += 1
+                raise _Refused(errno.ETIMEDOUT)
+            worker.join(0.02)
+        succeeded, value = outcome[0]
+        if not succeeded:
+            raise value
+        return value
 
     # -- paths
 
@@ -235,7 +308,29 @@ class MountServer:
         mode = 0x4000 if stat.S_ISDIR(info.st_mode) else 0x8000
         return [mode, info.st_size, int(info.st_mtime)]
 
-    def _list(self, path: object) -> list[list[Any]]:
+    def _list(self, path: object, start: object = 0) -> list[Any]:
+        """One page of a listing: rows from `start` whose JSON fits the
+        board's block, and where the next page starts (None at the end).
+        The folder is read when a listing starts (start 0), kept for its pages."""
+        if not isinstance(start, int) or start < 0:
+            raise _Refused(errno.EINVAL)
+        if start == 0 or self._listing is None or self._listing[0] != path:
+            self._listing = (str(path), self._rows(path))
+        rows = self._listing[1]
+        budget = self._block * 3 // 4 if self._text_link else self._block
+        page: list[list[Any]] = []
+        size = 16  # the page's brackets and the next start
+        index = start
+        while index < len(rows):
+            row_size = len(json.dumps(rows[index])) + 2
+            if page and size + row_size > budget:
+                break
+            page.append(rows[index])
+            size += row_size
+            index += 1
+        return [page, index if index < len(rows) else None]
+
+    def _rows(self, path: object) -> list[list[Any]]:
         rows = []
         for entry in sorted(os.scandir(self._host(path)), key=lambda e: e.name):
             if entry.name.endswith(TEMP_SUFFIX):
@@ -258,33 +353,54 @@ class MountServer:
         info = self._host(path).stat()
         if stat.S_ISDIR(info.st_mode):
             raise _Refused(errno.EISDIR)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Refused(errno.ENODEV)  # a FIFO, a device, a socket: never opened
         return info.st_size
+
+    def _regular_file(self, target: Path) -> int:
+        """A descriptor of `target` opened for reading, if it is a regular
+        file: opened without blocking (a FIFO would wait for a writer) and
+        checked after opening (no swap between a check and the open)."""
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        descriptor = os.open(target, flags)
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise _Refused(errno.EISDIR if target.is_dir() else errno.ENODEV)
+        return descriptor
 
     def _read_block(self, path: object, offset: object, size: object) -> bytes:
         if not isinstance(offset, int) or not isinstance(size, int) or offset < 0 or size < 0:
             raise _Refused(errno.EINVAL)
-        with self._host(path).open("rb") as file:
+        with os.fdopen(self._regular_file(self._host(path)), "rb") as file:
             file.seek(offset)
-            return file.read(min(size, MAX_BLOCK))
+            return file.read(min(size, self._block))
 
     def _open_write(self, path: object, mode: object) -> int:
         if not isinstance(mode, str):
             raise _Refused(errno.EINVAL)
+        if len(self._writes) >= MAX_OPEN_WRITES:
+            raise _Refused(errno.EMFILE)
         target = self._host(path)
         if "x" in mode and target.exists():
             raise _Refused(errno.EEXIST)
         if target.is_dir():
             raise _Refused(errno.EISDIR)
+        if target.exists() and not target.is_file():
+            raise _Refused(errno.ENODEV)
         if not target.parent.is_dir():
             raise _Refused(errno.ENOENT)
+        existing = self._regular_file(target) if "a" in mode and target.is_file() else None
         descriptor, name = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX
         )
         file = os.fdopen(descriptor, "wb")
-        if "a" in mode and target.is_file():
-            with target.open("rb") as existing:
-                shutil.copyfileobj(existing, file)
-        handle = next(self._handles)
+        if existing is not None:
+            with os.fdopen(existing, "rb") as old:
+                shutil.copyfileobj(old, file)
+        # Unguessable, though only the mount's own code can use it anyway.
+        handle = secrets.randbelow(1 << 30) + 1
+        while handle in self._writes:
+            handle = secrets.randbelow(1 << 30) + 1
         self._writes[handle] = (file, Path(name), target)
         return handle
 

@@ -2,7 +2,10 @@
 #
 # Runs on MicroPython, in its own namespace (sys.modules['__iotk_mount']);
 # uses the helpers' crc and unesc. While code runs, each request goes out on
-# stdout as \x18 + a JSON array + \n; the host answers on stdin with the
+# stdout as \x18 + the mount's secret + a JSON array + \n (the host answers
+# only lines with the secret: what the program prints is never a request);
+# the secret lives in a class attribute, so no repr of a namespace shows it.
+# The host answers on stdin with the
 # status (2 hex digits: 0, or an errno), then the body in one frame as the raw
 # data path's (4 hex digits of length, the escaped bytes, 8 of CRC-32); on a
 # link that carries text only (WebREPL's text frames) the body is base64. Ctrl-C
@@ -18,6 +21,13 @@ import sys
 
 BLOCK = [2048]  # set by mount(): smaller on a small heap
 B64 = [0]  # set by mount(): answers in base64 on a link that carries text only (WebREPL)
+MAX_REQUEST = 4000  # the host takes lines of up to 4096 bytes
+
+
+class K:
+    k = ""  # the mount's secret, set by mount()
+
+
 C = hasattr(binascii, "crc32")
 # The board's epoch: 2000 on most bare-metal ports, 1970 on the unix port.
 T = __import__("time")
@@ -27,7 +37,10 @@ E = 0 if T and T(0)[0] == 1970 else 946684800
 
 def req(*a):
     h = sys.modules["__iotk"]
-    sys.stdout.write("\x18" + json.dumps(a) + "\n")
+    q = json.dumps(a)
+    if len(q) > 1000 and len(q.encode()) > MAX_REQUEST:
+        raise OSError(36)  # ENAMETOOLONG: the host would take it for output
+    sys.stdout.write("\x18" + K.k + q + "\n")
     r = sys.stdin.buffer
     s = int(r.read(2), 16)
     n = int(r.read(4), 16)
@@ -97,8 +110,13 @@ class RemoteBase:
 
 class RemoteFS(RemoteBase):
     def ilistdir(self, p):
-        for n, k, s in js("ls", self.p(p)):
-            yield (n, k, 0, s)
+        # In pages that fit a block: a big folder never comes whole.
+        p = self.p(p)
+        i = 0
+        while i is not None:
+            r, i = js("ls", p, i)
+            for n, k, s in r:
+                yield (n, k, 0, s)
 
     def stat(self, p):
         m, s, t = js("st", self.p(p))
@@ -276,11 +294,12 @@ def vfs():
         return __import__("storage")
 
 
-def mount(at, block, b64):
+def mount(at, block, b64, key):
     import os
 
     BLOCK[0] = block
     B64[0] = b64
+    K.k = key
     v = vfs()
     m, u = v.mount, v.umount
     try:

@@ -39,7 +39,7 @@ def deep_reply(depth: int) -> str:
 
 def listing(*rows: str) -> str:
     """`trees` (every listing) answers these rows, Python literals."""
-    return "def trees(roots, hashes):\n return [" + ", ".join(rows) + "]\n"
+    return "def trees(roots, hashes, times=True):\n return [" + ", ".join(rows) + "]\n"
 
 
 def lying_file(size: int, chunk: str) -> str:

@@ -87,6 +87,13 @@ def test_writes_land_whole_and_paths_stay_inside(mounted: tuple[Kernel, Path]) -
     run = k.run("open('missing.py').read()")
     assert run.reply["evalue"] == "[Errno 2] ENOENT"
 
+    # A program printing a received message shaped like a request: shown as
+    # output, and the host's files untouched (the request has no secret).
+    (folder / "important.txt").write_text("keep me")
+    message = '\x18["rm", "/important.txt"]'
+    assert ok(k, f"print({message!r})") == message + "\n"
+    assert (folder / "important.txt").read_text() == "keep me"
+
 
 def test_stop_soft_reset_and_umount(mounted: tuple[Kernel, Path]) -> None:
     k, folder = mounted
