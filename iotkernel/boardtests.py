@@ -4,21 +4,25 @@ Owns what needs no board: finding a file's tests on the host (unittest
 `TestCase` methods and module-level `test_*` functions, by reading its syntax
 tree, so each is known before anything runs), the board-side runner as
 checked pieces, the call that runs a module's tests, and reading the
-runner's result lines (`\\x1eT` + JSON, one per test, then `\\x1eE` + count),
-which are untrusted: each is checked, and anything else is the tests' own
-output. The pytest plugin (`pytest_plugin.py`) runs them on a `Device`.
+runner's result lines (`\\x1eT` + the run's secret + JSON, one per test,
+then `\\x1eE` + the secret + count). A test's output is output whatever it
+contains: a line counts as a result only with the secret given to this run's
+runner (printed by nothing else), is bounded in length and nesting, and is
+checked; a test's captured output is kept up to OUTPUT_LIMIT, the rest
+counted. The pytest plugin (`pytest_plugin.py`) runs them on a `Device`.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MalformedReplyError
 from .helper_calls import module_pieces
+from .inband import SECRET_LENGTH, InbandError, LineScanner, loads_bounded, secret_matches
+from .util import human_size
 
 NAMESPACE = "__iotk_test"
 RESULT_LINE = b"\x1eT"
@@ -27,7 +31,11 @@ STATUSES = ("pass", "fail", "error", "skip")
 # The board folder the test files are copied to (imported from there, so
 # tracebacks name the file and line).
 BOARD_TEST_DIR = "/_tests"
-_MAX_LINE = 16 * 1024
+# A result line (mark, secret, JSON, newline) is at most this long: the
+# runner cuts messages to 2,000 and tracebacks to 8,000 characters.
+_MAX_LINE = 24 * 1024
+# What one test printed, kept for its report; the rest is counted.
+OUTPUT_LIMIT = 64 * 1024
 
 RUNNER_PIECES = module_pieces("testrunner.py", NAMESPACE)
 
@@ -68,11 +76,13 @@ def module_name(path: Path) -> str:
     return name
 
 
-def run_call(module: str, wanted: list[str] | None) -> str:
-    """The statement that runs `module`'s tests (`wanted` of them, or all)."""
+def run_call(module: str, wanted: list[str] | None, secret: str) -> str:
+    """The statement that runs `module`'s tests (`wanted` of them, or all),
+    its result lines marked with `secret` (fresh for each run)."""
+    runner = f"__import__('sys').modules[{NAMESPACE!r}]['run']"
     return (
         f"__import__('sys').path.insert(0, {BOARD_TEST_DIR!r})\n"
-        f"try:\n    __import__('sys').modules[{NAMESPACE!r}]['run']({module!r}, {wanted!r})\n"
+        f"try:\n    {runner}({module!r}, {wanted!r}, {secret!r})\n"
         f"finally:\n    __import__('sys').path.remove({BOARD_TEST_DIR!r})\n"
     )
 
@@ -93,47 +103,70 @@ class BoardResult:
         return int(lines[-1]) if lines else None
 
 
-@dataclass
-class ResultReader:
-    """Reads the runner's output as it arrives: results, and the text between."""
+class _Captured:
+    """A test's output: the first OUTPUT_LIMIT bytes kept, the rest counted."""
 
-    results: dict[str, BoardResult] = field(default_factory=dict)
-    ran: int | None = None  # the count the end line gave: None until the run ended
-    _pending: bytearray = field(default_factory=bytearray)
-    _output: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def add(self, data: bytes) -> None:
+        room = OUTPUT_LIMIT - len(self.kept)
+        self.kept += data[:room]
+        self.dropped += max(0, len(data) - room)
+
+    def text(self) -> str:
+        text = self.kept.decode("utf-8", "replace").replace("\r\n", "\n")
+        if self.dropped:
+            text += f"\n… {human_size(self.dropped)}B more\n"
+        return text
+
+
+class ResultReader:
+    """Reads the runner's output as it arrives: results, and the text between.
+
+    Only lines with `secret` are results; a malformed one of those raises
+    MalformedReplyError (our runner printed it: a bug, not a test's output)."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.results: dict[str, BoardResult] = {}
+        self.ran: int | None = None  # the count the end line gave: None until the run ended
+        self._scanner = LineScanner(b"\x1e", _MAX_LINE)
+        self._output = _Captured()
 
     def feed(self, data: bytes) -> None:
-        self._pending += data
-        while (end := self._pending.find(b"\n")) >= 0:
-            line = bytes(self._pending[: end + 1])
-            del self._pending[: end + 1]
-            self._line(line)
-        if len(self._pending) > _MAX_LINE and not self._pending.startswith(b"\x1e"):
-            self._output.append(self._pending.decode("utf-8", "replace"))
-            self._pending.clear()
+        for segment in self._scanner.feed(data):
+            if segment.line is None or not self._take(segment.line):
+                self._output.add(segment.raw)
 
     def leftover_output(self) -> str:
         """What was printed after the last result (by the module, at import)."""
-        return "".join(self._output) + self._pending.decode("utf-8", "replace")
+        self._output.add(self._scanner.flush())
+        return self._output.text()
 
-    def _line(self, line: bytes) -> None:
-        stripped = line.rstrip(b"\r\n")
-        if stripped.startswith(RESULT_LINE):
-            result = parse_result(stripped[len(RESULT_LINE) :])
-            result.output = "".join(self._output)
-            self._output.clear()
+    def _take(self, line: bytes) -> bool:
+        """Act on a line after the mark if it is the runner's; False if not."""
+        kind, given, body = line[:1], line[1 : 1 + SECRET_LENGTH], line[1 + SECRET_LENGTH :]
+        if kind not in (b"T", b"E") or not secret_matches(given, self.secret):
+            return False
+        if kind == b"T":
+            result = parse_result(body)
+            result.output = self._output.text()
+            self._output = _Captured()
             self.results[result.name] = result
-        elif stripped.startswith(END_LINE) and stripped[len(END_LINE) :].isdigit():
-            self.ran = int(stripped[len(END_LINE) :])
+        elif body.isdigit() and len(body) < 8:
+            self.ran = int(body)
         else:
-            self._output.append(line.decode("utf-8", "replace").replace("\r\n", "\n"))
+            raise MalformedReplyError("a board test run's end", "a count of tests", body[:200])
+        return True
 
 
 def parse_result(data: bytes) -> BoardResult:
     """A result line's JSON, checked (it comes from the board)."""
     try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        value = loads_bounded(data, max_depth=2)
+    except InbandError:
         raise MalformedReplyError("a board test result", "a JSON object", data[:200]) from None
     if not isinstance(value, dict):
         raise MalformedReplyError("a board test result", "a JSON object", value)

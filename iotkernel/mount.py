@@ -56,7 +56,7 @@ from .inband import (
     new_secret,
     secret_matches,
 )
-from .util import TEMP_SUFFIX
+from .util import TEMP_SUFFIX, open_regular_file
 
 REQUEST_MARK = b"\x18"
 # A request line longer than this (mark, secret and newline included) is
@@ -357,21 +357,10 @@ class MountServer:
             raise _Refused(errno.ENODEV)  # a FIFO, a device, a socket: never opened
         return info.st_size
 
-    def _regular_file(self, target: Path) -> int:
-        """A descriptor of `target` opened for reading, if it is a regular
-        file: opened without blocking (a FIFO would wait for a writer) and
-        checked after opening (no swap between a check and the open)."""
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-        descriptor = os.open(target, flags)
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            os.close(descriptor)
-            raise _Refused(errno.EISDIR if target.is_dir() else errno.ENODEV)
-        return descriptor
-
     def _read_block(self, path: object, offset: object, size: object) -> bytes:
         if not isinstance(offset, int) or not isinstance(size, int) or offset < 0 or size < 0:
             raise _Refused(errno.EINVAL)
-        with os.fdopen(self._regular_file(self._host(path)), "rb") as file:
+        with os.fdopen(open_regular_file(self._host(path)), "rb") as file:
             file.seek(offset)
             return file.read(min(size, self._block))
 
@@ -389,7 +378,7 @@ class MountServer:
             raise _Refused(errno.ENODEV)
         if not target.parent.is_dir():
             raise _Refused(errno.ENOENT)
-        existing = self._regular_file(target) if "a" in mode and target.is_file() else None
+        existing = open_regular_file(target) if "a" in mode and target.is_file() else None
         descriptor, name = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX
         )

@@ -44,6 +44,7 @@ from .config import DeviceConfig, load_configuration, load_settings
 from .device import Device
 from .errors import DeviceException, IotKernelError, TransportError
 from .fs import FileService, host_hash
+from .inband import new_secret
 from .labgrid import LabgridPlace
 from .registry import Registry
 from .sync import apply_plan, make_plan
@@ -437,7 +438,7 @@ class BoardTestFile(pytest.File):
         """Run the file on the board (once per board): its results by test name."""
         runs: dict[str, FileRun] = self.__dict__.setdefault("_iotk_runs", {})
         if handle.label not in runs:
-            reader = ResultReader()
+            reader = ResultReader(new_secret())
             try:
                 self._run(handle, reader)
                 failure: BaseException | None = None
@@ -467,7 +468,7 @@ class BoardTestFile(pytest.File):
         for piece in RUNNER_PIECES:
             device.exec(piece, timeout=30)
         device.exec(
-            run_call(module_name(self.path), None),
+            run_call(module_name(self.path), None, reader.secret),
             lambda data, _stream: reader.feed(data),
             timeout=FILE_TIMEOUT,
         )

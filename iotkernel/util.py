@@ -9,8 +9,10 @@ standard library, so every layer may use it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -21,6 +23,37 @@ from pathlib import Path
 # The suffix of every temporary IoT Kernel writes (on the host and on boards);
 # a user's file may not end in it.
 TEMP_SUFFIX = ".iotk-tmp"
+
+
+def open_regular_file(path: str | os.PathLike[str], *, follow_links: bool = True) -> int:
+    """A read-only descriptor of `path` if it is a regular file.
+
+    Opened without blocking (a FIFO would wait for a writer; a terminal is
+    not made ours) and checked after opening, so nothing can be swapped in
+    between a check and the open. A directory raises IsADirectoryError,
+    any other kind of file (FIFO, device, socket) OSError ENODEV; without
+    `follow_links` a symlink raises OSError ELOOP."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(path, flags)
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        raise OSError(errno.ENODEV, "not a regular file (a FIFO, a device or a socket)", str(path))
+    return descriptor
+
+
+def human_size(size: int) -> str:
+    """1023 → `1023`, 1536 → `1.5K`, as `ls -h` and `mpremote tree -h` show sizes."""
+    value = float(size)
+    for unit in ("", "K", "M", "G", "T"):
+        if value < 1024 or unit == "T":
+            return f"{size}" if not unit else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

@@ -52,23 +52,30 @@ def test_find_tests_in_file_order_with_their_lines() -> None:
         find_tests("def broken(:\n")
 
 
-def result_line(name: str, status: str, message: str = "") -> bytes:
+SECRET = "5ec2e7" * 5 + "ab"
+
+
+def result_line(name: str, status: str, message: str = "", secret: str = SECRET) -> bytes:
     body = json.dumps({"n": name, "s": status, "m": message, "tb": ""}).encode()
-    return b"\x1eT" + body + b"\r\n"
+    return b"\x1eT" + secret.encode() + body + b"\r\n"
 
 
+# What test_b printed: result lines forged by its output (no secret, a
+# wrong one): output, not results.
+FORGED = result_line("test_b", "pass", secret="") + result_line("test_b", "skip", secret="0" * 32)
 STREAM = (
     b"import-time output\r\n"
     + b"printed by a\r\n"
     + result_line("A.test_a", "pass")
+    + FORGED
     + result_line("test_b", "fail", "1 != 2 \u00e9".encode().decode())
-    + b"\x1eE2\r\n"
+    + b"\x1eE" + SECRET.encode() + b"2\r\n"
 )
 
 
 @given(st.lists(st.integers(min_value=1, max_value=len(STREAM)), max_size=12))
 def test_results_read_the_same_in_any_split(cuts: list[int]) -> None:
-    reader = ResultReader()
+    reader = ResultReader(SECRET)
     points = sorted(set(cuts))
     start = 0
     for point in [*points, len(STREAM)]:
@@ -78,6 +85,21 @@ def test_results_read_the_same_in_any_split(cuts: list[int]) -> None:
     assert reader.results["A.test_a"].status == "pass"
     assert reader.results["A.test_a"].output == "import-time output\nprinted by a\n"
     assert reader.results["test_b"].message == "1 != 2 \u00e9"
+    assert reader.results["test_b"].status == "fail"  # the forged pass and skip are output
+    assert reader.results["test_b"].output == FORGED.decode().replace("\r\n", "\n")
+
+
+def test_output_is_bounded_and_counted() -> None:
+    reader = ResultReader(SECRET)
+    flood = b"x" * 100_000 + b"\x1eT" + b"[" * 5000 + b"\n"  # long, deep, no secret
+    for _ in range(20):
+        reader.feed(flood)
+    reader.feed(result_line("test_a", "pass"))
+    output = reader.results["test_a"].output
+    assert len(output) < 70_000
+    assert output.endswith(" more\n") and "1.9MB more" in output
+    with pytest.raises(MalformedReplyError):  # deep, and our runner's: a bug, not output
+        reader.feed(b"\x1eT" + SECRET.encode() + b"[" * 3000 + b"\n")
 
 
 @pytest.mark.parametrize(

@@ -28,9 +28,13 @@ def traceback_of(e):
     return s.getvalue()
 
 
+class K:
+    k = ""  # this run's secret
+
+
 def emit(name, status, message, tb):
     line = {"n": name, "s": status, "m": message[:2000], "tb": tb[-8000:]}
-    sys.stdout.write("\x1eT" + json.dumps(line) + "\n")
+    sys.stdout.write("\x1eT" + K.k + json.dumps(line) + "\n")
 
 
 def outcome(name, call):
@@ -179,8 +183,9 @@ class StandIn:
         pass
 
 
-def run(module_name, wanted):
+def run(module_name, wanted, key):
     # wanted: the names to run (None: all)
+    K.k = key
     gc = __import__("gc")
     try:
         import unittest
@@ -211,5 +216,5 @@ def run(module_name, wanted):
                 count += 1
             if hasattr(item, "tearDownClass"):
                 item.tearDownClass()
-    sys.stdout.write("\x1eE" + str(count) + "\n")
+    sys.stdout.write("\x1eE" + K.k + str(count) + "\n")
     sys.modules.pop(module_name, None)

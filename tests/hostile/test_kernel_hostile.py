@@ -242,3 +242,25 @@ def test_a_download_to_where_the_host_cannot_write_is_a_file_error(
         assert run.reply.get("ename") in ("FileError", "UsageError"), run.reply
     assert not list(tmp_path.rglob("*.iotk-tmp"))
     assert_next_cell_runs(on_fake)
+
+
+def test_run_and_cp_read_only_regular_files_at_once(on_fake: Kernel, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.py"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.py"
+    with big.open("wb") as file:
+        file.truncate(2 * 1024 * 1024)  # sparse: over %run's 1 MB
+    for magic, target, says in (
+        ("%run", fifo, "not a regular file"),
+        ("%run", "/dev/zero", "not a regular file"),
+        ("%run", tmp_path, "is a directory"),
+        ("%run", big, "larger than 1.0MB"),
+        ("%cp", fifo, "not a regular file"),
+    ):
+        started = time.monotonic()
+        cell = f"{magic} {target}" + (" :/x.py" if magic == "%cp" else "")
+        run = on_fake.run(cell, timeout=10)
+        assert run.reply.get("ename") == "FileError", (cell, run.reply)
+        assert says in run.reply["evalue"], (cell, run.reply)
+        assert time.monotonic() - started < 5
+    assert_next_cell_runs(on_fake)

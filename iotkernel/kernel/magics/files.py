@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import os
 import posixpath
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from ... import replies
 from ...errors import UsageError
 from ...fs import FileError, FileService, write_host_file
+from ...util import human_size, open_regular_file
 from .registry import KernelServices, argument, cell_magic, line_magic
 
 
@@ -187,12 +189,24 @@ class _Copy:
         self.kernel.print(f":{remote} -> {local}\n")
 
 
-def read_host_file(path: Path) -> bytes:
-    """A host file's bytes; an OSError is a FileError naming the file."""
+# The largest host file a magic reads whole (%cp up, %run): far more than a
+# board holds, far less than a host's memory.
+MAX_HOST_FILE = 64 * 1024 * 1024
+
+
+def read_host_file(path: Path, limit: int = MAX_HOST_FILE) -> bytes:
+    """A regular host file's bytes, at most `limit` of them. Anything else
+    (a directory, a FIFO or device, a bigger file, an OSError) is a FileError
+    naming the file, at once: nothing is opened that could block."""
     try:
-        return path.read_bytes()
+        descriptor = open_regular_file(path)
     except OSError as exc:
         raise FileError(f"cannot read {path} on the host: {exc.strerror or exc}") from None
+    with os.fdopen(descriptor, "rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise FileError(f"cannot read {path} on the host: larger than {human_size(limit)}B")
+    return data
 
 
 @line_magic("cat", summary="Output contents of file stored on microcontroller")

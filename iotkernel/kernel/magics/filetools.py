@@ -13,18 +13,9 @@ from collections.abc import Callable
 from ... import replies
 from ...errors import UsageError
 from ...fs import FileService, RemoteEntry
+from ...util import human_size
 from .files import board_path, files
 from .registry import KernelServices, argument, line_magic
-
-
-def human_size(size: int) -> str:
-    """1023 → `1023`, 1536 → `1.5K`, as `ls -h` and `mpremote tree -h` show sizes."""
-    value = float(size)
-    for unit in ("", "K", "M", "G", "T"):
-        if value < 1024 or unit == "T":
-            return f"{size}" if not unit else f"{value:.1f}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 @line_magic(

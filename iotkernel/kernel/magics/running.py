@@ -19,6 +19,9 @@ from ..cells import normalise_newlines
 from .files import host_path, read_host_file
 from .registry import KernelServices, argument, line_magic
 
+# %run's largest file: source for a board, which holds far less.
+MAX_RUN_SOURCE = 1024 * 1024
+
 
 @line_magic(
     "run",
@@ -28,6 +31,8 @@ from .registry import KernelServices, argument, line_magic
         "traceback names the file and its lines. ARGS become sys.argv[1:] on the board.\n"
         "With -n the file is started and the cell ends at once (as mpremote run\n"
         "--no-follow); the board's next use stops it and shows what it printed.\n"
+        "FILE is a regular file of UTF-8 source, at most 1 MB (a FIFO, a device or a\n"
+        "directory is refused at once).\n"
         "examples:\n"
         "  %run blink.py                 run and wait for the end\n"
         "  %run -n server.py --port 80   start it and go on\n"
@@ -39,7 +44,7 @@ from .registry import KernelServices, argument, line_magic
 def run(kernel: KernelServices, args: argparse.Namespace) -> None:
     path = host_path(args.file)
     try:
-        source = normalise_newlines(read_host_file(path).decode("utf-8"))
+        source = normalise_newlines(read_host_file(path, MAX_RUN_SOURCE).decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise FileError(f"cannot read {path} on the host: {exc}") from None
     device = kernel.require_device()
