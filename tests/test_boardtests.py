@@ -69,7 +69,9 @@ STREAM = (
     + result_line("A.test_a", "pass")
     + FORGED
     + result_line("test_b", "fail", "1 != 2 \u00e9".encode().decode())
-    + b"\x1eE" + SECRET.encode() + b"2\r\n"
+    + b"\x1eE"
+    + SECRET.encode()
+    + b"2\r\n"
 )
 
 

@@ -20,8 +20,16 @@ import io
 import tokenize
 from dataclasses import dataclass
 
+from ..inband import new_secret
+
+# The marks the kernel acts on in a cell's stdout (the trailing expression's
+# value, an input() prompt: output.py) carry a secret made when the kernel
+# starts and sent only inside the cell's own code: what the code prints (a
+# payload it received) is never taken for one.
+MARK_SECRET = new_secret()
+MARK = "\x1d" + MARK_SECRET
 # Marks the value of a cell's trailing expression in the board's stdout.
-RESULT_MARK = "\x1d"
+RESULT_MARK = MARK + "="
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,14 @@ import codecs
 import re
 from collections.abc import Callable
 
-from .cells import RESULT_MARK
+from .cells import MARK, RESULT_MARK
 
-INPUT_MARK = "\x1dI"  # the board asks for a line: INPUT_MARK + prompt + INPUT_END
-INPUT_END = "\x1d"
+INPUT_MARK = MARK + "I"  # the board asks for a line: INPUT_MARK + prompt + INPUT_END
+INPUT_END = MARK + "."
+# A prompt longer than this is not held back waiting for its end: shown.
+MAX_PROMPT = 4096
+# A trailing expression's value is kept up to this many characters.
+MAX_VALUE = 256 * 1024
 
 # An `input` for one cell: it marks its prompt for the kernel, then reads.
 _INPUT_HOOK = (
@@ -93,9 +97,10 @@ class StdoutSplitter:
         self._decoder = IncrementalText()
         self._on_text = on_text
         self._on_prompt = on_prompt
-        self._pending = ""  # text that may be the start of a marker
+        self._pending = ""  # text that may be the start of a mark, or a prompt on its way
         self._held = ""  # a \r or the start of a colour sequence, ending a chunk
         self.result: str | None = None
+        self._result_dropped = 0
 
     def feed(self, data: bytes) -> None:
         self._process(self._decoder.feed(data))
@@ -105,15 +110,19 @@ class StdoutSplitter:
         if self._held:
             self._held, text = "", self._held
             self._on_text(board_text(text))
+        if self.result is not None and self._result_dropped:
+            self.result += f"… ({self._result_dropped} more characters)"
 
     def _process(self, text: str, final: bool = False) -> None:
         if self.result is not None:
-            self.result += text
+            room = MAX_VALUE - len(self.result)
+            self.result += text[:room]
+            self._result_dropped += max(0, len(text) - room)
             return
         text = self._pending + text
         self._pending = ""
         while text:
-            mark = text.find(RESULT_MARK)
+            mark = text.find(MARK[0])
             if mark < 0:
                 self._emit(text)
                 return
@@ -122,7 +131,7 @@ class StdoutSplitter:
             if rest.startswith(INPUT_MARK):
                 end = rest.find(INPUT_END, len(INPUT_MARK))
                 if end < 0:
-                    if final:
+                    if final or len(rest) > MAX_PROMPT:
                         self._emit(rest)
                     else:
                         self._pending = rest  # the prompt is not complete yet
@@ -134,11 +143,16 @@ class StdoutSplitter:
                     self._emit(prompt)
                 text = rest[end + len(INPUT_END) :]
                 continue
-            if len(rest) == 1 and not final:
-                self._pending = rest  # might become an input marker
+            if rest.startswith(RESULT_MARK):
+                self.result = ""
+                self._process(rest[len(RESULT_MARK) :])
                 return
-            self.result = rest[len(RESULT_MARK) :]
-            return
+            if not final and (INPUT_MARK.startswith(rest) or RESULT_MARK.startswith(rest)):
+                self._pending = rest  # might become a mark
+                return
+            # Not a mark of ours: the program's own bytes.
+            self._emit(rest[:1])
+            text = rest[1:]
 
     def _emit(self, text: str) -> None:
         # Boards end lines with \r\n; a notebook wants \n (a lone \r, as in a

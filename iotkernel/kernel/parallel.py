@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -29,6 +30,12 @@ from .cells import DeviceChunk, show_trailing_expression
 from .output import StdoutSplitter, board_text
 from .session import BoardSession
 
+# What one board printed is kept up to these sizes (in characters): its
+# first and its last; the middle is dropped and counted. A board printing
+# as fast as it can for a minute costs the kernel no more memory than this.
+OUTPUT_HEAD = 64 * 1024
+OUTPUT_TAIL = 64 * 1024
+
 
 @dataclass
 class BoardRun:
@@ -37,18 +44,47 @@ class BoardRun:
     target: str
     url: str
     name: str
-    output: list[tuple[str, str]] = field(default_factory=list)  # (stream, text), in order
     status: str = "ok"  # ok | <Exception name> | timeout | stopped
     seconds: float = 0.0
     value: str | None = None  # the trailing expression's repr
     device: Device | None = None
+    dropped: int = 0  # characters of output dropped between head and tail
+    late: int = 0  # characters printed after the board's deadline, not shown
+    _head: list[tuple[str, str]] = field(default_factory=list)
+    _head_size: int = 0
+    _tail: deque[tuple[str, str]] = field(default_factory=deque)
+    _tail_size: int = 0
 
     @property
     def failed(self) -> bool:
         return self.status != "ok"
 
+    @property
+    def output(self) -> list[tuple[str, str]]:
+        """(stream, text) in order: the head, a line saying what was
+        dropped if anything was, the tail."""
+        shown = list(self._head)
+        if self.dropped:
+            shown.append(("stderr", f"\n… {self.dropped} characters of output dropped …\n"))
+        shown.extend(self._tail)
+        if self.late:
+            shown.append(("stderr", f"… {self.late} bytes printed after the deadline\n"))
+        return shown
+
     def say(self, text: str, stream: str = "stdout") -> None:
-        self.output.append((stream, text))
+        if not self._tail and self._head_size + len(text) <= OUTPUT_HEAD:
+            self._head.append((stream, text))
+            self._head_size += len(text)
+            return
+        if len(text) > OUTPUT_TAIL:
+            self.dropped += len(text) - OUTPUT_TAIL
+            text = text[-OUTPUT_TAIL:]
+        self._tail.append((stream, text))
+        self._tail_size += len(text)
+        while self._tail_size > OUTPUT_TAIL:
+            _, old = self._tail.popleft()
+            self._tail_size -= len(old)
+            self.dropped += len(old)
 
 
 def _run_one(
@@ -105,9 +141,12 @@ def _run_chunk(
         show_trailing_expression(chunk.source) if show_value else (chunk.source, False)
     )
     stdout = StdoutSplitter(run.say)
+    deadline = None if timeout is None else time.monotonic() + timeout
 
     def on_output(data: bytes, stream: Stream) -> None:
-        if stream is Stream.STDOUT:
+        if deadline is not None and time.monotonic() > deadline:
+            run.late += len(data)  # stopped at its deadline: the rest is not shown
+        elif stream is Stream.STDOUT:
             stdout.feed(data)
 
     try:

@@ -21,13 +21,13 @@ FORGING = (
     "import sys\n"
     "\n"
     "def test_a_really_fails():\n"
-    "    sys.stdout.write('\\x1eT{\"n\": \"test_a_really_fails\", \"s\": \"pass\"'\n"
-    "                     ', \"m\": \"\", \"tb\": \"\"}\\n')\n"
+    '    sys.stdout.write(\'\\x1eT{"n": "test_a_really_fails", "s": "pass"\'\n'
+    '                     \', "m": "", "tb": ""}\\n\')\n'
     "    assert 1 == 2\n"
     "\n"
     "def test_b_forged_skip():\n"
-    "    sys.stdout.write('\\x1eT{\"n\": \"test_b_forged_skip\", \"s\": \"skip\"'\n"
-    "                     ', \"m\": \"no\", \"tb\": \"\"}\\n')\n"
+    '    sys.stdout.write(\'\\x1eT{"n": "test_b_forged_skip", "s": "skip"\'\n'
+    '                     \', "m": "no", "tb": ""}\\n\')\n'
     "    raise ValueError('a real error')\n"
     "\n"
     "def test_c_malformed_line():\n"

@@ -79,6 +79,22 @@ def test_any_split_of_the_stream_gives_the_same_text(cuts: list[int]) -> None:
     assert prompts == ["name? "]
 
 
+def test_printed_marks_without_the_secret_are_output() -> None:
+    # What a program prints (a received payload) is never a prompt or a value.
+    forged = "\x1dI name? \x1d|\x1d42|\x1d" + "0" * 32 + "=7|" + INPUT_MARK[:-1] + "?"
+    text, result, prompts = collect([forged.encode()])
+    assert text == forged and result is None and prompts == []
+
+
+def test_a_value_and_a_prompt_are_bounded() -> None:
+    text, result, _ = collect([(RESULT_MARK + "x" * 100_000).encode()] * 5)
+    assert result is not None and result.startswith("x" * 1000)
+    assert len(result) < 300_000 and result.endswith("more characters)")
+    endless = INPUT_MARK + "p" * 10_000  # a prompt that never ends: shown, not held
+    text, _, prompts = collect([endless.encode()])
+    assert text == endless and prompts == []
+
+
 def test_invalid_utf8_becomes_replacement_not_bytes_literal() -> None:
     text, _, _ = collect([b"ok \xff\xfe end"])
     assert text == "ok \ufffd\ufffd end"

@@ -16,9 +16,12 @@ from pathlib import Path
 
 from ...errors import UsageError
 from ...util import atomic_write
-from ..plotting import LiveChart, SampleParser
+from ..plotting import DEFAULT_KEEP, LiveChart, SampleParser
 from .files import host_path
 from .registry import KernelServices, argument, cell_magic, seconds
+
+# A printed line longer than this is text, not a sample (and is not held).
+MAX_LINE = 4096
 
 
 class _Plotter:
@@ -38,6 +41,9 @@ class _Plotter:
     def feed(self, text: str) -> None:
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
+        if len(self._partial) > MAX_LINE:  # no line this long is a sample: text
+            self._kernel.print(self._partial)
+            self._partial = ""
         printed = []
         for line in lines:
             sample = self._parser.parse(line.rstrip("\r"))
@@ -48,14 +54,16 @@ class _Plotter:
                 self._chart.add(sample)
         if printed:
             self._kernel.print("".join(printed))
-        if self._chart.rows and time.monotonic() - self._last_shown >= self._every:
+        if self._chart.total and time.monotonic() - self._last_shown >= self._every:
             self.show()
 
     def finish(self) -> None:
         if self._partial:
             self.feed("\n")
-        if self._chart.rows:
+        if self._chart.total:
             self.show()
+        for warning in self._chart.warnings():
+            self._kernel.print(warning + "\n", "stderr")
 
     def show(self) -> None:
         self._last_shown = time.monotonic()
@@ -74,8 +82,10 @@ class _Plotter:
         "One sample per printed line: `v`, `v1 v2 ...` (or comma-separated),\n"
         "`name=v, name=v`, or CSV rows after a header line of names. Other lines are\n"
         "shown as printed. The chart updates in place, at most once every --every\n"
-        "seconds; ■ stops the board and keeps the chart. The samples go to a host\n"
-        "variable (--name; a DataFrame with pandas, else a list of rows).\n"
+        "seconds; ■ stops the board and keeps the chart. The last --keep samples go\n"
+        "to a host variable (--name; a DataFrame with pandas, else a list of rows).\n"
+        "At most 32 series are plotted; inf, nan and values beyond ±1e100 are skipped\n"
+        "(each said once at the end).\n"
         "examples:\n"
         "  %%plot --every 0.5 --window 200\n"
         "  %%plot --x t --save temps.png --name temps\n"
@@ -83,18 +93,27 @@ class _Plotter:
 )
 @argument("--every", type=seconds, default=0.5, metavar="S", help="update the chart every S s")
 @argument("--window", type=int, default=500, metavar="N", help="show the last N samples")
+@argument(
+    "--keep",
+    type=int,
+    default=DEFAULT_KEEP,
+    metavar="N",
+    help=f"keep the last N samples for --name (default {DEFAULT_KEEP})",
+)
 @argument("--x", default=None, metavar="COLUMN", help="the column for the x axis")
 @argument("--save", default=None, metavar="FILE", help="also save the final chart (.png .svg .pdf)")
 @argument("--name", default="plot_data", help="host variable for the samples (default plot_data)")
 def plot(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
     if args.window < 2:
         raise UsageError("--window needs at least 2 samples")
+    if args.keep < 1:
+        raise UsageError("--keep needs at least 1 sample")
     if not args.name.isidentifier():
         raise UsageError(f"--name {args.name!r} is not a Python name")
     save = host_path(args.save) if args.save else None
     if save is not None and save.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError("--save takes a .png, .svg or .pdf file")
-    chart = LiveChart(window=args.window, x=args.x)
+    chart = LiveChart(window=args.window, x=args.x, keep=args.keep)
     plotter = _Plotter(kernel, chart, args.every)
     try:
         kernel.run_on_board(body, "<stdin>", on_text=plotter.feed)
@@ -102,7 +121,7 @@ def plot(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
         # Also when the board raised or ■ stopped it: the chart and the data stay.
         plotter.finish()
         kernel.host_shell().user_ns[args.name] = chart.data()
-        if save is not None and chart.rows:
+        if save is not None and chart.total:
             _save(chart, save)
 
 
