@@ -488,8 +488,11 @@ class FakeBoard:
             return local
 
         def global_trace(frame: types.FrameType, event: str, arg: Any) -> Any:
+            # Code exec()'d on the board ("<string>": the host's helpers among
+            # it) is board code too: Ctrl-C stops it, as on MicroPython.
             if frame.f_globals.get("__iotk_board__") is self or frame.f_code.co_filename in (
                 "<stdin>",
+                "<string>",
                 "main.py",
                 "code.py",
             ):

@@ -30,13 +30,17 @@ from .errors import (
     DeviceTimeoutError,
     DeviceUnresponsiveError,
     HelperReplyError,
+    IotKernelError,
     ProtocolError,
+    ReplyTooLargeError,
     TransportClosedError,
     TransportError,
 )
 from .helper_calls import (
     HELPER_PROBE,
     HELPERS,
+    MAX_ROW,
+    ROW_MARK,
     DeviceIdentity,
     call_source,
     decode_reply,
@@ -98,6 +102,10 @@ class SideChannel(Protocol):
 
 
 READ_SIZE = 65536
+# Bounds on what a helper call takes from the board, whatever it sends: its
+# whole output, and the rows of a streamed listing.
+MAX_HELPER_OUTPUT = 8 * 1024 * 1024
+MAX_HELPER_ROWS = 20_000
 # Unsolicited output (what a board prints between our commands) kept for the
 # caller to show; older bytes are dropped past this.
 UNSOLICITED_LIMIT = 256 * 1024
@@ -146,6 +154,14 @@ def _stdout_into(collected: bytearray) -> OutputCallback:
 
 class _BootBannerSeen(Exception):
     """Raised inside an exchange when a helper's output shows a boot banner."""
+
+
+class _StopReading(Exception):
+    """Raised inside an exchange when a helper's output passes a bound."""
+
+    def __init__(self, error: IotKernelError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class Device:
@@ -856,7 +872,20 @@ class Device:
         listing larger than a small board's heap). A lost, added or corrupted
         line is a `DeviceProtocolError`."""
         arguments, request_crc = source_arguments(call_source)
-        out = self._call_helper_raw("rows", arguments, timeout)
+        rows = 0
+        row_bytes = 0  # since the last row's mark
+
+        def count(data: bytes) -> None:
+            nonlocal rows, row_bytes
+            marks = data.count(ROW_MARK)
+            rows += marks
+            row_bytes = len(data) - data.rfind(ROW_MARK) - 1 if marks else row_bytes + len(data)
+            if rows > MAX_HELPER_ROWS:
+                raise _StopReading(ReplyTooLargeError("a listing", f"{MAX_HELPER_ROWS} rows"))
+            if row_bytes > MAX_ROW:
+                raise _StopReading(ReplyTooLargeError("a listing's row", f"{MAX_ROW} bytes"))
+
+        out = self._call_helper_raw("rows", arguments, timeout, count)
         return decode_streamed_rows(out, request_crc)
 
     def call_with_payload(
@@ -899,11 +928,21 @@ class Device:
                 collected.extend(data)
                 if BOOT_MARK in collected[-(len(data) + len(BOOT_MARK)) :]:
                     raise _BootBannerSeen
+                if len(collected) > MAX_HELPER_OUTPUT:
+                    bound = f"{MAX_HELPER_OUTPUT // (1024 * 1024)} MB"
+                    raise _StopReading(ReplyTooLargeError("a helper's reply", bound))
                 if on_stdout is not None:
                     on_stdout(data)
 
         try:
             self.exec(code, watch, timeout=self.deadline if timeout is None else timeout)
+        except _StopReading as stop:
+            # The board may still be sending: stop it, and the next
+            # operation resyncs (dropping what it sent meanwhile).
+            with self._lock:
+                self._deliver_interrupt()
+                self._engine.mark_unsynced()
+            raise stop.error from None
         except _BootBannerSeen:
             with self._lock:
                 self._engine.mark_unsynced()

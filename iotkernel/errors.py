@@ -77,6 +77,16 @@ class DeviceProtocolError(ProtocolError):
         self.received = received
 
 
+class ReplyTooLargeError(IotKernelError):
+    """A board's reply passed a bound the host keeps whatever a board sends
+    (a listing's entries, a reply's bytes): the operation stops there, and
+    the link is resynchronised. `bound` names the bound."""
+
+    def __init__(self, what: str, bound: str) -> None:
+        super().__init__(f"{what}: the board sent more than {bound} (a bound the host keeps)")
+        self.bound = bound
+
+
 class HelperReplyError(ProtocolError):
     """A board-side helper's reply failed its checks: no reply mark, a CRC-32
     that does not match (corrupted on the way), the echo of another request

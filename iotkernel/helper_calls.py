@@ -31,6 +31,8 @@ ROW_MARK = b"\x1d"  # starts a streamed row
 BYTES_TAG = "__iotk_bytes__"  # a JSON object standing for bytes (base64)
 ROWS_TAG = "__iotk_rows__"  # the count ending a stream of rows
 MAX_REPLY = 16 * 1024 * 1024
+# A streamed row (a listing's entry: path, kind, size, time, hash) is small.
+MAX_ROW = 8 * 1024
 PIECE_LIMIT = 1200
 NAMESPACE = "__import__('sys').modules['__iotk']"
 # The version of the helpers on the board and its free heap after a collection.
@@ -244,6 +246,8 @@ def decode_rows(out: bytes, count: int) -> list[Any]:
         raise HelperReplyError("rows", f"{count} rows", f"{len(segments)} rows".encode())
     items = []
     for segment in segments:
+        if len(segment) > MAX_ROW:
+            raise HelperReplyError("rows", f"rows of at most {MAX_ROW} bytes", segment[:200])
         payload, sep, check = segment.rstrip(b"\r\n").rpartition(CHECK_MARK)
         if not sep or len(check) != 8:
             raise HelperReplyError("rows", "a row ending in its CRC-32", segment[-200:])

@@ -60,3 +60,19 @@ def make_rogue(device: Device, source: str) -> None:
     """Install hostile helpers on the board behind `device`."""
     device.call_helper("hashkind()")  # the real helpers first, then the swap
     device.exec("exec(" + repr(source) + ", __import__('sys').modules['__iotk'])")
+
+
+# A listing that never ends (a generator streaming rows for ever), and one
+# whose rows are 9,000 characters of junk each (a 40 KB heap takes that).
+ENDLESS_LISTING = (
+    "def trees(roots, hashes, times=True):\n"
+    " i = 0\n"
+    " while True:\n"
+    "  i += 1\n"
+    "  yield ['/lib/f%d.py' % i, False, 1, 0, None]\n"
+)
+JUNK_ROWS = (
+    "def trees(roots, hashes, times=True):\n"
+    " while True:\n"
+    "  yield ['/lib/' + 'j' * 9000, False, 1, 0, None]\n"
+)

@@ -15,7 +15,12 @@ import pytest
 
 from iotkernel.config import DeviceConfig, Resource
 from iotkernel.device import Device
-from iotkernel.errors import HelperReplyError, MalformedReplyError, ProtocolError
+from iotkernel.errors import (
+    HelperReplyError,
+    MalformedReplyError,
+    ProtocolError,
+    ReplyTooLargeError,
+)
 from iotkernel.fs import FileError, FileService, FileTooLargeError
 from iotkernel.sync import make_plan
 
@@ -109,3 +114,19 @@ def test_a_listing_that_climbs_out_plans_no_delete(backend: Backend, tmp_path: P
         rogue.make_rogue(device, rogue.listing("['/lib/../boot.py', False, 1, 0, 'sha256:00']"))
         with pytest.raises(MalformedReplyError, match="list /lib"):
             make_plan(FileService(device), config)
+
+
+@pytest.mark.parametrize("source", ["ENDLESS_LISTING", "JUNK_ROWS"])
+def test_a_listing_past_its_bounds_stops_there_and_the_board_stays_usable(
+    backend: Backend, tmp_path: Path, source: str
+) -> None:
+    (tmp_path / "lib").mkdir()
+    config = DeviceConfig("rogue", None, (Resource(tmp_path / "lib", "/"),))
+    with backend.open(deadline=20.0) as device:
+        rogue.make_rogue(device, getattr(rogue, source))
+        # (A 40 KB heap may not even make a 9 KB row: that is a FileError.)
+        with pytest.raises((ReplyTooLargeError, HelperReplyError, FileError)) as stopped:
+            make_plan(FileService(device), config)
+        if isinstance(stopped.value, ReplyTooLargeError):
+            assert "20000 rows" in str(stopped.value) or "8192 bytes" in str(stopped.value)
+        assert device.exec("print(6 * 7)").strip() == b"42"

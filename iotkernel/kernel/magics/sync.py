@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from ...config import load_configuration
-from ...errors import UsageError
+from ...errors import ReplyTooLargeError, UsageError
 from ...fs import FileService
 from ...sync import Change, Plan, apply_plan, make_plan
 from .files import Progress
@@ -146,6 +146,10 @@ def sync_before_cell(kernel: KernelServices, state: AutoSync) -> None:
     (said once); any other failure raises, so stale code never runs."""
     try:
         _sync(kernel, state)
+    except ReplyTooLargeError as exc:
+        # The board's listing passed a bound: nothing was changed on it, and
+        # the cell runs as it would without %autosync.
+        kernel.print(f"autosync: skipped: {exc}\n", "stderr")
     except NoConfigurationError as exc:
         name = kernel.board.name or kernel.board.url or "?"
         if name not in state.unconfigured:
@@ -160,7 +164,9 @@ def sync_before_cell(kernel: KernelServices, state: AutoSync) -> None:
         "on: syncs now, then before every cell that runs code on a board (a cell\n"
         "with board code, %run, each board of %%connect), as %rsync does, showing\n"
         "what it sent; when nothing changed it costs one round trip. A failed sync\n"
-        "fails the cell, so stale code never runs. Off by default.\n"
+        "fails the cell, so stale code never runs (a board whose listing passes the\n"
+        "host's bounds, 20,000 entries or 8 MB, is skipped, said, and the cell runs).\n"
+        "Off by default.\n"
         "examples:\n"
         "  %autosync on --mpy     compile .py to .mpy as they go up\n"
         "  %autosync status\n"
