@@ -3,7 +3,9 @@
 Owns finding the folder where the host has mounted a board's CIRCUITPY drive
 (the first of the candidate folders (the usual mount points, the settings'
 `circuitpy-drives`, `$IOT_CIRCUITPY_DRIVES`) whose `boot_out.txt`, written by the
-board at boot, names the board's uid on its `UID:` line), and the file
+board at boot, names the board's uid on its `UID:` line), proving a candidate is
+this board's (`PROOF_PREFIX`: a token the host writes and the board must read
+back, because `boot_out.txt` is only what a board claims), and the file
 changes made there: atomic writes (a temporary beside the target, flushed
 to the device, renamed over it, the folder flushed), directories, removal
 and renames, every board path checked before it becomes a host path.
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import IotKernelError
-from .util import atomic_write
+from .util import atomic_write, open_regular_file
 
 # Where desktops mount a drive labelled CIRCUITPY (Linux, macOS), and
 # where a user may mount it by hand; the settings' `circuitpy-drives` adds more.
@@ -39,6 +41,9 @@ DEFAULT_DRIVE_GLOBS = (
 DRIVES_VARIABLE = "IOT_CIRCUITPY_DRIVES"  # more globs, os.pathsep-separated
 BOOT_OUT = "boot_out.txt"
 _MAX_BOOT_OUT = 4096  # a few lines; a larger file is not the supervisor's
+# The name of the token file that proves a drive is the board's: written by
+# the host at the drive's root, read back by the board, always removed.
+PROOF_PREFIX = ".iotkernel-proof-"
 
 
 class DriveError(IotKernelError):
@@ -60,19 +65,29 @@ def drive_uid(folder: Path) -> str | None:
     return None
 
 
-def find_drive(uid: str | None, extra_globs: Iterable[str] = ()) -> Path | None:
-    """The folder where this board's drive is mounted, or None.
+def find_drives(uid: str | None, extra_globs: Iterable[str] = ()) -> list[Path]:
+    """Every folder whose `boot_out.txt` names this board's uid, in search order.
 
+    Only candidates: `boot_out.txt` is what a board claims (a board can claim
+    another's uid, and a backup copy of a drive names its board too), so the
+    file service proves a candidate by a token before it writes there.
     A board without a uid is never matched: two boards' drives could not be
-    told apart, and a write must not land on the wrong board."""
+    told apart."""
     if not uid:
-        return None
+        return []
+    found: list[Path] = []
     for pattern in (*extra_globs, *DEFAULT_DRIVE_GLOBS):
-        for found in sorted(glob.glob(os.path.expanduser(pattern))):
-            folder = Path(found)
-            if folder.is_dir() and drive_uid(folder) == uid.lower():
-                return folder
-    return None
+        for match in sorted(glob.glob(os.path.expanduser(pattern))):
+            folder = Path(match)
+            if folder not in found and folder.is_dir() and drive_uid(folder) == uid.lower():
+                found.append(folder)
+    return found
+
+
+def find_drive(uid: str | None, extra_globs: Iterable[str] = ()) -> Path | None:
+    """The first candidate drive of this board (see `find_drives`), or None."""
+    drives = find_drives(uid, extra_globs)
+    return drives[0] if drives else None
 
 
 def configured_globs(settings_globs: Iterable[str]) -> list[str]:
@@ -131,6 +146,16 @@ class HostDrive:
             raise DriveError(f"cannot write {board_path}: its folder does not exist on the board")
         self._change("write", board_path, lambda: atomic_write(target, data))
         self._flush_folder(target.parent)
+
+    def regular_file_content(self, board_path: str) -> bytes | None:
+        """What the drive holds at `board_path` if it is a regular file (so a
+        failed write can put it back), else None."""
+        target = self.path(board_path)
+        try:
+            with os.fdopen(open_regular_file(target), "rb") as stream:
+                return stream.read()  # a CIRCUITPY drive holds a few MB at most
+        except OSError:
+            return None
 
     def touch(self, board_path: str) -> None:
         target = self.path(board_path)

@@ -560,6 +560,8 @@ class Device:
         with self._lock:
             self._engine.mark_unsynced()
             self._helpers_ready = False
+            # Another board may be behind the link now: its drive is proven anew.
+            self.host_drive = None
             if (link := reopenable(self.transport)) is not None:
                 link.reopen(timeout=limit)
             elif (process := restartable(self.transport)) is not None:

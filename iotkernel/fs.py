@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import logging
 import re
+import secrets
 import threading
 import time
 import zlib
@@ -34,7 +35,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import mp_errno, replies
-from .circuitpy import DriveError, HostDrive, configured_globs, find_drive, searched_places
+from .circuitpy import (
+    PROOF_PREFIX,
+    DriveError,
+    HostDrive,
+    configured_globs,
+    find_drives,
+    searched_places,
+)
 from .config import load_settings
 from .device import Device
 from .errors import (
@@ -74,6 +82,12 @@ class UnsafePathError(FileError):
 
 class ReadOnlyFilesystemError(FileError):
     """The board's filesystem is read-only to code on the board (EROFS)."""
+
+
+class ForeignDriveError(FileError):
+    """A drive names this board's uid but the board cannot read what the host
+    wrote there: another board's drive (a board claiming another's uid) or a
+    copy of one. Nothing was written to it."""
 
 
 class TransferVerificationError(FileError):
@@ -553,13 +567,14 @@ class FileService:
         return HostDrive(root) if root is not None else None
 
     def _drive_for(self, refused: ReadOnlyFilesystemError) -> HostDrive:
-        """The drive of a board whose code may not write, or the error saying what to do."""
+        """The drive of a board whose code may not write, proven the board's,
+        or the error saying what to do."""
         identity = self.device.identity()
         if not identity.circuitpython:
             raise refused
         extra = configured_globs(load_settings().circuitpy_drives)
-        root = find_drive(identity.uid, extra)
-        if root is None:
+        candidates = find_drives(identity.uid, extra)
+        if not candidates:
             raise ReadOnlyFilesystemError(
                 f"{refused}. This CircuitPython board keeps its files read-only to its own "
                 "code while a computer has its CIRCUITPY drive mounted, and no drive of "
@@ -569,14 +584,51 @@ class FileService:
                 "board write: `import storage; storage.remount('/', readonly=False)` in "
                 "its boot.py (then the computer may not write the drive)"
             ) from None
-        log.info("%s: writing through its drive at %s", self.device.url, root)
-        self.device.host_drive = root
-        return HostDrive(root)
+        for root in candidates:
+            if self._board_reads_token_from(HostDrive(root)):
+                # Bound until the link closes or reopens (Device.reopen).
+                log.info("%s: writing through its drive at %s", self.device.url, root)
+                self.device.host_drive = root
+                return HostDrive(root)
+        folders = ", ".join(str(root) for root in candidates)
+        names = "names" if len(candidates) == 1 else "name"
+        raise ForeignDriveError(
+            f"{refused}, and no drive here is this board's: {folders} {names}"
+            f" its uid {identity.uid} in boot_out.txt, but the board cannot read a token "
+            "written there, so it is another board's drive (a board claiming another's "
+            "uid?) or a copy of one. Nothing was written to it"
+        )
+
+    def _board_reads_token_from(self, drive: HostDrive) -> bool:
+        """Whether the board reads back, through its own filesystem, a random
+        token the host wrote at the drive's root. The token file is removed
+        from the drive whatever the outcome."""
+        token = secrets.token_hex(16)
+        name = f"/{PROOF_PREFIX}{token[:12]}"
+        try:
+            drive.write(name, token.encode())
+        except DriveError as exc:
+            log.info("%s: cannot prove the drive %s: %s", self.device.url, drive.root, exc)
+            return False
+        try:
+            deadline = time.monotonic() + DRIVE_SETTLE
+            while True:
+                entry = self.stat(name)
+                if entry is not None and entry.size == len(token):
+                    return secrets.compare_digest(self.read(name), token.encode())
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.1)
+        finally:
+            with contextlib.suppress(DriveError):
+                drive.remove(name, recursive=False, missing_ok=True)
 
     def _write_through_drive(
         self, drive: HostDrive, path: str, data: bytes, progress: Progress | None
     ) -> str:
-        """Write on the drive, then check what the board reads back."""
+        """Write on the drive, then check what the board reads back; when it
+        does not match, the drive gets back what it held before."""
+        before = drive.regular_file_content(path)
         drive.write(path, data)
         want = host_hash(data, self._known_hash_kind())
         deadline = time.monotonic() + DRIVE_SETTLE
@@ -587,9 +639,14 @@ class FileService:
                     progress(len(data), len(data))
                 return got
             if time.monotonic() >= deadline:
+                with contextlib.suppress(DriveError):
+                    if before is None:
+                        drive.remove(path, recursive=False, missing_ok=True)
+                    else:
+                        drive.write(path, before)
                 raise TransferVerificationError(
                     f"cannot write {path}: it was written to the drive {drive.root}, but the "
-                    "board reads other content back (is the drive another board's?)"
+                    "board reads other content back; the drive's file is as it was"
                 )
             time.sleep(0.1)
 

@@ -27,7 +27,7 @@ from iotkernel.circuitpy import (
 from iotkernel.config import ConfigError, load_settings
 from iotkernel.device import Device
 from iotkernel.errors import DeviceException, DeviceOSError
-from iotkernel.fs import FileService, ReadOnlyFilesystemError, TransferVerificationError
+from iotkernel.fs import FileService, ForeignDriveError, ReadOnlyFilesystemError
 from iotkernel.util import TEMP_SUFFIX
 
 
@@ -198,11 +198,12 @@ def test_drive_writes_are_atomic_and_leave_no_temporaries(tmp_path: Path) -> Non
     assert not [p for p in root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
 
 
-def test_the_board_must_read_back_what_went_on_the_drive(
+def test_a_drive_the_board_cannot_read_is_never_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A drive whose boot_out.txt names this board but holds another board's
-    files (a stale copy, a mix-up): the write is not taken as done."""
+    """A drive whose boot_out.txt names this board but is not the one it
+    reads (another board's, a stale copy): refused before the first write,
+    and the proof token is gone from it."""
     board_files = tmp_path / "board" / "CIRCUITPY"
     impostor = boot_out(tmp_path / "impostor" / "CIRCUITPY", "C1C0DE02")
     monkeypatch.setenv(DRIVES_VARIABLE, str(impostor))
@@ -211,9 +212,10 @@ def test_the_board_must_read_back_what_went_on_the_drive(
         f"fake://cp-check-{id(tmp_path)}?flavour=circuitpython&drive={board_files}&uid=c1c0de02"
     )
     try:
-        with pytest.raises(TransferVerificationError) as info:
+        with pytest.raises(ForeignDriveError) as info:
             FileService(device).write("/x.txt", b"content")
-        assert "reads other content back" in str(info.value)
+        assert "cannot read a token" in str(info.value) and str(impostor) in str(info.value)
+        assert sorted(p.name for p in impostor.iterdir()) == ["boot_out.txt"]
     finally:
         device.close()
 
