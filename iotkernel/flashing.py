@@ -17,10 +17,12 @@ bootloader and reconnects.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import os
 import re
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -38,6 +40,9 @@ UF2_MAGIC_END = 0x0AB16F30
 UF2_BLOCK = 512
 # Where UF2 drives appear on Linux, macOS and Windows-like mounts.
 DRIVE_ROOTS = ("/media", "/run/media", "/Volumes", "/mnt")
+INFO_UF2 = "INFO_UF2.TXT"  # UF2 bootloaders put it on their drive
+# A terminal escape (colour, cursor): esptool colours its errors.
+_TERMINAL_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-~])")
 _PERCENT = re.compile(rb"(\d{1,3}(?:\.\d+)?) ?%")
 
 
@@ -107,12 +112,23 @@ def serial_device(url: str) -> str:
     raise FlashError(f"{url} is not a serial port: esptool flashes over USB-serial only")
 
 
+def without_escapes(text: str) -> str:
+    """`text` without terminal escapes (esptool's colours), for a notebook."""
+    return _TERMINAL_ESCAPE.sub("", text)
+
+
 def run_esptool(argv: list[str], on_text: Callable[[str], None], progress: Progress | None) -> None:
     """Run esptool, passing its text on and its percentages to `progress`;
     ■ (SIGINT to us) stops it. A failure raises FlashError with its last lines."""
     try:
         process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # A notebook is no terminal: ask for plain text (escapes that
+            # still come are taken out below).
+            env={**os.environ, "NO_COLOR": "1", "TERM": "dumb"},
         )
     except OSError as exc:
         raise FlashError(f"cannot run esptool: {exc.strerror}") from None
@@ -124,7 +140,7 @@ def run_esptool(argv: list[str], on_text: Callable[[str], None], progress: Progr
             for percent in _PERCENT.findall(chunk):
                 if progress is not None:
                     progress(min(100, int(float(percent))), 100)
-            text = chunk.decode("utf-8", "replace").replace("\r", "\n")
+            text = without_escapes(chunk.decode("utf-8", "replace")).replace("\r", "\n")
             tail = (tail + [ln for ln in text.split("\n") if ln.strip()])[-4:]
             on_text(text)
         status = process.wait()
@@ -143,14 +159,29 @@ def run_esptool(argv: list[str], on_text: Callable[[str], None], progress: Progr
 # --- UF2 --------------------------------------------------------------------
 
 
-def uf2_drives(roots: Iterable[str | Path] = DRIVE_ROOTS) -> list[Path]:
-    """Mounted UF2 bootloader drives: folders up to two levels below `roots`
-    holding INFO_UF2.TXT (/media/USER/RPI-RP2, /Volumes/RPI-RP2, ...)."""
+def holds_uf2_info(folder: Path) -> bool:
+    """Whether `folder` holds INFO_UF2.TXT as a regular file (not a link)."""
+    try:
+        return stat.S_ISREG(os.lstat(folder / INFO_UF2).st_mode)
+    except OSError:
+        return False
+
+
+def uf2_drives(
+    roots: Iterable[str | Path] = DRIVE_ROOTS,
+    is_mount_point: Callable[[Path], bool] = os.path.ismount,
+) -> list[Path]:
+    """Mounted UF2 bootloader drives: mount points up to two levels below
+    `roots` holding INFO_UF2.TXT (/media/USER/RPI-RP2, /Volumes/RPI-RP2, ...).
+
+    Only mount points: a folder that merely holds INFO_UF2.TXT (a backup copy
+    of a drive under /mnt/share) is not a bootloader listening for blocks.
+    A drive named with --drive is the user's word and skips this search."""
     found = []
     for root in map(Path, roots):
         for candidate in (root, *root.glob("*"), *root.glob("*/*")):
             with contextlib.suppress(OSError):
-                if (candidate / "INFO_UF2.TXT").is_file():
+                if is_mount_point(candidate) and holds_uf2_info(candidate):
                     found.append(candidate)
     return sorted(set(found))
 
@@ -160,7 +191,7 @@ def wait_for_drive(drive: Path | None, timeout: float, roots: Iterable[str | Pat
     roots = list(roots)
     end = time.monotonic() + timeout
     while True:
-        if drive is not None and (drive / "INFO_UF2.TXT").is_file():
+        if drive is not None and holds_uf2_info(drive):
             return drive
         if drive is None:
             drives = uf2_drives(roots)
@@ -183,10 +214,29 @@ def wait_for_drive(drive: Path | None, timeout: float, roots: Iterable[str | Pat
 
 def copy_uf2(image: bytes, drive: Path, name: str, progress: Progress | None) -> Path:
     """Write the image onto the drive in blocks, flushed to the device: the
-    bootloader flashes as blocks arrive and reboots after the last one."""
+    bootloader flashes as blocks arrive and reboots after the last one.
+
+    The target is opened without following a link and must be a regular
+    file with no other name: a symlink, FIFO, device or hard link in the
+    drive folder would carry the image somewhere else."""
     target = drive / name
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        with target.open("wb") as out:
+        descriptor = os.open(target, flags, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or target.is_symlink():
+            raise FlashError(f"refusing to write {target}: it is a symbolic link") from None
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads
+            raise FlashError(f"refusing to write {target}: it is not a regular file") from None
+        raise FlashError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        found = os.fstat(descriptor)
+        if not stat.S_ISREG(found.st_mode) or found.st_nlink > 1:
+            kind = "a hard link" if stat.S_ISREG(found.st_mode) else "not a regular file"
+            raise FlashError(f"refusing to write {target}: it is {kind}")
+        os.set_blocking(descriptor, True)
+        os.ftruncate(descriptor, 0)
+        with os.fdopen(descriptor, "wb", closefd=False) as out:
             for start in range(0, len(image), 64 * UF2_BLOCK):
                 out.write(image[start : start + 64 * UF2_BLOCK])
                 if progress is not None:
@@ -196,4 +246,6 @@ def copy_uf2(image: bytes, drive: Path, name: str, progress: Progress | None) ->
                 os.fsync(out.fileno())
     except OSError as exc:
         raise FlashError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
     return target

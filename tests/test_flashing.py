@@ -18,6 +18,7 @@ from iotkernel.flashing import (
     serial_device,
     uf2_drives,
     wait_for_drive,
+    without_escapes,
 )
 
 
@@ -105,12 +106,21 @@ def test_drives_are_found_and_written(tmp_path: Path) -> None:
     drive = media / "user" / "RPI-RP2"
     drive.mkdir(parents=True)
     (media / "user" / "USBSTICK").mkdir()
-    assert uf2_drives([media]) == []
+
+    def mounted(folder: Path) -> bool:  # the mount points this machine would have
+        return folder in (drive, media / "user" / "USBSTICK")
+
+    assert uf2_drives([media], mounted) == []
     (drive / "INFO_UF2.TXT").write_text("UF2 Bootloader v3.0\nBoard-ID: RPI-RP2\n")
-    assert uf2_drives([media]) == [drive]
-    assert wait_for_drive(None, 1, [media]) == drive
+    assert uf2_drives([media], mounted) == [drive]
+    assert wait_for_drive(drive, 1, [media]) == drive
     image = uf2(70)
     written = copy_uf2(image, drive, "fw.uf2", None)
     assert written.read_bytes() == image
     with pytest.raises(FlashError, match="no UF2 drive appeared within 0 s"):
         wait_for_drive(tmp_path / "nowhere", 0, [media])
+
+
+def test_terminal_escapes_are_taken_out_of_esptools_text() -> None:
+    coloured = "\x1b[1;33mERROR\x1b[0m: no serial data\x1b]8;;http://x\x07link\x1b]8;;\x07\x1bc"
+    assert without_escapes(coloured) == "ERROR: no serial data" + "link"

@@ -84,6 +84,7 @@ def test_esptool_against_a_port_with_no_esp_chip(tmp_path: Path) -> None:
             out = run.stream()
             assert f"fw.bin at 0x1000 through {board.url}" in out
             assert "esptool" in out.lower()
+            assert "\x1b" not in out + run.reply["evalue"]  # no terminal escapes
             assert k.run("print('back')", timeout=60).stream().endswith("back\n")
         finally:
             k.stop()

@@ -21,6 +21,7 @@ from ...flashing import (
     copy_uf2,
     esp_offset,
     esptool_argv,
+    holds_uf2_info,
     run_esptool,
     serial_device,
     wait_for_drive,
@@ -111,7 +112,7 @@ def _flash_uf2(kernel: KernelServices, args: argparse.Namespace, path: Path, ima
     blocks = check_uf2(image)  # before the board leaves MicroPython
     drive = host_path(args.drive) if args.drive else None
     url, name = kernel.board.url, kernel.board.name
-    if drive is None or not (drive / "INFO_UF2.TXT").is_file():
+    if drive is None or not holds_uf2_info(drive):
         _to_bootloader(kernel)
     try:
         found = wait_for_drive(drive, args.wait, DRIVE_ROOTS)
