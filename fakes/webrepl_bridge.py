@@ -57,6 +57,9 @@ class WebReplBridge:
         self._client: ServerConnection | None = None
         self._client_lock = threading.Lock()
         self.rejected = 0
+        # Every password a client sent (what a host posing as a board would
+        # learn): tests check that none reached a host it must not.
+        self.passwords_received: list[str] = []
         self.process = BoardProcess(self.board_dir, uid, self._to_client, restart_in_raw=False)
 
     # -- lifecycle
@@ -141,6 +144,7 @@ class WebReplBridge:
         except (ConnectionClosed, TimeoutError):
             return
         text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer
+        self.passwords_received.append(text.rstrip("\r\n")[:200])
         if text.rstrip("\r\n") != self.password:
             with contextlib.suppress(ConnectionClosed):
                 connection.send("\r\nAccess denied\r\n")

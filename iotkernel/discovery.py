@@ -7,7 +7,8 @@ levels each is opened with; probing them in parallel with short timeouts for uid
 implementation; and a listener for advertisements (`url\\nuid` datagrams,
 port 50000 by default) that validates every datagram, drops floods and
 garbage without ever dying, and forgets a board not heard for 10 s.
-An advertisement only lists a board: it never triggers a connection.
+An advertisement only lists a board: it never triggers a connection (which
+advertised hosts are used: `registry.py`, `knownhosts.py`).
 """
 
 from __future__ import annotations

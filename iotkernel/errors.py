@@ -45,6 +45,11 @@ class AuthenticationError(TransportError):
     """The board refused our credentials (e.g. a wrong WebREPL password)."""
 
 
+class UnexpectedBoardError(IotKernelError):
+    """The board that answered at a URL is not the one expected (its uid
+    differs): disconnected before any cell ran."""
+
+
 class UnsupportedUrlError(TransportError, ValueError):
     """A device URL whose scheme no transport handles, or that is malformed."""
 

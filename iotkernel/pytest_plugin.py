@@ -208,10 +208,10 @@ class BoardSession:
             return BoardHandle(spec, board.url, spec, stand_in=board)
         registry = Registry(Path(os.devnull))
         try:
-            url, name = registry.find(spec, [], settings=load_settings())
+            found = registry.find(spec, [], settings=load_settings())
         except IotKernelError as exc:
             raise pytest.UsageError(f"--board {spec}: {exc}") from None
-        return BoardHandle(spec, url, name or spec)
+        return BoardHandle(spec, found.url, found.name or spec)
 
     def stop(self) -> None:
         for handle in self.handles:

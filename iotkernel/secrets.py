@@ -63,14 +63,21 @@ def load_secrets(path: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def webrepl_password(url: str, name: str | None = None, path: Path | None = None) -> str | None:
-    """The WebREPL password for `url` (or device `name`), or None."""
+def webrepl_password(
+    url: str, name: str | None = None, path: Path | None = None, *, allow_default: bool = True
+) -> str | None:
+    """The WebREPL password for `url` (or device `name`), or None.
+
+    `allow_default=False` for a host only an advertisement named: `default`
+    is for hosts the user typed, configured or trusted, never any host a
+    datagram names."""
     section = load_secrets(path).get("webrepl") or {}
     if not isinstance(section, dict):
         raise SecretsError(f"{path or secrets_path()}: 'webrepl' must be a mapping")
     parts = urlsplit(url)
     host_port = f"{parts.hostname}:{parts.port or 8266}"
-    for key in (url, url.rstrip("/"), host_port, name, "default"):
+    keys = (url, url.rstrip("/"), host_port, name, "default" if allow_default else None)
+    for key in keys:
         if key and key in section:
             return str(section[key])
     return None

@@ -25,7 +25,9 @@ from ..errors import (
     DeviceTimeoutError,
     IotKernelError,
 )
+from ..knownhosts import KnownHosts
 from ..protocol import Stream
+from ..registry import Found
 from .cells import DeviceChunk, show_trailing_expression
 from .output import StdoutSplitter, board_text
 from .session import BoardSession
@@ -50,6 +52,10 @@ class BoardRun:
     device: Device | None = None
     dropped: int = 0  # characters of output dropped between head and tail
     late: int = 0  # characters printed after the board's deadline, not shown
+    # What the registry chose (the uid to expect, whether only advertised),
+    # and where an advertised host is remembered once it answers right.
+    found: Found | None = None
+    known_hosts: KnownHosts | None = None
     _head: list[tuple[str, str]] = field(default_factory=list)
     _head_size: int = 0
     _tail: deque[tuple[str, str]] = field(default_factory=deque)
@@ -93,7 +99,14 @@ def _run_one(
     started = time.monotonic()
     session = BoardSession(remember=False)
     try:
-        device = session.connect(run.url, name=run.name)
+        found = run.found
+        device = session.connect(
+            run.url,
+            name=run.name,
+            expect_uid=found.uid if found else None,
+            advertised=found.advertised if found else False,
+            known_hosts=run.known_hosts,
+        )
         run.name = session.name or run.name
         run.device = device
         # The deadline is the code's: connecting has deadlines of its own.

@@ -16,12 +16,15 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..config import ConfigError, load_configuration, load_settings
 from ..device import Device
-from ..errors import IotKernelError
+from ..errors import AuthenticationError, IotKernelError, UnexpectedBoardError, UsageError
+from ..knownhosts import KnownHosts
 from ..mount import MountServer
-from ..registry import Registry
+from ..registry import Found, Registry
+from ..secrets import webrepl_password
 from ..util import Deadline, atomic_write
 
 # How the session tells the cell what it did: (text, "stdout" or "stderr").
@@ -69,6 +72,26 @@ def _with_configured_lines(url: str, name: str | None) -> str:
     return url if entry is None else entry.serial_url(url)
 
 
+def _login_options(url: str, name: str | None, advertised: bool) -> dict[str, Any]:
+    """The WebREPL password for a network URL, by URL or by device name (the
+    configured name of the board, or of the URL), never `default` for a host
+    only an advertisement named."""
+    if not url.startswith(("ws://", "wss://")):
+        return {}
+    if name is None:
+        with contextlib.suppress(ConfigError):
+            entry = load_configuration().for_board(None, None, url)
+            name = entry.name if entry is not None else None
+    password = webrepl_password(url, name, allow_default=not advertised)
+    if password is None and advertised and webrepl_password(url, name) is not None:
+        raise AuthenticationError(
+            f"{url} is known only from an advertisement: the `default` WebREPL password is "
+            "not sent to it. Key its password by this URL or by the device's name in the "
+            "secrets file, or %connect the URL itself"
+        )
+    return {} if password is None else {"password": password}
+
+
 class BoardSession:
     """The current board of one kernel."""
 
@@ -87,6 +110,27 @@ class BoardSession:
         self._remembers = remember
         self._state_file = state_file or data_dir() / "notebooks.json"
 
+    def connect_found(
+        self,
+        found: Found,
+        registry: Registry,
+        *,
+        remember: str | None = None,
+        schemes: list[str] | None = None,
+        interrupt: bool = True,
+    ) -> Device:
+        """`connect` to what `Registry.find` chose, with its trust."""
+        return self.connect(
+            found.url,
+            name=found.name,
+            remember=remember,
+            schemes=schemes,
+            interrupt=interrupt,
+            expect_uid=found.uid,
+            advertised=found.advertised,
+            known_hosts=registry.known_hosts,
+        )
+
     def connect(
         self,
         url: str,
@@ -95,26 +139,47 @@ class BoardSession:
         remember: str | None = None,
         schemes: list[str] | None = None,
         interrupt: bool = True,
+        expect_uid: str | None = None,
+        advertised: bool = False,
+        known_hosts: KnownHosts | None = None,
     ) -> Device:
         """Open `url` (or `sim`) and make it the current board.
 
         `remember` is what the user asked for (a name keeps working when the
         board moves to another port), stored with `schemes` for this notebook.
         `interrupt=False` opens the port and sends nothing (see `attached`).
+        `expect_uid`: the board must answer with this uid, or it is closed
+        before any cell runs. `advertised`: only an advertisement named the
+        URL: no `default` password goes there, and once the board answers
+        with the expected uid its host goes into `known_hosts`.
         """
         target_url = sim_url() if url == SIM else _with_configured_lines(url, name)
+        if advertised and not interrupt:
+            raise UsageError(
+                f"{target_url} is known only from an advertisement: its uid is checked before "
+                "use, so %connect it once without --no-interrupt"
+            )
+        login = _login_options(target_url, name, advertised)
         if target_url == self.url:
             self.close()  # the same board again: its port must be free first
         if not interrupt:
             # Attached to whatever runs: nothing is sent until the next use,
             # which stops the program and learns who the board is (require).
-            device = Device.open(target_url, connect=False)
+            device = Device.open(target_url, connect=False, **login)
             uid = None
         else:
-            device = Device.open(target_url)
+            device = Device.open(target_url, **login)
             try:
                 device.take_unsolicited()  # prompts echoed while entering the raw REPL
                 uid = device.identity().uid
+                if expect_uid is not None and uid != expect_uid:
+                    raise UnexpectedBoardError(
+                        f"{target_url} answered as the board with uid {uid}, not "
+                        f"{name or expect_uid} (uid {expect_uid}) that was asked for: "
+                        "disconnected before any cell ran"
+                    )
+                if advertised and known_hosts is not None and uid:
+                    known_hosts.remember(uid, target_url)
             except BaseException:
                 device.close()  # a board that cannot say who it is does not become current
                 raise
@@ -161,8 +226,8 @@ class BoardSession:
         self, registry: Registry, say: Say, target: str, schemes: list[str]
     ) -> None:
         try:
-            url, name = registry.find(target, schemes)
-            self.connect(url, name=name, remember=target, schemes=schemes)
+            found = registry.find(target, schemes)
+            self.connect_found(found, registry, remember=target, schemes=schemes)
             say(f"Reconnected to {self.name} @ {self.url}\n", "stdout")
         except IotKernelError as exc:
             say(f"Could not reconnect to {target}: {exc}\n", "stderr")
@@ -214,7 +279,13 @@ class BoardSession:
         registry.discover(load_settings(), timeout=1.0)
         for record in registry.records:
             if record.uid == self.uid and record.urls:
-                self.connect(record.urls[0], name=self.name)
+                self.connect(
+                    record.urls[0],
+                    name=self.name,
+                    expect_uid=self.uid,
+                    advertised=record.urls[0] in record.advertised,
+                    known_hosts=registry.known_hosts,
+                )
                 return True
         return False
 

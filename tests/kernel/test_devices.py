@@ -50,13 +50,15 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         f"extra-ports: ['{tmp_path}/ttyRIG*']\nadvert-bind: 127.0.0.1\nadvert-port: {port}\n"
     )
     secrets = tmp_path / "secrets.yaml"
-    secrets.write_text(f"webrepl:\n  default: {PASSWORD}\n")
+    # By the device's name: an advertised host never gets the `default`.
+    secrets.write_text(f"webrepl:\n  alpha: {PASSWORD}\n")
     secrets.chmod(0o600)
     kernel = Kernel(
         env={
             "IOT_PROJECTS": str(projects),
             "IOT_SETTINGS": str(settings),
             "IOT_SECRETS": str(secrets),
+            "XDG_DATA_HOME": str(tmp_path / "xdg"),  # known hosts of this rig only
         }
     )
     try:
@@ -95,6 +97,7 @@ def test_connect_by_name_uid_and_scheme(rig: Rig) -> None:
     run = rig.kernel.run("%connect alpha ws")
     assert run.status == "ok", run.reply
     assert f"Connected to alpha @ {rig.bridge.url}" in run.stream()
+    assert "trusted from now on" in run.stream("stderr")  # first use of an advertised host
     assert rig.kernel.run("%connect a002").stream().startswith("Connected to a002 @ serial://")
     bad = rig.kernel.run("%connect gamma")
     assert bad.status == "error" and "gamma" in bad.reply["evalue"]

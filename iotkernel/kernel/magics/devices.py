@@ -51,6 +51,8 @@ def discover(kernel: KernelServices, args: argparse.Namespace) -> None:
             row.append(f"[{record.uid}]")
         rows.append(tuple(row))
     kernel.print(_table(rows))
+    for warning in kernel.registry.warnings:
+        kernel.print(warning + "\n", "stderr")
     if args.verbose:
         for failure in kernel.registry.failures:
             kernel.print(f"{failure.url}: {failure.error}\n", "stderr")
@@ -118,14 +120,20 @@ def unregister(kernel: KernelServices, args: argparse.Namespace) -> None:
 def connect(kernel: KernelServices, args: argparse.Namespace) -> None:
     if args.follow_for is not None and not args.no_interrupt:
         raise UsageError("--for is how long --no-interrupt follows the program's output")
-    url, name = kernel.registry.find(args.target, args.schemes, args.wait)
-    kernel.board.connect(
-        url,
-        name=name,
+    found = kernel.registry.find(args.target, args.schemes, args.wait)
+    kernel.board.connect_found(
+        found,
+        kernel.registry,
         remember=args.target,
         schemes=args.schemes,
         interrupt=not args.no_interrupt,
     )
+    if found.advertised:
+        kernel.print(
+            f"{found.url} was known only from an advertisement: trusted from now on as "
+            f"the host of {found.name} (uid {found.uid}), in {kernel.registry.known_hosts.path}\n",
+            "stderr",
+        )
     if not args.no_interrupt:
         kernel.print(f"Connected to {kernel.board.name} @ {kernel.board.url}\n")
         return
@@ -220,8 +228,7 @@ def _run_sequentially(
         for target in targets:
             kernel.board = BoardSession(remember=False)
             try:
-                url, name = kernel.registry.find(target, [], 0)
-                kernel.board.connect(url, name=name)
+                kernel.board.connect_found(kernel.registry.find(target, [], 0), kernel.registry)
                 # The header names the board: no connection message (the
                 # original's transcript shape).
                 kernel.print(f"----- {kernel.board.name}\n")
@@ -244,8 +251,16 @@ def _run_parallel(
     runs = []
     for target in targets:
         try:
-            url, name = kernel.registry.find(target, [], 0)
-            runs.append(BoardRun(target, url, name or target))
+            found = kernel.registry.find(target, [], 0)
+            runs.append(
+                BoardRun(
+                    target,
+                    found.url,
+                    found.name or target,
+                    found=found,
+                    known_hosts=kernel.registry.known_hosts,
+                )
+            )
         except IotKernelError as exc:  # no such board: its row says so, the others run
             run = BoardRun(target, "", target, status=type(exc).__name__)
             run.say(f"{type(exc).__name__}: {exc}\n", "stderr")
