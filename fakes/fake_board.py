@@ -45,6 +45,11 @@ FRIENDLY_BANNER = (
 )
 
 RAW_PASTE_MODES = ("supported", "unsupported", "legacy")
+# Output the board's code may have waiting for the host before its print
+# waits (a USB CDC endpoint and the host's tty buffer hold a few KB), and how
+# long it waits for a reader before the output is lost.
+OUTPUT_BUFFER = 64 * 1024
+NOBODY_READS = 2.0
 FLAVOURS = ("micropython", "circuitpython")
 
 
@@ -135,6 +140,7 @@ class FakeBoard:
                 raise OSError(errno.EIO, "board is gone")
             data = bytes(self._out[:max_bytes])
             del self._out[:max_bytes]
+            self._cond.notify_all()  # a board waiting to print may go on
             return data
 
     def vanish(self) -> None:
@@ -155,6 +161,17 @@ class FakeBoard:
         if not data:
             return
         with self._cond:
+            # The board's code printing faster than the host reads waits, as
+            # a board's USB CDC or UART does when the host's buffer is full;
+            # nobody reading for a while, and the output is lost.
+            if (
+                threading.current_thread() is self._worker
+                and len(self._out) >= OUTPUT_BUFFER
+                and not self._cond.wait_for(
+                    lambda: len(self._out) < OUTPUT_BUFFER or self._gone, NOBODY_READS
+                )
+            ):
+                return
             if self._gone:
                 return
             self._out += data

@@ -45,7 +45,7 @@ from .failures import CellFailed
 from .magics import build_registry
 from .magics.registry import HelpRequested, HostShell, Magic, MagicKind
 from .magics.sync import AutoSync, sync_before_cell
-from .output import StdoutSplitter, board_text, with_input_hook
+from .output import OutputRateLimit, StdoutSplitter, board_text, with_input_hook
 from .session import SIM, BoardSession, data_dir
 
 log = logging.getLogger(__name__)
@@ -531,8 +531,11 @@ class IotKernel(IPythonKernel):
         hooked = "input(" in source
         if hooked:
             source = with_input_hook(source, allow_stdin=self._allow_stdin)
+        # %%plot takes the text itself (its ring is its bound); shown text is
+        # rate-limited, so a flood cannot queue without bound for the frontend.
+        limit = OutputRateLimit(self.print, lambda note: self.print(note, "stderr"))
         stdout = StdoutSplitter(
-            on_text or self.print,
+            on_text or limit,
             on_prompt=lambda prompt: self._answer_input(device, prompt),
         )
 
@@ -547,12 +550,14 @@ class IotKernel(IPythonKernel):
                 device.exec(source, on_output)
             except IotKernelError as exc:
                 stdout.close()
+                limit.close()
                 raise self._cell_failure(device, exc, file_name) from None
             finally:
                 if hooked:  # the board's own input() again for other tools
                     with contextlib.suppress(IotKernelError):
                         device.exec("globals().pop('input', None)", timeout=2)
         stdout.close()
+        limit.close()
         if rewritten and stdout.result is not None:
             self._send_result(board_text(stdout.result.rstrip("\r\n")))
 

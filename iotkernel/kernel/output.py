@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import time
 from collections.abc import Callable
 
 from .cells import MARK, RESULT_MARK
@@ -80,6 +81,63 @@ class IncrementalText:
 
     def flush(self) -> str:
         return self._decoder.decode(b"", final=True)
+
+
+# A cell's live output goes to the notebook at most this fast, in characters
+# a second, after a first burst; faster output is dropped and counted. The
+# same figure as Jupyter Server's own `iopub_data_rate_limit` (1 MB/s), which
+# would drop it anyway, but only after the kernel had queued it all.
+OUTPUT_RATE = 1_000_000
+OUTPUT_BURST = 2_000_000
+
+
+class OutputRateLimit:
+    """Passes text to `sink` within a rate (a token bucket: `burst`
+    characters at once, refilled at `rate` a second); what does not fit is
+    dropped, counted, and said through `note` when output fits again and at
+    `close()`. Keeps a board that prints as fast as it can from growing the
+    kernel's queue of messages to the frontend without bound."""
+
+    def __init__(
+        self,
+        sink: Callable[[str], None],
+        note: Callable[[str], None],
+        *,
+        rate: float = OUTPUT_RATE,
+        burst: int = OUTPUT_BURST,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sink, self._note, self._rate, self._burst = sink, note, rate, burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self.dropped = 0
+        self._unsaid = 0
+
+    def __call__(self, text: str) -> None:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        fits = min(len(text), int(self._tokens))
+        if fits and self._unsaid and fits == len(text):
+            self._say_dropped()
+        if fits:
+            self._tokens -= fits
+            self._sink(text[:fits])
+        if fits < len(text):
+            self.dropped += len(text) - fits
+            self._unsaid += len(text) - fits
+
+    def _say_dropped(self) -> None:
+        self._note(
+            f"\n[… {self._unsaid:,} characters not shown: the board printed faster than "
+            f"{self._rate / 1e6:g} M characters a second]\n"
+        )
+        self._unsaid = 0
+
+    def close(self) -> None:
+        if self._unsaid:
+            self._say_dropped()
 
 
 class StdoutSplitter:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from iotkernel.kernel.output import OUTPUT_BURST, OUTPUT_RATE, OutputRateLimit
 from iotkernel.kernel.parallel import OUTPUT_HEAD, OUTPUT_TAIL
 
 from ..kernel.test_kernel import Kernel
@@ -113,3 +114,39 @@ def test_plot_keeps_a_ring_and_the_stop_button_answers_under_a_flood(on_fake: Ke
     kept = on_fake.run("%%host\nprint(len(flood))").stream()
     assert kept.strip() == "1000"
     assert on_fake.run("print('next')").stream().strip() == "next"
+
+
+def test_a_plain_cell_shows_a_flood_at_a_bounded_rate_and_says_what_it_dropped(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    assert kernel.run(f"%connect fake://plain-flood-{tmp_path.name}").status == "ok"
+    stopped_at: list[float] = []
+
+    def stop() -> None:
+        stopped_at.append(time.monotonic())
+        kernel.km.interrupt_kernel()
+
+    threading.Timer(4.0, stop).start()
+    started = time.monotonic()
+    run = kernel.run(FLOOD, timeout=60)
+    took = run.replied_at - started
+    assert stopped_at and run.replied_at - stopped_at[0] < STOP_ANSWERED_WITHIN
+    assert len(run.stream()) <= OUTPUT_BURST + OUTPUT_RATE * took + 10_000, len(run.stream())
+    assert "characters not shown: the board printed faster than" in run.stream("stderr")
+    assert kernel.run("print('next')").stream() == "next\n"
+
+
+def test_the_rate_limit_passes_a_burst_then_its_rate_and_counts_the_rest() -> None:
+    now = [0.0]
+    shown: list[str] = []
+    notes: list[str] = []
+    limit = OutputRateLimit(shown.append, notes.append, rate=100, burst=250, clock=lambda: now[0])
+    for _ in range(5):
+        limit("x" * 100)  # 500 at once: the burst passes, the rest is counted
+    assert sum(map(len, shown)) == 250 and limit.dropped == 250 and notes == []
+    now[0] = 1.0  # a second later: room for 100 more, and the drop is said first
+    limit("y" * 50)
+    assert shown[-1] == "y" * 50 and "250 characters not shown" in notes[0]
+    limit("z" * 80)  # 50 left: 50 shown, 30 counted
+    limit.close()
+    assert shown[-1] == "z" * 50 and limit.dropped == 280 and "30 characters" in notes[-1]
