@@ -54,6 +54,7 @@ _NAME_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _MAGIC_AT_END = re.compile(r"^(%%?)([A-Za-z_]*)$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+_MAX_CACHED_OBJECTS = 256  # objects whose names Tab remembers, all boards together
 _MAX_COMPLETIONS = 5000
 
 
@@ -117,7 +118,9 @@ class IotKernel(IPythonKernel):
         self._allow_stdin = False
         self.autosync: AutoSync | None = None
         self._autosynced: set[str] = set()  # boards synced before this cell's code
-        self._completion_cache: dict[str, list[str]] = {}
+        # Names of board objects for Tab, per board (url, uid) and object:
+        # another board's `machine.` offers other names.
+        self._completion_cache: dict[tuple[str | None, str | None, str], list[str]] = {}
         self._load_store()
         for handlers in (self.shell_handlers, self.control_handlers):
             for msg_type, handler in handlers.items():
@@ -680,8 +683,9 @@ class IotKernel(IPythonKernel):
         device = self.board.device
         if device is None or device.closed or (obj and not _DOTTED.match(obj)):
             return []
-        if obj in self._completion_cache:
-            return self._completion_cache[obj]
+        key = (self.board.url, self.board.uid, obj)
+        if key in self._completion_cache:
+            return self._completion_cache[key]
         expression = f"dir({obj})" if obj else "list(globals()) + dir(__import__('builtins'))"
         try:
             names = device.eval(expression, timeout=2)
@@ -695,7 +699,9 @@ class IotKernel(IPythonKernel):
             else []
         )
         if obj:  # module contents rarely change; globals do
-            self._completion_cache[obj] = result
+            if len(self._completion_cache) >= _MAX_CACHED_OBJECTS:
+                self._completion_cache.clear()
+            self._completion_cache[key] = result
         return result
 
     async def do_inspect(

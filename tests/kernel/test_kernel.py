@@ -298,6 +298,19 @@ def test_completion_and_inspection_from_the_board(sim_kernel: Kernel) -> None:
     assert "usage: %softreset" in reply["data"]["text/plain"]
 
 
+def test_completion_follows_the_board_after_connect(kernel: Kernel, tmp_path: Path) -> None:
+    """The names Tab offers for an object are the current board's, not those
+    cached from the board before %connect."""
+    for board, attribute in (("a", "alpha_reading"), ("b", "beta_reading")):
+        assert kernel.run(f"%connect fake://complete-{board}-{tmp_path.name}").status == "ok"
+        kernel.run(f"class Probe:\n    {attribute} = 1\nprobe = Probe")
+        matches = kernel.kc.complete("probe.", 6, reply=True)["content"]["matches"]
+        assert f"probe.{attribute}" in matches, matches
+        assert not any(
+            m.endswith(("alpha_reading", "beta_reading")) and attribute not in m for m in matches
+        ), matches
+
+
 def test_is_complete(kernel: Kernel) -> None:
     def status(code: str) -> str:
         return str(kernel.reply_to(kernel.kc.is_complete(code))["content"]["status"])
