@@ -42,7 +42,7 @@ from .boardtests import (
 )
 from .config import DeviceConfig, load_configuration, load_settings
 from .device import Device
-from .errors import DeviceException, IotKernelError, TransportError
+from .errors import DeviceException, IotKernelError, TransportError, UnexpectedBoardError
 from .fs import FileService, host_hash
 from .inband import new_secret
 from .labgrid import LabgridPlace
@@ -68,6 +68,7 @@ class BoardHandle:
     stand_in: Any = None  # a board this session started (its .url, .stop())
     lost: bool = False
     synced: set[Path] = field(default_factory=set)  # projects whose resources it has
+    uid: str | None = None  # the board's, from the first connection: a reopen must match
 
     def connect(self) -> Device:
         """The connected device; reopened, for up to RECONNECT_WAIT s, when
@@ -81,13 +82,33 @@ class BoardHandle:
         end = time.monotonic() + (RECONNECT_WAIT if self.lost else 0)
         while True:
             try:
-                self.device = Device.open(self.url)
-                self.lost = False
-                return self.device
+                device = Device.open(self.url)
             except IotKernelError:
                 if time.monotonic() >= end:
                     raise
                 time.sleep(0.5)
+                continue
+            self.device = device
+            self._check_identity(device)
+            self.lost = False
+            return device
+
+    def _check_identity(self, device: Device) -> None:
+        """The same board as before, by uid: after a replug another board can
+        answer at the same URL, and its tests' results would be this one's."""
+        try:
+            uid = device.identity().uid
+        except IotKernelError:
+            self.drop()
+            raise
+        if self.uid is None:
+            self.uid = uid
+        elif uid != self.uid:
+            self.drop()
+            raise UnexpectedBoardError(
+                f"{self.label}: another board (uid {uid}) answers at {self.url} now, not "
+                f"uid {self.uid} that the session began with; not using it"
+            )
 
     def drop(self) -> None:
         """Close the connection (the port is free for others)."""

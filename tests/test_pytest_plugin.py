@@ -244,3 +244,28 @@ def test_a_board_that_dies_in_a_board_file_is_reconnected_for_the_next(tmp_path:
     assert board_lines(done.stdout, "FAILED") == ["test_kill"]
     assert board_lines(done.stdout, "PASSED") == ["test_ok"]
     assert "TransportClosedError" in done.stdout
+
+
+def test_a_different_board_at_the_same_url_is_not_used(tmp_path: Path) -> None:
+    """After a replug another board answers at the board's URL: the plugin's
+    reconnect checks the uid, as the kernel's does, and refuses it."""
+    require_unix_port()
+    from fakes.vboard import VirtualSerialBoardProcess
+    from iotkernel.errors import UnexpectedBoardError
+    from iotkernel.pytest_plugin import BoardHandle
+
+    port = tmp_path / "ttyPLUG"
+    first = VirtualSerialBoardProcess(port, board_dir=tmp_path / "one", uid=b"\x01\x01")
+    handle = BoardHandle("rig", "", "rig")
+    try:
+        handle.url = first.url
+        assert handle.connect().identity().uid == "0101"
+        first.stop()
+        handle.lost = True  # a test lost the link: the board was unplugged
+        with VirtualSerialBoardProcess(port, board_dir=tmp_path / "two", uid=b"\x02\x02"):
+            with pytest.raises(UnexpectedBoardError, match="uid 0202"):
+                handle.connect()
+            assert handle.device is None
+    finally:
+        handle.close()
+        first.stop()
