@@ -1,9 +1,9 @@
 """The file service: files on a board, built only on `Device`.
 
 Owns listing a tree (sizes, dates, and content hashes on request) in one
-round trip, reading and writing files of any size in large base64 chunks
-(raw-paste carries them; every request and reply is CRC-checked by the
-device helpers), stat, mkdirs, recursive remove and rename. A write goes to a
+round trip, reading and writing files of any size in chunks sized by the
+board's free heap (raw frames where the board takes them, base64 through the
+helpers elsewhere; every request and reply is checked), stat, mkdirs, recursive remove and rename. A write goes to a
 temporary file on the board, is verified by SHA-256 computed on the board
 (CRC-32 where `hashlib` is missing) and only then renamed over the target,
 so a failed or cut transfer leaves the old file intact. Paths sent to the
