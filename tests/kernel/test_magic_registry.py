@@ -9,6 +9,7 @@ import pytest
 
 from iotkernel.kernel.magics import MODULES, build_registry
 from iotkernel.kernel.magics.registry import (
+    _SPECS,
     KernelServices,
     MagicRegistry,
     argument,
@@ -62,3 +63,17 @@ def test_every_module_lists_declared_magics() -> None:
     listed = {handler for module in MODULES for handler in module.MAGICS}
     names = {(m.kind, m.name) for kind in ("line", "cell") for m in registry.all(kind)}
     assert len(listed) >= 30 and ("line", "upip") in names and ("cell", "connect") in names
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_no_declared_handler_is_left_out_of_its_modules_list(module: object) -> None:
+    """A handler decorated in a module but missing from its MAGICS would never
+    be registered: the declared ones and the listed ones are the same."""
+    declared = {
+        value
+        for name, value in vars(module).items()
+        if callable(value)
+        and getattr(value, _SPECS, None)
+        and getattr(value, "__module__", None) == module.__name__  # type: ignore[attr-defined]
+    }
+    assert declared == set(module.MAGICS)  # type: ignore[attr-defined]
