@@ -3,9 +3,10 @@
 Owns listing a tree (sizes, dates, and content hashes on request) in one
 round trip, reading and writing files of any size in chunks sized by the
 board's free heap (raw frames where the board takes them, base64 through the
-helpers elsewhere; every request and reply is checked), stat, mkdirs, recursive remove and rename. A write goes to a
-temporary file on the board, is verified by SHA-256 computed on the board
-(CRC-32 where `hashlib` is missing) and only then renamed over the target,
+helpers elsewhere; every request and reply is checked), stat, mkdirs,
+recursive remove and rename. A write goes to a temporary file on the
+board, is verified by SHA-256 computed on the board (CRC-32 where
+`hashlib` is missing) and only then renamed over the target,
 so a failed or cut transfer leaves the old file intact. Paths sent to the
 board are quoted with `repr()`; paths coming back are checked before
 anything is written on the host. Where a CircuitPython board's filesystem is

@@ -145,7 +145,7 @@ def session_stand_in(config: pytest.Config) -> Any:
     return handles[0].stand_in if handles else None
 
 
-class BoardSession:
+class TestBoards:
     """The boards this test process uses (one per xdist worker with several)."""
 
     def __init__(self, config: pytest.Config) -> None:
@@ -242,7 +242,7 @@ class BoardSession:
             self._sim_dir = None
 
 
-_SESSION = pytest.StashKey[BoardSession]()
+_SESSION = pytest.StashKey[TestBoards]()
 
 
 def _each_worker_its_own(spec: str) -> bool:
@@ -310,7 +310,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "board(platform=None, implementation=None): run only on boards that match "
         "(others skip, saying why)",
     )
-    config.stash[_SESSION] = BoardSession(config)
+    config.stash[_SESSION] = TestBoards(config)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -64,10 +64,10 @@ class SampleParser:
         tokens = [t for t in _SPLIT.split(text) if t]
         if not tokens or len(tokens) > MAX_COLUMNS:
             return None
-        values = [_number(t) for t in tokens]
-        if all(v is not None for v in values):
+        values = [v for v in map(_number, tokens) if v is not None]
+        if len(values) == len(tokens):
             self.samples += 1
-            return dict(zip(self._names(len(values)), values, strict=True))  # type: ignore[arg-type]
+            return dict(zip(self._names(len(values)), values, strict=True))
         # A header of names, before any sample: "time,temp,hum" (CSV).
         names = [t.strip() for t in text.split(",")]
         if self.samples == 0 and len(names) > 1 and all(_NAME.match(n) for n in names):

@@ -38,7 +38,7 @@ def files(kernel: KernelServices) -> FileService:
     return FileService(kernel.require_device())
 
 
-class Progress:
+class ProgressBar:
     """A progress bar updated in place in the notebook: HTML (a <progress>
     element) where the frontend renders it, the text bar otherwise."""
 
@@ -149,7 +149,7 @@ class _Copy:
         parent = posixpath.dirname(remote)
         if parent != "/":
             self.service.mkdirs(parent)
-        self.service.write(remote, data, Progress(self.kernel, remote))
+        self.service.write(remote, data, ProgressBar(self.kernel, remote))
 
     def _upload_tree(self, local: Path, remote_root: str) -> None:
         # One listing with hashes: unchanged files cost no round trip each.
@@ -185,7 +185,7 @@ class _Copy:
         if not self.force and local.is_file() and self.service.holds(remote, read_host_file(local)):
             self.kernel.print(f":{remote} = {local} (unchanged)\n")
             return
-        write_host_file(local, self.service.read(remote, Progress(self.kernel, remote)))
+        write_host_file(local, self.service.read(remote, ProgressBar(self.kernel, remote)))
         self.kernel.print(f":{remote} -> {local}\n")
 
 

@@ -27,7 +27,7 @@ from ...flashing import (
     wait_for_drive,
 )
 from ...hardreset import refusal
-from .files import Progress, host_path, read_host_file
+from .files import ProgressBar, host_path, read_host_file
 from .registry import KernelServices, argument, line_magic, seconds
 
 # Into the bootloader from the board's own code: MicroPython's machine, or
@@ -101,7 +101,7 @@ def _flash_esp(kernel: KernelServices, args: argparse.Namespace, path: Path, ima
         kernel.board.close()  # esptool needs the port to itself
     kernel.print(f"esptool: {path.name} at {hex(offset)} through {url}\n")
     try:
-        run_esptool(argv, kernel.print, Progress(kernel, "flash", unit="%"))
+        run_esptool(argv, kernel.print, ProgressBar(kernel, "flash", unit="%"))
     except (FlashError, KeyboardInterrupt):
         _reconnect_after_failure(kernel, url, name)
         raise
@@ -121,7 +121,7 @@ def _flash_uf2(kernel: KernelServices, args: argparse.Namespace, path: Path, ima
             _reconnect_after_failure(kernel, url, name)
         raise
     kernel.print(f"copying {path.name} ({blocks} blocks) onto {found}\n")
-    copy_uf2(image, found, path.name, Progress(kernel, "flash"))
+    copy_uf2(image, found, path.name, ProgressBar(kernel, "flash"))
     if url is not None:
         _reconnect(kernel, url, name, args.wait)
 

@@ -23,7 +23,7 @@ import urllib.request
 from ...config import Settings, load_settings, projects_dir, settings_path
 from ...errors import IotKernelError, UsageError
 from ...fs import FileService, UnsafePathError, check_writable_path
-from .files import Progress
+from .files import ProgressBar
 from .host import stream_process
 from .registry import KernelServices, argument, cell_magic, line_magic
 
@@ -147,7 +147,7 @@ def mip_install(
         raise PackageError(f"{name}: malformed dependencies in the index ({deps!r:.80})")
     for dep, dep_version in deps:
         mip_install(kernel, files, dep, dep_version, index, target, done)
-    progress = Progress(kernel, f"mip {name}", unit="files")
+    progress = ProgressBar(kernel, f"mip {name}", unit="files")
     for number, (path, short_hash) in enumerate(hashes):
         progress(number, len(hashes))
         data = _fetch(f"{index}/file/{short_hash[:2]}/{short_hash}")

@@ -14,7 +14,7 @@ from ...config import load_configuration
 from ...errors import ReplyTooLargeError, UsageError
 from ...fs import FileService
 from ...sync import Change, Plan, apply_plan, make_plan
-from .files import Progress
+from .files import ProgressBar
 from .registry import KernelServices, argument, line_magic
 
 
@@ -96,7 +96,7 @@ def rsync(kernel: KernelServices, args: argparse.Namespace) -> None:
     apply_plan(
         service,
         plan,
-        progress=Progress(kernel, "rsync") if plan.bytes_to_send() else None,
+        progress=ProgressBar(kernel, "rsync") if plan.bytes_to_send() else None,
         on_change=lambda change: kernel.print(_line(change)),
     )
 
@@ -133,7 +133,7 @@ def _sync(kernel: KernelServices, state: AutoSync) -> None:
     apply_plan(
         service,
         plan,
-        progress=Progress(kernel, "autosync") if plan.bytes_to_send() > 4096 else None,
+        progress=ProgressBar(kernel, "autosync") if plan.bytes_to_send() > 4096 else None,
         on_change=lambda change: kernel.print(f"autosync: {_line(change)}"),
     )
     state.files_sent += len(plan.changes)
