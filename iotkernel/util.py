@@ -1,8 +1,9 @@
 """Small shared utilities: atomic host writes, deadlines, a SIGINT scope.
 
 Owns idioms that several layers need and that are easy to get subtly wrong
-when copied: a host file replaced atomically, a monotonic deadline, and a
-SIGINT handler installed for the length of a block. Imports only the
+when copied: a host file replaced atomically, a monotonic deadline, a
+SIGINT handler installed for the length of a block, and a retry until a
+deadline. Imports only the
 standard library, so every layer may use it.
 """
 
@@ -112,3 +113,26 @@ def sigint_handler(handler: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def retry(
+    attempt: Callable[[], None],
+    *,
+    timeout: float,
+    retry_on: tuple[type[Exception], ...],
+    never: tuple[type[Exception], ...] = (),
+    interval: float = 0.1,
+) -> None:
+    """Call `attempt` until it succeeds, retrying `retry_on` errors (but not
+    `never` ones) until `timeout` seconds have passed; then the last error."""
+    deadline = Deadline.after(timeout)
+    while True:
+        try:
+            attempt()
+            return
+        except never:
+            raise
+        except retry_on:
+            if deadline.expired():
+                raise
+            time.sleep(interval)

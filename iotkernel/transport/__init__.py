@@ -9,13 +9,11 @@ from .base import (
     Transport,
     interruptible,
     killable,
-    known_schemes,
-    open_transport,
-    register_scheme,
     reopenable,
     reset_line,
     restartable,
 )
+from .urls import known_schemes, open_transport, register_scheme
 
 __all__ = [
     "Interruptible",

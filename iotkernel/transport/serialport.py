@@ -29,8 +29,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import serial
 
 from ..errors import PortBusyError, TransportClosedError, TransportError, UnsupportedUrlError
-from ..util import Deadline
-from .base import retry
+from ..util import Deadline, retry
 
 DEFAULT_BAUDRATE = 115200
 # How long one read of a network port (rfc2217://, socket://) waits before

@@ -31,8 +31,7 @@ from ..errors import (
     UnsupportedUrlError,
 )
 from ..secrets import webrepl_password
-from ..util import Deadline
-from .base import retry
+from ..util import Deadline, retry
 
 _PROMPT = b"Password:"
 _ACCEPTED = b"WebREPL connected"
