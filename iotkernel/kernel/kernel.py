@@ -43,8 +43,7 @@ from ..util import sigint_handler
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
 from .failures import CellFailed
 from .magics import build_registry
-from .magics.registry import HelpRequested, HostShell, Magic, MagicKind
-from .magics.sync import AutoSync, sync_before_cell
+from .magics.registry import BeforeBoardCode, HelpRequested, HostShell, Magic, MagicKind
 from .output import OutputRateLimit, StdoutSplitter, board_text, with_input_hook
 from .session import SIM, BoardSession, data_dir
 
@@ -116,8 +115,8 @@ class IotKernel(IPythonKernel):
             builtin=DeviceRecord(uid=None, name=SIM, urls=[SIM], implementation="micropython"),
         )
         self._allow_stdin = False
-        self.autosync: AutoSync | None = None
-        self._autosynced: set[str] = set()  # boards synced before this cell's code
+        self.before_board_code: dict[str, BeforeBoardCode] = {}
+        self._prepared_boards: set[str] = set()  # boards this cell's steps ran for
         # Names of board objects for Tab, per board (url, uid) and object:
         # another board's `machine.` offers other names.
         self._completion_cache: dict[tuple[str | None, str | None, str], list[str]] = {}
@@ -326,7 +325,7 @@ class IotKernel(IPythonKernel):
     ) -> dict[str, Any]:
         """Run a board cell (or a cell magic) and reply for it."""
         count = self.execution_count  # this cell's number: In[count], Out[count]
-        self._autosynced.clear()
+        self._prepared_boards.clear()
         try:
             if isinstance(parsed, CellMagic):
                 self.run_cell_magic(parsed)
@@ -503,17 +502,19 @@ class IotKernel(IPythonKernel):
         finally:
             stdout.close()
 
-    def _autosync_before_code(self) -> None:
-        """%autosync on: sync this board once per cell, before its first code."""
+    def _before_board_code(self) -> None:
+        """Once per board in each cell, before its first code: the steps
+        magics installed (%autosync); a failing one fails the cell."""
         board = self.board.url or ""
-        if self.autosync is None or board in self._autosynced:
+        if not self.before_board_code or board in self._prepared_boards:
             return
-        self._autosynced.add(board)
-        try:
-            sync_before_cell(self, self.autosync)
-        except IotKernelError as exc:
-            message = f"autosync: {exc} (%autosync off runs cells without syncing)"
-            raise self._send_error(type(exc).__name__, message, [message]) from None
+        self._prepared_boards.add(board)
+        for name, step in list(self.before_board_code.items()):
+            try:
+                step(self)
+            except IotKernelError as exc:
+                message = f"{name}: {exc} ({step.failure_hint})"
+                raise self._send_error(type(exc).__name__, message, [message]) from None
 
     def run_device_chunk(
         self,
@@ -524,7 +525,7 @@ class IotKernel(IPythonKernel):
         on_text: Callable[[str], None] | None = None,
     ) -> None:
         device = self.require_device()
-        self._autosync_before_code()
+        self._before_board_code()
         pending = device.take_unsolicited()
         if pending:  # what the board printed since the last cell
             self.print(board_text(pending.decode("utf-8", "replace")))

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ...registry import Registry
     from ..cells import DeviceChunk, HostLine
     from ..session import BoardSession
-    from .sync import AutoSync
 
 
 class HelpRequested(Exception):
@@ -93,15 +92,29 @@ class HostShell(Protocol):
     def run_cell(self, raw_cell: str, store_history: bool = False) -> Any: ...
 
 
+class BeforeBoardCode(Protocol):
+    """A step the kernel runs once per board in each cell, before the cell's
+    first code on that board (`%autosync on` installs one). An
+    `IotKernelError` it raises fails the cell, its message prefixed with the
+    step's name and followed by `failure_hint`."""
+
+    @property
+    def failure_hint(self) -> str: ...
+
+    def __call__(self, kernel: KernelServices) -> None: ...
+
+
 class KernelServices(Protocol):
     """What a magic may use of the kernel: printing and displaying in the
     cell, the board session, the device registry, the magics themselves,
-    the host shell, and running a cell's steps (for `%%connect`)."""
+    the host shell, running a cell's steps (for `%%connect`), and steps to
+    run before a cell's board code."""
 
     board: BoardSession
     registry: Registry
     magics: MagicRegistry
-    autosync: AutoSync | None  # %autosync on: sync before each cell's board code
+    # Steps before each cell's first code on a board, by name (e.g. "autosync").
+    before_board_code: dict[str, BeforeBoardCode]
 
     def host_shell(self) -> HostShell: ...
 

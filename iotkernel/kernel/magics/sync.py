@@ -1,14 +1,16 @@
 """%rdiff, %rsync and %autosync: the configured host folders against the board, by content.
 
-`%autosync on` makes the kernel call `sync_before_cell` before the first
-board code of every cell, on each board the cell runs code on: one hashed
-listing when nothing changed, the changes shown when something did.
+`%autosync on` installs an `AutoSync` among the kernel's steps before board
+code (`KernelServices.before_board_code`): the kernel calls it before the
+first board code of every cell, on each board the cell runs code on: one
+hashed listing when nothing changed, the changes shown when something did.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ...config import load_configuration
 from ...errors import ReplyTooLargeError, UsageError
@@ -101,9 +103,15 @@ def rsync(kernel: KernelServices, args: argparse.Namespace) -> None:
     )
 
 
+AUTOSYNC = "autosync"  # its name among the kernel's steps before board code
+
+
 @dataclass
 class AutoSync:
-    """What `%autosync on` asked for, and what it has done since."""
+    """What `%autosync on` asked for, and what it has done since; the kernel
+    calls it before each cell's first code on a board (`BeforeBoardCode`)."""
+
+    failure_hint: ClassVar[str] = "%autosync off runs cells without syncing"
 
     compile_all: bool = False
     upload_only: bool = False
@@ -111,6 +119,9 @@ class AutoSync:
     files_sent: int = 0
     last: str = "nothing yet"
     unconfigured: set[str] = field(default_factory=set)  # boards told once
+
+    def __call__(self, kernel: KernelServices) -> None:
+        sync_before_cell(kernel, self)
 
     def describe(self) -> str:
         how = [
@@ -177,17 +188,18 @@ def sync_before_cell(kernel: KernelServices, state: AutoSync) -> None:
 @argument("-u", "--upload-only", action="store_true", help="only add and update, never delete")
 @argument("--mpy", action="store_true", help=MPY_HELP)
 def autosync(kernel: KernelServices, args: argparse.Namespace) -> None:
+    current = kernel.before_board_code.get(AUTOSYNC)
     if args.state == "status":
-        kernel.print(kernel.autosync.describe() if kernel.autosync else "autosync is off\n")
+        kernel.print(current.describe() if isinstance(current, AutoSync) else "autosync is off\n")
         return
     if args.state == "off":
-        kernel.autosync = None
+        kernel.before_board_code.pop(AUTOSYNC, None)
         kernel.print("autosync is off\n")
         return
     state = AutoSync(compile_all=args.mpy, upload_only=args.upload_only)
     kernel.require_device()
     _sync(kernel, state)  # now: a wrong configuration shows here, not in the next cell
-    kernel.autosync = state
+    kernel.before_board_code[AUTOSYNC] = state
     kernel.print(f"autosync is on for {kernel.board.name}; {state.last}\n")
 
 
