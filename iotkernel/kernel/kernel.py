@@ -592,7 +592,7 @@ class IotKernel(IPythonKernel):
     def _recover_stuck_board(self, device: Device, exc: DeviceUnresponsiveError) -> CellFailed:
         """The board ignored the stop button: reset it through the best means
         it has and reconnect, saying so in the cell, which ends as stopped."""
-        from .magics.connection import hard_reset_command
+        from .magics.board import hard_reset_command
 
         self.print(
             f"{self.board.name} did not stop within "

@@ -5,7 +5,7 @@ its own connection (`BoardSession`) and deadline, collecting what each
 printed in order (never interleaved with another board's), and stopping all
 of them at once. A board that fails, vanishes or hangs ends its own run with
 a status; it never holds the others' runs. No I/O of its own beyond the
-Device API; the magic (`magics/devices.py`) shows the results.
+Device API; the magic (`magics/connect.py`) shows the results.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ all of them gathered here into one registry."""
 from __future__ import annotations
 
 from . import (
-    connection,
+    board,
+    connect,
     core,
-    devices,
     files,
     filetools,
     flash,
@@ -14,14 +14,15 @@ from . import (
     packages,
     plot,
     running,
+    shells,
     sync,
 )
 from .registry import MagicRegistry
 
 MODULES = (
     core,
-    connection,
-    devices,
+    board,
+    connect,
     files,
     filetools,
     flash,
@@ -29,6 +30,7 @@ MODULES = (
     packages,
     plot,
     running,
+    shells,
     sync,
 )
 

@@ -1,4 +1,4 @@
-"""Package magics: %pip (host `libs` folder), %mip and %upip (onto the board), %%service.
+"""Package magics: %pip (host `libs` folder), %mip and %upip (onto the board).
 
 %mip resolves packages in a micropython-lib style index (JSON package
 descriptions, files addressed by their SHA-256 prefix) on the host, checks
@@ -15,17 +15,16 @@ import json
 import os
 import posixpath
 import re
-import shlex
 import sys
 import urllib.error
 import urllib.request
 
-from ...config import Settings, load_settings, projects_dir, settings_path
+from ...config import Settings, load_settings, projects_dir
 from ...errors import IotKernelError, UsageError
 from ...fs import FileService, UnsafePathError, check_writable_path
 from .files import ProgressBar
 from .host import stream_process
-from .registry import KernelServices, argument, cell_magic, line_magic
+from .registry import KernelServices, argument, line_magic
 
 DEFAULT_INDEX = Settings().mip_index
 
@@ -185,44 +184,4 @@ def mip(kernel: KernelServices, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- %%service
 
 
-@cell_magic(
-    "service",
-    summary="Send code to bash in named container for execution",
-    epilog=(
-        "Services are command prefixes in the settings file, the cell is their stdin:\n"
-        "  services:\n"
-        "    cross: docker exec -i cross-compiler bash\n"
-    ),
-)
-@argument("name", help="a service of the settings file")
-def service(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
-    services = load_settings().services
-    if args.name not in services:
-        known = ", ".join(sorted(services)) or "none configured"
-        raise UsageError(
-            f"no service {args.name!r} (known: {known}); "
-            f"add it under 'services:' in {settings_path()}"
-        )
-    stream_process(kernel, shlex.split(services[args.name]), stdin=body)
-
-
-@cell_magic(
-    "ssh",
-    summary="Pass cell body to ssh.",
-    epilog="The cell is bash's stdin on the host: no quoting to get wrong.\n"
-    "example:\n  %%ssh pi@rig-host\n  uptime",
-)
-@argument("destination", help="[user@]host")
-@argument("-p", "--port", type=int, help="ssh port")
-@argument("-F", "--config", help="ssh configuration file")
-def ssh(kernel: KernelServices, args: argparse.Namespace, body: str) -> None:
-    """The cell runs in bash on a host over ssh, with the user's keys and config."""
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-    if args.port:
-        argv += ["-p", str(args.port)]
-    if args.config:
-        argv += ["-F", args.config]
-    stream_process(kernel, [*argv, "--", args.destination, "bash -s"], stdin=body)
-
-
-MAGICS = (pip, mip, ssh, service)
+MAGICS = (pip, mip)

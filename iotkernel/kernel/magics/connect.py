@@ -1,4 +1,4 @@
-"""Device magics: %discover, %register, %unregister, %connect, %%connect."""
+"""Connecting magics: %discover, %register, %unregister, %connect, %%connect."""
 
 from __future__ import annotations
 
