@@ -495,7 +495,8 @@ class Device:
             received=received,
         )
 
-    # ------------------------------------------------------------------ sync
+    # ------------------------------------------------------------------ REPL resync
+    # (entering the raw REPL and getting back in step with it; not file sync)
 
     def connect(self, *, timeout: float | None = None) -> None:
         """Enter the raw REPL from any state: stop a running program, drain
