@@ -24,7 +24,7 @@ from typing import Any
 from iotkernel.config import DeviceConfig, Resource
 from iotkernel.device import Device
 from iotkernel.errors import DeviceException
-from iotkernel.fs import FileService
+from iotkernel.files import FileService
 from iotkernel.sync import apply_plan, make_plan
 
 CASES = ("qemu", "qemu-small", "unix")

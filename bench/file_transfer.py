@@ -43,7 +43,7 @@ from typing import Any
 from fakes.vboard import VirtualSerialBoardProcess
 from iotkernel.config import DeviceConfig, Resource
 from iotkernel.device import Device
-from iotkernel.fs import FileService
+from iotkernel.files import FileService
 from iotkernel.mount import MountServer
 from iotkernel.sync import apply_plan, make_plan
 

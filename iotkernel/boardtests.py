@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .device.calls import module_pieces
 from .errors import MalformedReplyError
-from .helper_calls import module_pieces
 from .inband import SECRET_LENGTH, InbandError, LineScanner, loads_bounded, secret_matches
 from .util import human_size
 
@@ -74,17 +74,6 @@ def module_name(path: Path) -> str:
     if not name.isidentifier():
         raise ValueError(f"{path.name}: a board test file's name must be a Python identifier")
     return name
-
-
-def run_call(module: str, wanted: list[str] | None, secret: str) -> str:
-    """The statement that runs `module`'s tests (`wanted` of them, or all),
-    its result lines marked with `secret` (fresh for each run)."""
-    runner = f"__import__('sys').modules[{NAMESPACE!r}]['run']"
-    return (
-        f"__import__('sys').path.insert(0, {BOARD_TEST_DIR!r})\n"
-        f"try:\n    {runner}({module!r}, {wanted!r}, {secret!r})\n"
-        f"finally:\n    __import__('sys').path.remove({BOARD_TEST_DIR!r})\n"
-    )
 
 
 @dataclass

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 from .config import ADVERT_PORT, Configuration, Settings, with_line_levels
 from .device import Device
+from .device.calls import DeviceIdentity
 from .errors import IotKernelError
-from .helper_calls import DeviceIdentity
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from .device import BOOT_MARK, Device
 from .errors import HostCommandError, NoResetMeansError, ResetFailedError
+from .protocol import ExecMode
 from .transport import reopenable, reset_line, restartable
 
 RESET_COMMAND_TIMEOUT = 60.0  # a PDU's off time plus a slow network
@@ -59,16 +60,6 @@ def reconnect_after_reset(device: Device, *, quiet: float = 0.5, limit: float = 
     return boot
 
 
-# The firmware's own reset: MicroPython's machine module, CircuitPython's
-# microcontroller module (it has no machine).
-RESET_CALLS = {False: "machine.reset()", True: "microcontroller.reset()"}
-
-
-def reset_call(device: Device) -> str:
-    """The call that resets this board from its own code."""
-    return RESET_CALLS[device.is_circuitpython()]
-
-
 def refusal(answer: bytes) -> str | None:
     """The error a board answered a reset (or bootloader) call with, if it
     did: the raw REPL's error frame (\\x04 then the traceback) and no boot
@@ -85,12 +76,11 @@ def reset_by_firmware(device: Device) -> bytes:
     """The firmware's reset call on the board, then a reconnect; what it
     printed while booting. A board whose reset raised (no such function, a
     port that refuses) is a ResetFailedError naming the error, not a reset."""
-    call = reset_call(device)
-    module, function = call.split(".", 1)
-    device.launch(f"__import__({module!r}).{function}", timeout=3.0)
+    shown, call = device.helpers.reset_call()
+    device.start(call, timeout=3.0, mode=ExecMode.CLASSIC)
     boot = reconnect_after_reset(device)
     if (reason := refusal(boot)) is not None:
-        raise ResetFailedError(f"{device.url}: {call} failed on the board: {reason}")
+        raise ResetFailedError(f"{device.url}: {shown} failed on the board: {reason}")
     return boot
 
 

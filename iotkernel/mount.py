@@ -31,6 +31,7 @@ import base64
 import binascii
 import contextlib
 import errno
+import functools
 import json
 import os
 import posixpath
@@ -45,9 +46,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .device import Device
+from .device.calls import module_pieces
 from .errors import DeviceException, IotKernelError
-from .fs import escape_frame
-from .helper_calls import module_pieces
+from .files import escape_frame
 from .inband import (
     SECRET_LENGTH,
     InbandError,
@@ -137,10 +138,10 @@ class MountServer:
     def attach(self, device: Device) -> None:
         """Install the board-side filesystem on `device`, mount it at `at`
         (cwd there, first on `sys.path`), and serve it from now on."""
-        device.call_helper("hashkind()")  # the helpers (unesc) are there
+        device.helpers.hash_kind()  # the helpers (unesc) are there
         # Blocks of 512 bytes on a small heap: each is a fresh allocation
         # there, and a fragmented 40 KB heap may hold no free 1 KB block.
-        block = 2048 if device.free_memory() > 64 * 1024 else 512
+        block = 2048 if device.helpers.free_memory() > 64 * 1024 else 512
         # Bytes of 0x80 and above do not cross WebREPL's text frames as sent.
         self._text_link = not device.transport.binary_input
         self._block = block
@@ -148,43 +149,38 @@ class MountServer:
         try:
             for piece in BOARD_INSTALL:
                 device.exec(piece, timeout=30)
-            self._reply = device.answer_program
-            device.side_channel = self
+            self._reply = functools.partial(device.send_input, only_while_running=True)
+            device.hooks.side_channel = self
             # The secret goes to the board-side filesystem alone; the call
             # prints nothing, and no request is needed to mount.
-            call = (
-                f"__import__('sys').modules[{NAMESPACE!r}]['mount']"
-                f"({self.at!r}, {block}, {int(self._text_link)}, {self._secret!r})"
+            device.helpers.run_in_module(
+                NAMESPACE, "mount", self.at, block, int(self._text_link), self._secret, timeout=30
             )
-            device.exec(call, timeout=30)
         except DeviceException as exc:
-            if device.side_channel is self:
-                device.side_channel = None
+            if device.hooks.side_channel is self:
+                device.hooks.side_channel = None
             raise MountError(f"{device.url} cannot take a mount at {self.at}: {exc}") from None
-        device.after_soft_reset.append(self.reattach)
+        device.hooks.after_soft_reset.append(self.reattach)
 
     def detach(self, device: Device) -> None:
         """Unmount on the board (when it still answers) and stop serving."""
         try:
-            device.exec(
-                f"__import__('sys').modules[{NAMESPACE!r}]['umount']({self.at!r})\n"
-                f"__import__('sys').modules.pop({NAMESPACE!r}, None)",
-                timeout=10,
-            )
+            device.helpers.run_in_module(NAMESPACE, "umount", self.at, timeout=10)
+            device.helpers.drop_module(NAMESPACE, timeout=10)
         finally:
-            if device.side_channel is self:
-                device.side_channel = None
+            if device.hooks.side_channel is self:
+                device.hooks.side_channel = None
             with contextlib.suppress(ValueError):
-                device.after_soft_reset.remove(self.reattach)
+                device.hooks.after_soft_reset.remove(self.reattach)
             self.close()
 
     def reattach(self, device: Device) -> None:
         """Mount again on a board that lost the mount (a soft reset, a
         reconnect): files it had open are gone, so their writes are dropped."""
         self.close()
-        device.side_channel = None  # installed again by attach
+        device.hooks.side_channel = None  # installed again by attach
         with contextlib.suppress(ValueError):
-            device.after_soft_reset.remove(self.reattach)
+            device.hooks.after_soft_reset.remove(self.reattach)
         self.attach(device)
 
     def close(self) -> None:

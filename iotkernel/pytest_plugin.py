@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,14 +37,17 @@ from .boardtests import (
     ResultReader,
     find_tests,
     module_name,
-    run_call,
+)
+from .boardtests import (
+    NAMESPACE as RUNNER_NAMESPACE,
 )
 from .config import DeviceConfig, load_configuration, load_settings
 from .device import Device
 from .errors import DeviceException, IotKernelError, TransportError, UnexpectedBoardError
-from .fs import FileService, host_hash
+from .files import FileService, host_hash
 from .inband import new_secret
 from .labgrid import LabgridPlace
+from .reconnect import open_board
 from .registry import Registry
 from .sync import apply_plan, make_plan
 
@@ -69,6 +71,14 @@ class BoardHandle:
     lost: bool = False
     synced: set[Path] = field(default_factory=set)  # projects whose resources it has
     uid: str | None = None  # the board's, from the first connection: a reopen must match
+    _files: FileService | None = None  # the board's files, one service per connection
+
+    def files(self, device: Device) -> FileService:
+        """The file service of this connection (it keeps what it learned of
+        the board's transfers from one test to the next)."""
+        if self._files is None or self._files.device is not device:
+            self._files = FileService(device)
+        return self._files
 
     def connect(self) -> Device:
         """The connected device; reopened, for up to RECONNECT_WAIT s, when
@@ -79,36 +89,16 @@ class BoardHandle:
             self.place = LabgridPlace(self.place_name, self.coordinator)
             self.url = self.place.acquire()  # locked for this run, released at its end
         self.drop()
-        end = time.monotonic() + (RECONNECT_WAIT if self.lost else 0)
-        while True:
-            try:
-                device = Device.open(self.url)
-            except IotKernelError:
-                if time.monotonic() >= end:
-                    raise
-                time.sleep(0.5)
-                continue
-            self.device = device
-            self._check_identity(device)
-            self.lost = False
-            return device
-
-    def _check_identity(self, device: Device) -> None:
-        """The same board as before, by uid: after a replug another board can
-        answer at the same URL, and its tests' results would be this one's."""
+        wait = RECONNECT_WAIT if self.lost else 0.0
         try:
-            uid = device.identity().uid
-        except IotKernelError:
-            self.drop()
-            raise
-        if self.uid is None:
-            self.uid = uid
-        elif uid != self.uid:
-            self.drop()
+            self.device, uid = open_board(self.url, expect_uid=self.uid, wait=wait)
+        except UnexpectedBoardError as exc:
             raise UnexpectedBoardError(
-                f"{self.label}: another board (uid {uid}) answers at {self.url} now, not "
-                f"uid {self.uid} that the session began with; not using it"
-            )
+                f"{self.label}: {exc} (the session began with uid {self.uid})"
+            ) from None
+        self.uid = uid
+        self.lost = False
+        return self.device
 
     def drop(self) -> None:
         """Close the connection (the port is free for others)."""
@@ -366,9 +356,9 @@ def board(_iotk_handle: BoardHandle, request: pytest.FixtureRequest) -> Iterator
 
 
 @pytest.fixture
-def board_fs(board: Device) -> FileService:
+def board_fs(board: Device, _iotk_handle: BoardHandle) -> FileService:
     """The board's files."""
-    return FileService(board)
+    return _iotk_handle.files(board)
 
 
 @pytest.fixture
@@ -478,7 +468,7 @@ class BoardTestFile(pytest.File):
     def _run(self, handle: BoardHandle, reader: ResultReader) -> None:
         device = _ready(handle, self.config)
         _sync_resources(handle, device, self.path, self.config)
-        files = FileService(device)
+        files = handle.files(device)
         board_path = f"{BOARD_TEST_DIR}/{self.path.name}"
         data = self.path.read_bytes()
         files.mkdirs(BOARD_TEST_DIR)
@@ -488,10 +478,15 @@ class BoardTestFile(pytest.File):
             files.write(board_path, data)
         for piece in RUNNER_PIECES:
             device.exec(piece, timeout=30)
-        device.exec(
-            run_call(module_name(self.path), None, reader.secret),
-            lambda data, _stream: reader.feed(data),
+        device.helpers.run_in_module(
+            RUNNER_NAMESPACE,
+            "run",
+            BOARD_TEST_DIR,
+            module_name(self.path),
+            None,
+            reader.secret,
             timeout=FILE_TIMEOUT,
+            on_output=lambda data, _stream: reader.feed(data),
         )
 
 
@@ -611,5 +606,6 @@ def _sync_resources(
         identity = device.identity()
         entry = configuration.for_board(handle.label, identity.uid, handle.url)
     if entry is not None and entry.resources:
-        apply_plan(FileService(device), make_plan(FileService(device), entry))
+        files = handle.files(device)
+        apply_plan(files, make_plan(files, entry))
     handle.synced.add(root)

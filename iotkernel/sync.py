@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import DeviceConfig, Resource
-from .fs import FileService, Progress, RemoteEntry, host_hash
+from .files import FileService, Progress, RemoteEntry, host_hash
 from .mpy import BytecodeTarget, MpyCompiler, compiles
 
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from iotkernel.circuitpy import DRIVES_VARIABLE
 from iotkernel.device import Device
+from iotkernel.files.drive import DRIVES_VARIABLE
 from iotkernel.transport import killable
 
 UNIX_AVAILABLE = importlib.util.find_spec("micropython_unix") is not None

@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 
 from fakes.fake_transport import FakeTransport, open_fake_transport
-from iotkernel import fs as fs_module
-from iotkernel.circuitpy import (
+from iotkernel.config import ConfigError, load_settings
+from iotkernel.device import Device
+from iotkernel.errors import DeviceException, DeviceOSError
+from iotkernel.files import FileService, ForeignDriveError, ReadOnlyFilesystemError
+from iotkernel.files import drive as drive_module
+from iotkernel.files.drive import (
     DRIVES_VARIABLE,
     DriveError,
     HostDrive,
@@ -24,10 +28,6 @@ from iotkernel.circuitpy import (
     drive_uid,
     find_drive,
 )
-from iotkernel.config import ConfigError, load_settings
-from iotkernel.device import Device
-from iotkernel.errors import DeviceException, DeviceOSError
-from iotkernel.fs import FileService, ForeignDriveError, ReadOnlyFilesystemError
 from iotkernel.util import TEMP_SUFFIX
 
 
@@ -207,7 +207,7 @@ def test_a_drive_the_board_cannot_read_is_never_written(
     board_files = tmp_path / "board" / "CIRCUITPY"
     impostor = boot_out(tmp_path / "impostor" / "CIRCUITPY", "C1C0DE02")
     monkeypatch.setenv(DRIVES_VARIABLE, str(impostor))
-    monkeypatch.setattr(fs_module, "DRIVE_SETTLE", 0.3)
+    monkeypatch.setattr(drive_module, "DRIVE_SETTLE", 0.3)
     device = Device.open(
         f"fake://cp-check-{id(tmp_path)}?flavour=circuitpython&drive={board_files}&uid=c1c0de02"
     )

@@ -22,7 +22,7 @@ from iotkernel.discovery import (
     probe_all,
     probe_url,
 )
-from iotkernel.fs import FileService
+from iotkernel.files import FileService
 from iotkernel.registry import NoSuchDeviceError, Registry
 
 from .backends import require_unix_port

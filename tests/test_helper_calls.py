@@ -1,5 +1,5 @@
 """The pure pieces under Device, without a board: helper calls and their
-replies (`helper_calls`), tracebacks (`tracebacks`), error numbers (`mp_errno`)."""
+replies (`device.calls`), tracebacks (`tracebacks`), error numbers (`mp_errno`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iotkernel import mp_errno
-from iotkernel.errors import DeviceKeyboardInterrupt, DeviceOSError, HelperReplyError
-from iotkernel.helper_calls import (
+from iotkernel.device.calls import (
     HELPERS,
     PIECE_LIMIT,
     decode_reply,
@@ -24,6 +23,7 @@ from iotkernel.helper_calls import (
     payload_arguments,
     split_top_level,
 )
+from iotkernel.errors import DeviceKeyboardInterrupt, DeviceOSError, HelperReplyError
 from iotkernel.tracebacks import device_exception
 
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iotkernel.board import helpers
-from iotkernel.fs import escape_frame
+from iotkernel.files import escape_frame
 
 
 @given(st.binary(max_size=3000))

@@ -183,7 +183,16 @@ class StandIn:
         pass
 
 
-def run(module_name, wanted, key):
+def run(directory, module_name, wanted, key):
+    # The test files' folder is first on sys.path while they run.
+    sys.path.insert(0, directory)
+    try:
+        run_module(module_name, wanted, key)
+    finally:
+        sys.path.remove(directory)
+
+
+def run_module(module_name, wanted, key):
     # wanted: the names to run (None: all)
     K.k = key
     gc = __import__("gc")

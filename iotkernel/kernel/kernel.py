@@ -36,6 +36,7 @@ from ..errors import (
     TransportError,
     UsageError,
 )
+from ..files import FileService
 from ..hardreset import reset_stuck_board
 from ..protocol import Stream
 from ..registry import DeviceRecord, Registry
@@ -455,6 +456,10 @@ class IotKernel(IPythonKernel):
         except IotKernelError as exc:
             raise self._send_error(type(exc).__name__, str(exc), [str(exc)]) from None
 
+    def require_files(self) -> FileService:
+        """The current board's file service (one per board session)."""
+        return self.board.files(self.require_device())
+
     @contextlib.contextmanager
     def interrupts_go_to(self, device: Device) -> Iterator[None]:
         """While the board runs code, SIGINT (the ■ button) interrupts the board.
@@ -559,7 +564,7 @@ class IotKernel(IPythonKernel):
             finally:
                 if hooked:  # the board's own input() again for other tools
                     with contextlib.suppress(IotKernelError):
-                        device.exec("globals().pop('input', None)", timeout=2)
+                        device.helpers.drop_input_hook()
         stdout.close()
         limit.close()
         if rewritten and stdout.result is not None:
@@ -687,9 +692,8 @@ class IotKernel(IPythonKernel):
         key = (self.board.url, self.board.uid, obj)
         if key in self._completion_cache:
             return self._completion_cache[key]
-        expression = f"dir({obj})" if obj else "list(globals()) + dir(__import__('builtins'))"
         try:
-            names = device.eval(expression, timeout=2)
+            names = device.helpers.names(obj, timeout=2)
         except IotKernelError:
             return []
         # The board's names, kept only if they are identifiers (a rogue board
@@ -732,7 +736,7 @@ class IotKernel(IPythonKernel):
                 name = found.group(0)
                 try:
                     kind_, value = replies.items(
-                        device.eval(f"(type({name}).__name__, repr({name})[:2000])", timeout=2),
+                        device.helpers.describe(name, timeout=2),
                         "inspect",
                         "a type and a value",
                         2,

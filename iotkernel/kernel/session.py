@@ -21,8 +21,10 @@ from typing import Any
 from ..config import ConfigError, load_configuration, load_settings
 from ..device import Device
 from ..errors import AuthenticationError, IotKernelError, UnexpectedBoardError, UsageError
+from ..files import FileService
 from ..knownhosts import KnownHosts
 from ..mount import MountServer
+from ..reconnect import open_board, reopen_same_board
 from ..registry import Found, Registry
 from ..secrets import webrepl_password
 from ..util import Deadline, atomic_write
@@ -106,6 +108,7 @@ class BoardSession:
         # enters the raw REPL (stopping the program) and asks who the board is.
         self.attached = False
         self.mount: MountServer | None = None  # a host folder the board sees (%mount)
+        self._files: FileService | None = None  # the board's files, one service per board
         self._reconnect_tried = False  # to the board this notebook used last
         self._remembers = remember
         self._state_file = state_file or data_dir() / "notebooks.json"
@@ -168,20 +171,18 @@ class BoardSession:
             device = Device.open(target_url, connect=False, **login)
             uid = None
         else:
-            device = Device.open(target_url, **login)
+            try:
+                device, uid = open_board(target_url, expect_uid=expect_uid, **login)
+            except UnexpectedBoardError as exc:
+                raise UnexpectedBoardError(
+                    f"{exc} (asked for {name or expect_uid}): disconnected before any cell ran"
+                ) from None
             try:
                 device.take_unsolicited()  # prompts echoed while entering the raw REPL
-                uid = device.identity().uid
-                if expect_uid is not None and uid != expect_uid:
-                    raise UnexpectedBoardError(
-                        f"{target_url} answered as the board with uid {uid}, not "
-                        f"{name or expect_uid} (uid {expect_uid}) that was asked for: "
-                        "disconnected before any cell ran"
-                    )
                 if advertised and known_hosts is not None and uid:
                     known_hosts.remember(uid, target_url)
             except BaseException:
-                device.close()  # a board that cannot say who it is does not become current
+                device.close()
                 raise
         self.close()
         self.device, self.url, self.lost, self.detached = device, target_url, False, False
@@ -205,6 +206,13 @@ class BoardSession:
             self.uid = device.identity().uid
             self.attached = False
         return device
+
+    def files(self, device: Device) -> FileService:
+        """The file service of this board session (it keeps what it learned
+        of the board's transfers from one magic to the next)."""
+        if self._files is None or self._files.device is not device:
+            self._files = FileService(device)
+        return self._files
 
     # -- reconnecting
 
@@ -264,11 +272,7 @@ class BoardSession:
     def _reopened_same_board(self) -> bool:
         if self.device is None or self.url is None:
             return False
-        try:
-            self.device.reopen(timeout=1.0)
-            if self.device.identity(refresh=True).uid != self.uid:
-                return False
-        except IotKernelError:
+        if not reopen_same_board(self.device, self.uid, timeout=1.0):
             return False
         self.lost = False
         return True

@@ -12,7 +12,7 @@ import pytest
 from fakes.faults import FaultyTransport
 from iotkernel.device import Device
 from iotkernel.errors import DeviceException, DeviceOSError, IotKernelError
-from iotkernel.fs import FileError, FileService, UnsafePathError, safe_local_path
+from iotkernel.files import FileError, FileService, UnsafePathError, safe_local_path
 from iotkernel.transport import open_transport
 
 from ..backends import Backend
@@ -107,10 +107,10 @@ class TestFileContract:
         device = files.device
         if backend.drive is not None:  # read-only to the board's code: none is ever open
             with pytest.raises(DeviceOSError) as refused:
-                device.call_helper("wbegin('/t/cut')")
+                device.helpers.write_begin("/t/cut")
             assert refused.value.errno == errno.EROFS
             return
-        device.call_helper("wbegin('/t/cut')")  # a transfer that never ends
+        device.helpers.write_begin("/t/cut")  # a transfer that never ends
         device.exec("held = __import__('sys').modules['__iotk']['W']['/t/cut']")
         device.exec("del __import__('sys').modules['__iotk']['VERSION']")  # as a cut install
         device.connect()  # a new session: the helpers' version is checked again
@@ -139,7 +139,7 @@ class TestFileContract:
             setup = FileService(device)
             setup.mkdirs("/t")
             setup.write("/t/victim", old)
-            raw = raw and setup._raw_path()  # WebREPL and the fake board have only base64
+            raw = raw and setup.board.raw_path()  # WebREPL and the fake board have only base64
         # The base64 path: after N chunk calls (helper pieces naming them only
         # make a cut come earlier). The raw path sends as the board's
         # acknowledgements allow, in writes of no fixed count: after N sevenths

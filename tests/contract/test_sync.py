@@ -8,7 +8,7 @@ import pytest
 
 from iotkernel.config import DeviceConfig, Resource
 from iotkernel.device import Device
-from iotkernel.fs import FileService
+from iotkernel.files import FileService
 from iotkernel.sync import apply_plan, make_plan
 
 from ..backends import Backend

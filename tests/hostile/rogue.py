@@ -58,7 +58,7 @@ def lying_file(size: int, chunk: str) -> str:
 
 def make_rogue(device: Device, source: str) -> None:
     """Install hostile helpers on the board behind `device`."""
-    device.call_helper("hashkind()")  # the real helpers first, then the swap
+    device.helpers.hash_kind()  # the real helpers first, then the swap
     device.exec("exec(" + repr(source) + ", __import__('sys').modules['__iotk'])")
 
 

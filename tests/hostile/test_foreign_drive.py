@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from iotkernel import fs as fs_module
-from iotkernel.circuitpy import DRIVES_VARIABLE, PROOF_PREFIX
 from iotkernel.device import Device
-from iotkernel.fs import FileService, ForeignDriveError, TransferVerificationError
+from iotkernel.files import FileService, ForeignDriveError, TransferVerificationError
+from iotkernel.files import drive as drive_module
+from iotkernel.files.drive import DRIVES_VARIABLE, PROOF_PREFIX
 
 from ..kernel.test_kernel import Kernel
 
@@ -56,7 +56,7 @@ def impostor(
 ) -> Iterator[Device]:
     """A board with a drive of its own (not mounted here) that claims the victim's uid."""
     monkeypatch.setenv(DRIVES_VARIABLE, str(victim_drive))
-    monkeypatch.setattr(fs_module, "DRIVE_SETTLE", 0.3)
+    monkeypatch.setattr(drive_module, "DRIVE_SETTLE", 0.3)
     own = make_drive(tmp_path / "impostor" / "CIRCUITPY", VICTIM_UID, BOARD_FILES)
     device = Device.open(
         f"fake://impostor-{id(tmp_path)}?flavour=circuitpython&drive={own}&uid={VICTIM_UID.lower()}"
@@ -76,7 +76,7 @@ def test_a_write_never_lands_on_the_drive_of_the_board_whose_uid_was_claimed(
         files.write("/secret.py", b"TOKEN = 'the user secret'\n")
     assert "another board's drive" in str(info.value)
     assert snapshot(victim_drive) == before  # no secret.py, no proof token left
-    assert impostor.host_drive is None  # nothing bound: the next change asks again
+    assert files.drive.root is None  # nothing bound: the next change asks again
 
 
 @pytest.mark.parametrize(
@@ -106,15 +106,16 @@ def test_the_real_drive_is_found_behind_a_copy_that_names_the_same_uid(
     copy = make_drive(tmp_path / "backup" / "CIRCUITPY", "C1C0DE5B", {"code.py": b"old\n"})
     real = tmp_path / "real" / "CIRCUITPY"
     monkeypatch.setenv(DRIVES_VARIABLE, f"{copy}:{real}")
-    monkeypatch.setattr(fs_module, "DRIVE_SETTLE", 0.3)
+    monkeypatch.setattr(drive_module, "DRIVE_SETTLE", 0.3)
     device = Device.open(
         f"fake://cp-real-{id(tmp_path)}?flavour=circuitpython&drive={real}&uid=c1c0de5b"
     )
     try:
-        FileService(device).write("/code.py", b"new\n")
+        files = FileService(device)
+        files.write("/code.py", b"new\n")
         assert (real / "code.py").read_bytes() == b"new\n"
         assert (copy / "code.py").read_bytes() == b"old\n"
-        assert device.host_drive == real
+        assert files.drive.root == real
         assert not any(p.name.startswith(PROOF_PREFIX) for p in (*real.iterdir(), *copy.iterdir()))
     finally:
         device.close()
@@ -128,15 +129,15 @@ def test_a_write_the_board_cannot_read_back_leaves_the_drive_as_it_was(
     one removed."""
     own = tmp_path / "own" / "CIRCUITPY"
     monkeypatch.setenv(DRIVES_VARIABLE, str(own))
-    monkeypatch.setattr(fs_module, "DRIVE_SETTLE", 0.3)
+    monkeypatch.setattr(drive_module, "DRIVE_SETTLE", 0.3)
     device = Device.open(
         f"fake://cp-swap-{id(tmp_path)}?flavour=circuitpython&drive={own}&uid=c1c0de5c"
     )
     try:
         files = FileService(device)
         files.write("/first.txt", b"proves and binds the drive\n")
-        assert device.host_drive == own
-        device.host_drive = victim_drive  # what the bound mount point now holds
+        assert files.drive.root == own
+        files.drive.root = victim_drive  # what the bound mount point now holds
         before = snapshot(victim_drive)
         with pytest.raises(TransferVerificationError) as info:
             files.write("/code.py", b"print('replaced')\n")

@@ -21,7 +21,7 @@ from iotkernel.errors import (
     ProtocolError,
     ReplyTooLargeError,
 )
-from iotkernel.fs import FileError, FileService, FileTooLargeError
+from iotkernel.files import FileError, FileService, FileTooLargeError
 from iotkernel.sync import make_plan
 
 from ..backends import Backend

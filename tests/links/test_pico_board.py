@@ -21,7 +21,7 @@ import pytest
 from fakes.pico_board import PicoBoard
 from iotkernel.device import Device
 from iotkernel.errors import DeviceException, IotKernelError
-from iotkernel.fs import FileService
+from iotkernel.files import FileService
 
 from ..backends import require_pico
 

@@ -27,7 +27,7 @@ from iotkernel.errors import (
     HelperReplyError,
     NoResetMeansError,
 )
-from iotkernel.fs import FileService
+from iotkernel.files import FileService
 from iotkernel.hardreset import reset_stuck_board
 
 from ..backends import require_qemu

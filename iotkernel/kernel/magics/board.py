@@ -66,7 +66,7 @@ def _autoreload(device: Device) -> str:
     """CircuitPython's auto-reload (`supervisor.runtime.autoreload`: a
     change on its drive restarts the program), as %info shows it."""
     try:
-        value = device.eval("__import__('supervisor').runtime.autoreload")
+        value = device.helpers.autoreload()
     except DeviceException as exc:
         return f"unknown ({exc.exc_type})"
     if type(value) is not bool:
@@ -93,10 +93,10 @@ def softreset(kernel: KernelServices, args: argparse.Namespace) -> None:
 def _board_clock(device: Device) -> tuple[list[int], str]:
     """(y, m, d, h, mi, s) from the board and where it came from."""
     try:
-        value = _clock_fields(device.eval("__import__('machine').RTC().datetime()"), 7)
+        value = _clock_fields(device.helpers.rtc_datetime(), 7)
         return [value[0], value[1], value[2], value[4], value[5], value[6]], "machine.RTC"
     except DeviceException:
-        value = _clock_fields(device.eval("__import__('time').localtime()"), 6)
+        value = _clock_fields(device.helpers.localtime(), 6)
         return value[:6], "time.localtime (no machine.RTC)"
 
 
@@ -122,7 +122,7 @@ def synctime(kernel: KernelServices, args: argparse.Namespace) -> None:
     now = datetime.datetime.now(datetime.timezone.utc if not args.local else None)
     fields = (now.year, now.month, now.day, now.weekday(), now.hour, now.minute, now.second, 0)
     try:
-        device.exec(f"__import__('machine').RTC().datetime({fields!r})")
+        device.helpers.set_rtc_datetime(fields)
     except DeviceException as exc:
         raise UsageError(
             f"this board has no settable clock (machine.RTC): {exc.exc_type}: {exc.message}"

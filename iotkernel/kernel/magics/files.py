@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ... import replies
 from ...errors import UsageError
-from ...fs import FileError, FileService, write_host_file
+from ...files import FileError, FileService, write_host_file
 from ...util import human_size, open_regular_file
 from .registry import KernelServices, argument, cell_magic, line_magic
 
@@ -35,7 +35,7 @@ def host_path(text: str) -> Path:
 
 
 def files(kernel: KernelServices) -> FileService:
-    return FileService(kernel.require_device())
+    return kernel.require_files()
 
 
 class ProgressBar:
@@ -245,7 +245,7 @@ def _stamp(seconds: int) -> str:
 def _board_epoch(kernel: KernelServices) -> int:
     """Seconds between 1970 and the board's epoch (2000 on most bare-metal ports)."""
     try:
-        year = kernel.require_device().eval("__import__('time').gmtime(0)[0]")
+        year = kernel.require_device().helpers.epoch_year()
     except Exception:
         year = 2000
     return 946684800 if year == 2000 else 0

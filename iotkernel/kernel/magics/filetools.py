@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ... import replies
 from ...errors import UsageError
-from ...fs import FileService, RemoteEntry
+from ...files import FileService, RemoteEntry
 from ...util import human_size
 from .files import board_path, files
 from .registry import KernelServices, argument, line_magic

@@ -27,21 +27,13 @@ from ...flashing import (
     wait_for_drive,
 )
 from ...hardreset import refusal
+from ...protocol import ExecMode
 from .files import ProgressBar, host_path, read_host_file
 from .registry import KernelServices, argument, line_magic, seconds
 
+
 # Into the bootloader from the board's own code: MicroPython's machine, or
 # CircuitPython's microcontroller (a reset in the mode asked for).
-BOOTLOADER = {
-    False: "import machine\nmachine.bootloader()",
-    True: (
-        "import microcontroller\n"
-        "microcontroller.on_next_reset(microcontroller.RunMode.BOOTLOADER)\n"
-        "microcontroller.reset()"
-    ),
-}
-
-
 def _address(text: str) -> int:
     try:
         return int(text, 0)
@@ -130,9 +122,9 @@ def _to_bootloader(kernel: KernelServices) -> None:
     """The board leaves its firmware for its bootloader; a board whose
     firmware refuses (no such call) is a FlashError, and stays connected."""
     device = kernel.require_device()
-    call = BOOTLOADER[device.is_circuitpython()]
+    _shown, call = device.helpers.reset_call(bootloader=True)
     try:
-        device.launch(call, timeout=3.0)
+        device.start(call, timeout=3.0, mode=ExecMode.CLASSIC)
         # Gone (the port closes, or it falls silent): the bootloader started.
         # An error frame instead: the firmware refused.
         answer = device.wait_quiet(quiet=0.5, limit=3.0)

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...device import Device
 from ...errors import DeviceException, IotKernelError, UsageError
 from ...replies import MAX_DEPTH, too_deep
 from ...util import atomic_write, sigint_handler
@@ -111,15 +112,12 @@ def _names(args: argparse.Namespace) -> list[str]:
     return list(args.names)
 
 
-def _board_source(value: Any) -> str:
-    """MicroPython source for a stored value: repr of JSON-shaped data only."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_board_source(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_board_source(v)}" for k, v in value.items()) + "}"
-    raise UsageError(f"a stored value of type {type(value).__name__} cannot go to the board")
+def _restore(device: Device, name: str, value: Any) -> None:
+    """`name = value` on the board, for JSON-shaped stored data only."""
+    try:
+        device.helpers.assign(name, value)
+    except TypeError as exc:
+        raise UsageError(f"a stored {exc}") from None
 
 
 @line_magic(
@@ -157,7 +155,7 @@ def store(kernel: KernelServices, args: argparse.Namespace) -> None:
         for name in names or sorted(values):
             if name not in values:
                 raise UsageError(f"{name!r} is not in the store (%store lists it)")
-            device.exec(f"{name} = {_board_source(values[name])}")
+            _restore(device, name, values[name])
             kernel.print(f"Restored {name} on the board\n")
         return
     if not names:

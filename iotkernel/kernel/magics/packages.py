@@ -21,7 +21,7 @@ import urllib.request
 
 from ...config import Settings, load_settings, projects_dir
 from ...errors import IotKernelError, UsageError
-from ...fs import FileService, UnsafePathError, check_writable_path
+from ...files import FileService, UnsafePathError, check_writable_path
 from .files import ProgressBar
 from .host import stream_process
 from .registry import KernelServices, argument, line_magic
@@ -173,7 +173,7 @@ def mip_install(
 def mip(kernel: KernelServices, args: argparse.Namespace) -> None:
     if args.command != "install" or not args.packages:
         raise UsageError("usage: %mip install PACKAGE[@VERSION]… (see %mip -h)")
-    files = FileService(kernel.require_device())
+    files = kernel.require_files()
     index = (args.index or load_settings().mip_index).rstrip("/")
     done: set[str] = set()
     for spec in args.packages:

@@ -22,6 +22,7 @@ from ...errors import UsageError
 
 if TYPE_CHECKING:
     from ...device import Device
+    from ...files import FileService
     from ...registry import Registry
     from ..cells import DeviceChunk, HostLine
     from ..session import BoardSession
@@ -129,6 +130,10 @@ class KernelServices(Protocol):
     ) -> None: ...
 
     def require_device(self) -> Device: ...
+
+    def require_files(self) -> FileService:
+        """The current board's file service (one per board session)."""
+        ...
 
     def parse_steps(self, body: str) -> list[DeviceChunk | HostLine]: ...
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...device import Device
 from ...errors import UsageError
-from ...fs import FileError
+from ...files import FileError
 from ...mount import MountServer
 from ..cells import normalise_newlines
 from .files import host_path, read_host_file
@@ -50,7 +50,7 @@ def run(kernel: KernelServices, args: argparse.Namespace) -> None:
     device = kernel.require_device()
     # sys.argv set in a step of its own: a line put before the file's
     # would shift the line numbers its tracebacks show.
-    device.exec(f"__import__('sys').argv[:] = {[path.name, *args.args]!r}", timeout=10)
+    device.helpers.set_argv([path.name, *args.args])
     if args.no_follow:
         kernel.start_on_board(source)
         kernel.print(f"{path.name} started on the board (%run -n): it runs until the next cell\n")

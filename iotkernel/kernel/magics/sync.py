@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from ...config import load_configuration
 from ...errors import ReplyTooLargeError, UsageError
-from ...fs import FileService
+from ...files import FileService
 from ...sync import Change, Plan, apply_plan, make_plan
 from .files import ProgressBar
 from .registry import KernelServices, argument, line_magic
@@ -42,7 +42,7 @@ def _plan(
         )
     if not entry.resources:
         raise NoConfigurationError(f"{entry.source}: device {entry.name!r} lists no resources")
-    service = FileService(device)
+    service = kernel.require_files()
     plan = make_plan(service, entry, upload_only=upload_only, compile_all=compile_all)
     return service, plan
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from . import replies
-from .errors import HelperReplyError, MalformedReplyError
-from .replies import check_depth
+from .. import replies
+from ..errors import HelperReplyError, MalformedReplyError
+from ..replies import check_depth
 
 RESULT_MARK = b"\x1e"  # starts a reply
 CHECK_MARK = b"\x1f"  # between a reply and its CRC-32 values
