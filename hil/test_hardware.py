@@ -7,20 +7,10 @@ import time
 import pytest
 
 from iotkernel.device import Device
-from iotkernel.errors import DeviceException, IotKernelError, TransportError
+from iotkernel.errors import DeviceException, TransportError
+from iotkernel.hardreset import ResetMeans, ResetStrategy
 from iotkernel.transport import reset_line
 from tests.backends import Backend
-
-
-def _reopen_after_reset(device: Device) -> None:
-    deadline = time.monotonic() + 15
-    while True:  # native-USB boards re-enumerate: the port may vanish for a while
-        try:
-            device.reopen(timeout=2)
-            return
-        except IotKernelError:
-            if time.monotonic() > deadline:
-                raise
 
 
 def test_dtr_rts_hard_reset(backend: Backend, request: pytest.FixtureRequest) -> None:
@@ -34,8 +24,8 @@ def test_dtr_rts_hard_reset(backend: Backend, request: pytest.FixtureRequest) ->
         if line is None:
             pytest.fail("--dtr-reset was given, but this port has no DTR/RTS lines")
         device.exec("survives_reset = 1")
-        line.hard_reset()
-        _reopen_after_reset(device)
+        how, _boot = ResetStrategy(device, rts_only=True).reset()
+        assert how.startswith("an RTS pulse")
         with pytest.raises(DeviceException):
             device.exec("survives_reset")
     finally:
@@ -49,8 +39,8 @@ def test_hard_reset_by_power_switch_or_reset_line(backend: Backend) -> None:
     try:
         uid = device.identity().uid
         device.exec("survives_reset = 1")
-        backend.hard_reset()
-        _reopen_after_reset(device)
+        rig = ResetMeans("the rig's power switch or reset line", backend.hard_reset)
+        ResetStrategy(device, external=rig).reset()
         with pytest.raises(DeviceException, match="NameError"):
             device.exec("survives_reset")  # the board really started afresh
         assert device.identity(refresh=True).uid == uid  # and it is the same board

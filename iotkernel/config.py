@@ -1,7 +1,7 @@
 """Configuration: the devices folder (which boards there are, and which host
 folders go on them) and the settings file.
 
-Owns one safe YAML reader for both (anchors bounded), reading the settings
+Owns (with one safe YAML reader for both, `yamlfiles.py`) reading the settings
 file key by key (`load_settings`: discovery's vendor ids and ports, the
 advertisement port, services, the package index), and the YAML files of
 the devices folder (`$IOT_DEVICES`, default `$IOT_PROJECTS/devices`,
@@ -35,15 +35,20 @@ from typing import Any
 
 import yaml
 
-from .errors import IotKernelError
+from .yamlfiles import (
+    ConfigError,
+    known_fields,
+    mapping,
+    node_place,
+    read_yaml,
+    yaml_value,
+)
+
+__all__ = ["ConfigError"]  # raised here, defined with the YAML reader
 
 DEVICE_KEYS = {"uid", "resources", "url", "urls", "description", "hard-reset", "dtr", "rts"}
 RESOURCE_KEYS = {"path", "install-dir", "unpack", "include", "exclude", "mpy"}
 _UID = re.compile(r"^[0-9a-f]{2,64}$")
-
-
-class ConfigError(IotKernelError):
-    """A configuration file is invalid; the message says where and why."""
 
 
 def projects_dir() -> Path:
@@ -156,86 +161,6 @@ def normalise_uid(value: object) -> str:
     return text
 
 
-# A settings file needs no more anchors and aliases than this; a "billion
-# laughs" file (343 bytes that expand to 58 MB) uses many more.
-MAX_YAML_ALIASES = 32
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader (no tags that run code) with aliases bounded."""
-
-    aliases_seen = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            self.aliases_seen += 1
-            if self.aliases_seen > MAX_YAML_ALIASES:
-                mark = self.get_mark()  # where the reader is: at that alias
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"more than {MAX_YAML_ALIASES} aliases (*name)", mark
-                )
-        return super().compose_node(parent, index)
-
-
-def load_yaml_text(text: str) -> Any:
-    """Plain values from YAML text with the bounded safe loader (raises
-    yaml.YAMLError): for callers that word their own errors."""
-    return yaml.load(text, Loader=_BoundedLoader)
-
-
-def read_yaml(path: Path) -> yaml.Node | None:
-    """The node tree of a YAML file (None when it is empty), read with the
-    bounded safe loader; any problem is a ConfigError naming file and line."""
-    try:
-        loader = _BoundedLoader(path.read_text(encoding="utf-8"))
-        try:
-            return loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{where}: {problem}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
-
-
-def yaml_value(path: Path, node: yaml.Node) -> Any:
-    """The plain value of a node (safe constructors only)."""
-    loader = _BoundedLoader("")
-    try:
-        return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{_where(path, node)}: {getattr(exc, 'problem', exc)}") from None
-    finally:
-        loader.dispose()
-
-
-def _where(path: Path, node: yaml.Node | None) -> str:
-    line = node.start_mark.line + 1 if node is not None else 0
-    return f"{path}:{line}" if line else str(path)
-
-
-def _mapping(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    return {str(k.value): (k, v) for k, v in node.value}
-
-
-def _known_fields(
-    path: Path, node: yaml.Node, known: set[str], where: str
-) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    """A mapping's fields, refusing a key not in `known` (named with its line)."""
-    fields = _mapping(node)
-    unknown = set(fields) - known
-    if unknown:
-        bad = sorted(unknown)[0]
-        raise ConfigError(
-            f"{_where(path, fields[bad][0])}: unknown key {bad!r} {where} "
-            f"(known: {', '.join(sorted(known))})"
-        )
-    return fields
-
-
 def load_configuration(directory: Path | None = None) -> Configuration:
     """Read every *.yaml / *.yml file of the devices folder."""
     directory = directory or devices_dir()
@@ -265,21 +190,21 @@ def _load_file(path: Path) -> list[DeviceConfig]:
     if root is None:
         return []
     if not isinstance(root, yaml.MappingNode):
-        raise ConfigError(f"{_where(path, root)}: expected device names as top-level keys")
-    return [_device(path, name, *nodes) for name, nodes in _mapping(root).items()]
+        raise ConfigError(f"{node_place(path, root)}: expected device names as top-level keys")
+    return [_device(path, name, *nodes) for name, nodes in mapping(root).items()]
 
 
 def _device(path: Path, name: str, key_node: yaml.Node, value_node: yaml.Node) -> DeviceConfig:
-    where = _where(path, key_node)
+    where = node_place(path, key_node)
     if not isinstance(value_node, yaml.MappingNode):
         raise ConfigError(f"{where}: device {name!r} must be a mapping (uid, resources, ...)")
-    fields = _known_fields(path, value_node, DEVICE_KEYS, f"for device {name!r}")
+    fields = known_fields(path, value_node, DEVICE_KEYS, f"for device {name!r}")
     uid = _device_uid(path, fields["uid"][1]) if "uid" in fields else None
     resources = []
     if "resources" in fields:
         node = fields["resources"][1]
         if not isinstance(node, yaml.SequenceNode):
-            raise ConfigError(f"{_where(path, node)}: resources must be a list")
+            raise ConfigError(f"{node_place(path, node)}: resources must be a list")
         resources = [_resource(path, item) for item in node.value]
     urls: list[str] = []
     for key in ("url", "urls"):
@@ -291,7 +216,7 @@ def _device(path: Path, name: str, key_node: yaml.Node, value_node: yaml.Node) -
     for key in ("dtr", "rts"):
         value = yaml_value(path, fields[key][1]) if key in fields else None
         if value is not None and not isinstance(value, bool):
-            raise ConfigError(f"{_where(path, fields[key][1])}: {key} must be true or false")
+            raise ConfigError(f"{node_place(path, fields[key][1])}: {key} must be true or false")
         lines[key] = value
     return DeviceConfig(
         name, uid, tuple(resources), tuple(urls), where, hard_reset, lines["dtr"], lines["rts"]
@@ -306,7 +231,7 @@ def _device_uid(path: Path, node: yaml.Node) -> str:
             raise ValueError("uid must be hexadecimal text (e.g. 30aea4308434)")
         return normalise_uid(node.value)
     except ValueError as exc:
-        raise ConfigError(f"{_where(path, node)}: {exc}") from None
+        raise ConfigError(f"{node_place(path, node)}: {exc}") from None
 
 
 def _hard_reset(path: Path, node: yaml.Node) -> tuple[str, ...]:
@@ -316,18 +241,18 @@ def _hard_reset(path: Path, node: yaml.Node) -> tuple[str, ...]:
             raise ValueError("expected a command line (a string)")
         words = shlex.split(command)
     except ValueError as exc:
-        raise ConfigError(f"{_where(path, node)}: hard-reset: {exc}") from None
+        raise ConfigError(f"{node_place(path, node)}: hard-reset: {exc}") from None
     if not words:
-        raise ConfigError(f"{_where(path, node)}: hard-reset: the command is empty")
+        raise ConfigError(f"{node_place(path, node)}: hard-reset: the command is empty")
     return tuple(words)
 
 
 def _resource(path: Path, node: yaml.Node) -> Resource:
-    where = _where(path, node)
+    where = node_place(path, node)
     if isinstance(node, yaml.ScalarNode):  # `- lib` is short for `- path: lib`
         data: dict[str, Any] = {"path": node.value}
     elif isinstance(node, yaml.MappingNode):
-        _known_fields(path, node, RESOURCE_KEYS, "in a resource")
+        known_fields(path, node, RESOURCE_KEYS, "in a resource")
         data = yaml_value(path, node)
     else:
         raise ConfigError(f"{where}: a resource is a folder name or a mapping with 'path'")

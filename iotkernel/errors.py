@@ -7,7 +7,7 @@ types, never on message text. Errors of one service live beside it, below
 the same root: `FileError` and its kin in `fs`, `ConfigError` in `config`,
 `SecretsError` in `secrets`, `NoSuchDeviceError` in `registry`,
 `NoDeviceError` in `kernel.session`, `ShellError`, `StoreError` and
-`PackageError` in their magics, `MalformedRequestError` in `kernel.kernel`.
+`PackageError` in their magics, `MalformedRequestError` in `kernel.requests`.
 Third-party exceptions are translated where they happen (`raise ... from exc`).
 
 Imports only `mp_errno` (standard library only): every layer may import it.

@@ -31,8 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import IotKernelError
-
-Progress = Callable[[int, int], None]
+from .util import Progress
 
 ESP_MAGIC = 0xE9
 UF2_MAGIC_START = (0x0A324655, 0x9E5D5157)

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import load_yaml_text
 from .errors import IotKernelError
+from .yamlfiles import load_yaml_text
 
 
 class SecretsError(IotKernelError):

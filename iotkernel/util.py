@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Progress of a long operation: (units done, units in all), e.g. bytes.
+Progress = Callable[[int, int], None]
+
 # The suffix of every temporary IoT Kernel writes (on the host and on boards);
 # a user's file may not end in it.
 TEMP_SUFFIX = ".iotk-tmp"

@@ -1,5 +1,5 @@
 """The raw data path's frames, host side against the board's own decoder
-(`iotkernel/board/helpers.py` is MicroPython that CPython runs too)."""
+(`iotkernel/board/rawpath.py` is MicroPython that CPython runs too)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import zlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iotkernel.board import helpers
+from iotkernel.board import rawpath
 from iotkernel.files import escape_frame
 
 
@@ -19,7 +19,7 @@ def test_a_frame_carries_any_bytes_and_no_repl_control_byte(data: bytes) -> None
     escaped, crc = rest[:length], int(rest[length:], 16)
     assert len(rest) == length + 8
     assert not any(byte in escaped for byte in b"\x01\x02\x03\x04\x05")
-    assert helpers.unesc(escaped) == data
+    assert rawpath.unesc(escaped) == data
     assert crc == zlib.crc32(data)
 
 

@@ -193,9 +193,10 @@ def run(directory, module_name, wanted, key):
 
 
 def run_module(module_name, wanted, key):
-    # wanted: the names to run (None: all)
+    # wanted: the names to run (None: all). Small functions: each is
+    # compiled on the board in a piece of its own, and a 40 KB heap may
+    # hold no free block for a large one's code.
     K.k = key
-    gc = __import__("gc")
     try:
         import unittest
     except ImportError:
@@ -207,23 +208,28 @@ def run_module(module_name, wanted, key):
         item = getattr(m, name)
         if name.startswith("test") and callable(item) and not isinstance(item, type):
             if wanted is None or name in wanted:
-                gc.collect()
+                __import__("gc").collect()
                 outcome(name, item)
                 count += 1
         elif isinstance(item, type) and base is not None and issubclass(item, base):
-            if hasattr(item, "setUpClass"):
-                item.setUpClass()
-            for method_name in sorted(dir(item)):
-                label = name + "." + method_name
-                if not method_name.startswith("test") or (
-                    wanted is not None and label not in wanted
-                ):
-                    continue
-                gc.collect()
-                case = item()
-                outcome(label, method_call(case, getattr(case, method_name)))
-                count += 1
-            if hasattr(item, "tearDownClass"):
-                item.tearDownClass()
+            count += run_case_class(name, item, wanted)
     sys.stdout.write("\x1eE" + K.k + str(count) + "\n")
     sys.modules.pop(module_name, None)
+
+
+def run_case_class(name, item, wanted):
+    # A unittest.TestCase class: its test methods, between its class fixtures.
+    if hasattr(item, "setUpClass"):
+        item.setUpClass()
+    count = 0
+    for method_name in sorted(dir(item)):
+        label = name + "." + method_name
+        if not method_name.startswith("test") or (wanted is not None and label not in wanted):
+            continue
+        __import__("gc").collect()
+        case = item()
+        outcome(label, method_call(case, getattr(case, method_name)))
+        count += 1
+    if hasattr(item, "tearDownClass"):
+        item.tearDownClass()
+    return count

@@ -1,7 +1,7 @@
 """Calls to the board-side helpers, as text: built, installed and checked.
 
 Owns everything about the helpers that needs no board: cutting
-`board/helpers.py` into pieces a 40 KB heap can compile, the source of a
+`board/helpers.py` and `board/rawpath.py` into pieces a 40 KB heap can compile, the source of a
 call (arguments always quoted with `repr()`), and checking and decoding
 what a helper printed (its JSON reply with the CRC-32 of the reply and of
 the request, or streamed rows with one CRC-32 each), and the board's
@@ -34,6 +34,8 @@ MAX_REPLY = 16 * 1024 * 1024
 # A streamed row (a listing's entry: path, kind, size, time, hash) is small.
 MAX_ROW = 8 * 1024
 PIECE_LIMIT = 1200
+# The board-side helpers, installed in this order into one namespace.
+HELPER_SOURCES = ("helpers.py", "rawpath.py")
 NAMESPACE = "__import__('sys').modules['__iotk']"
 # The version of the helpers on the board and its free heap after a collection.
 HELPER_PROBE = (
@@ -118,7 +120,8 @@ def module_pieces(resource: str, namespace: str, limit: int = PIECE_LIMIT) -> li
 
 
 def load_helpers() -> HelperPieces:
-    source = resources.files("iotkernel.board").joinpath("helpers.py").read_text()
+    board = resources.files("iotkernel.board")
+    source = "".join(board.joinpath(name).read_text() for name in HELPER_SOURCES)
     version = hashlib.sha256(source.encode()).hexdigest()[:16]
     # The first piece starts a new namespace, closing the files an earlier
     # install left open for writing (littlefs links open files together: one

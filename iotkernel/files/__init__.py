@@ -7,6 +7,7 @@ raw frames and the pump that feeds them; `drive.py` a CircuitPython board's
 USB drive; `paths.py` host-side paths and hashes; `errors.py` what fails.
 """
 
+from ..util import Progress
 from .drive import DRIVES_VARIABLE, PROOF_PREFIX, HostDrive, find_drive, find_drives
 from .errors import (
     FileError,
@@ -16,7 +17,7 @@ from .errors import (
     TransferVerificationError,
     UnsafePathError,
 )
-from .framing import Progress, escape_frame
+from .framing import escape_frame
 from .paths import check_writable_path, host_hash, safe_local_path, write_host_file
 from .profile import DEFAULT_CHUNK, MIN_CHUNK, TransferProfile
 from .service import MAX_READ, FileService, FilesystemUsage, RemoteEntry

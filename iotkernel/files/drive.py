@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..config import load_settings
 from ..errors import IotKernelError
-from ..util import atomic_write, open_regular_file
+from ..util import Progress, atomic_write, open_regular_file
 from .errors import FileError, ForeignDriveError, ReadOnlyFilesystemError, TransferVerificationError
-from .framing import Progress
 from .paths import host_hash
 
 if TYPE_CHECKING:

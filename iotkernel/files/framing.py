@@ -13,12 +13,10 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable
 
 from ..device import Device
 from ..errors import ProtocolUsageError
-
-Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+from ..util import Progress
 
 # The REPL's control bytes and the escape byte, escaped in raw frames (see
 # the board's helpers: `rx`).

@@ -26,10 +26,10 @@ from pathlib import Path
 from .. import replies
 from ..device import Device
 from ..errors import DeviceException, DeviceOSError, MalformedReplyError
-from ..util import TEMP_SUFFIX
+from ..util import TEMP_SUFFIX, Progress
 from .drive import DriveFallback
 from .errors import FileError, FileTooLargeError, TransferVerificationError, explain
-from .framing import Progress, unescape
+from .framing import unescape
 from .paths import (
     check_writable_path,
     digest_matches,

@@ -25,8 +25,9 @@ import zlib
 
 from .. import replies
 from ..errors import DeviceException, IotKernelError
+from ..util import Progress
 from .errors import FileError, TransferVerificationError, write_failure
-from .framing import UART_PREFETCH, FramePump, Progress, escape_frame
+from .framing import UART_PREFETCH, FramePump, escape_frame
 from .paths import host_hash
 from .profile import BoardFiles
 

@@ -14,189 +14,75 @@ Knows no bytes on the wire: everything goes through `Device`.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from ipykernel.ipkernel import IPythonKernel
 
-from .. import __version__, replies
-from ..config import load_settings
+from .. import __version__
 from ..device import INTERRUPT_ANSWER_TIMEOUT, Device
-from ..discovery import AdvertListener
 from ..errors import (
     DeviceException,
     DeviceKeyboardInterrupt,
-    DeviceUnresponsiveError,
     IotKernelError,
-    TransportError,
     UsageError,
 )
 from ..files import FileService
-from ..hardreset import reset_stuck_board
 from ..protocol import Stream
 from ..registry import DeviceRecord, Registry
 from ..util import sigint_handler
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
-from .failures import CellFailed
+from .failures import CellFailed, cell_failure, device_error
+from .info import BANNER, HELP_LINKS, LANGUAGE_INFO, with_features
+from .introspection import Introspection
 from .magics import build_registry
-from .magics.registry import BeforeBoardCode, HelpRequested, HostShell, Magic, MagicKind
+from .magics.registry import BeforeBoardCode, HelpRequested, HostShell, Magic
 from .output import OutputRateLimit, StdoutSplitter, board_text, with_input_hook
+from .requests import always_answered, unexpected_error_reply
 from .session import SIM, BoardSession, data_dir
+from .startup import StartupProblems, load_stored_values, start_listener
 
 log = logging.getLogger(__name__)
-
-_NAME_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.?$")
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_MAGIC_AT_END = re.compile(r"^(%%?)([A-Za-z_]*)$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-_MAX_CACHED_OBJECTS = 256  # objects whose names Tab remembers, all boards together
-_MAX_COMPLETIONS = 5000
-
-
-# The fields a request must carry, and their types (ipykernel drops an
-# execute_request without `code` with no reply at all).
-_REQUEST_FIELDS: dict[str, dict[str, type]] = {
-    "execute_request": {"code": str},
-    "complete_request": {"code": str, "cursor_pos": int},
-    "inspect_request": {"code": str, "cursor_pos": int},
-    "is_complete_request": {"code": str},
-    "history_request": {"hist_access_type": str},
-}
-
-
-class MalformedRequestError(IotKernelError):
-    """A Jupyter request without a field it needs, or with one of the wrong type."""
-
-
-def _check_request(msg_type: str, content: Any) -> None:
-    if not isinstance(content, dict):
-        raise MalformedRequestError(f"malformed {msg_type}: its content is not an object")
-    for name, kind in _REQUEST_FIELDS.get(msg_type, {}).items():
-        value = content.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise MalformedRequestError(
-                f"malformed {msg_type}: {name!r} must be a {kind.__name__}, got {value!r:.40}"
-            )
 
 
 class IotKernel(IPythonKernel):
     implementation = "iotkernel"
     implementation_version = __version__
-    banner = (
-        "IoT Kernel — MicroPython on microcontrollers. %connect sim to try it, %lsmagic for more."
-    )
-    language_info = {
-        "name": "python",
-        "version": "3.4",
-        "mimetype": "text/x-python",
-        "file_extension": ".py",
-        "codemirror_mode": {"name": "ipython", "version": 3},
-        "pygments_lexer": "ipython3",
-        "nbconvert_exporter": "python",
-    }
-    help_links = [
-        {"text": "MicroPython", "url": "https://docs.micropython.org/"},
-    ]
+    banner = BANNER
+    language_info = LANGUAGE_INFO
+    help_links = HELP_LINKS
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.board = BoardSession()
         self.magics = build_registry()
+        self.introspection = Introspection(self.magics, self.board)
         # A broken settings or store file never stops the kernel: it starts
         # without that feature and says why in the log and in the first cell.
-        self._startup_problems: list[str] = []
+        self._startup = StartupProblems()
         self.registry = Registry(
             data_dir() / "registered.json",
-            self._start_listener(),
+            start_listener(self._startup),
             builtin=DeviceRecord(uid=None, name=SIM, urls=[SIM], implementation="micropython"),
         )
         self._allow_stdin = False
         self.before_board_code: dict[str, BeforeBoardCode] = {}
         self._prepared_boards: set[str] = set()  # boards this cell's steps ran for
-        # Names of board objects for Tab, per board (url, uid) and object:
-        # another board's `machine.` offers other names.
-        self._completion_cache: dict[tuple[str | None, str | None, str], list[str]] = {}
-        self._load_store()
+        if self.shell is not None:  # %store values are host variables, across restarts
+            load_stored_values(self.shell.user_ns, self._startup)
         for handlers in (self.shell_handlers, self.control_handlers):
             for msg_type, handler in handlers.items():
                 if msg_type.endswith("_request"):
-                    handlers[msg_type] = self._always_answered(msg_type, handler)
-
-    def _always_answered(self, msg_type: str, handler: Any) -> Any:
-        """`handler` (ipykernel's, for one request type), made to send an
-        error reply when it raises before replying: a malformed request (no
-        `code` in an is_complete_request) or a bug in a do_* method."""
-        reply_type = msg_type[: -len("_request")] + "_reply"
-
-        async def answered(stream: Any, ident: Any, parent: dict[str, Any]) -> None:
-            try:
-                _check_request(msg_type, parent.get("content"))
-                result = handler(stream, ident, parent)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:
-                if isinstance(exc, MalformedRequestError):  # the frontend's fault, said plainly
-                    reply = {
-                        "status": "error",
-                        "ename": type(exc).__name__,
-                        "evalue": str(exc),
-                        "traceback": [str(exc)],
-                    }
-                else:
-                    reply = self._unexpected(f"a {msg_type}", exc)
-                if msg_type == "execute_request":
-                    reply["execution_count"] = self.execution_count
-                if self.session is not None:
-                    self.session.send(stream, reply_type, reply, parent, ident)
-
-        return answered
-
-    def _load_store(self) -> None:
-        """%store values are host variables, across restarts."""
-        from .magics.host import load_store
-
-        if self.shell is None:
-            return
-        try:
-            self.shell.user_ns.update(load_store())
-        except IotKernelError as exc:
-            self._startup_problem(f"stored values not loaded: {exc}")
-
-    def _start_listener(self) -> AdvertListener | None:
-        """Listen for board advertisements from the start, so %discover has them."""
-        try:
-            settings = load_settings()
-        except IotKernelError as exc:
-            self._startup_problem(f"not listening for board adverts: {exc}")
-            return None
-        try:
-            return AdvertListener(settings.advert_port, settings.advert_bind)
-        except (IotKernelError, OSError):
-            return None  # the port is taken (another kernel listens): no adverts here
-
-    def _startup_problem(self, message: str) -> None:
-        log.warning("%s", message)
-        self._startup_problems.append(message)
-
-    def _show_startup_problems(self) -> None:
-        """Once, in the first cell run: what went wrong as the kernel started."""
-        problems, self._startup_problems = self._startup_problems, []
-        for message in problems:
-            self.print(f"IoT Kernel started with a problem: {message}\n", "stderr")
+                    handlers[msg_type] = always_answered(self, msg_type, handler)
 
     # ------------------------------------------------------------------ kernel info
 
     @property
     def kernel_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = dict(super().kernel_info)
-        # No subshells (a board has one port) and no debugger for board code.
-        info["supported_features"] = []
-        return info
+        return with_features(super().kernel_info)
 
     # ------------------------------------------------------------------ output helpers
 
@@ -229,20 +115,8 @@ class IotKernel(IPythonKernel):
 
     # ------------------------------------------------------------------ execute
 
-    # Every request gets a reply: an exception that is not one of ours (a bug,
-    # or a library error not yet translated where it arose) becomes one error
-    # naming what failed, its traceback in the log at DEBUG, and the kernel
-    # keeps serving. ipykernel would log it and send no reply at all: the
-    # cell, and every cell after it, would stay busy for ever.
-
     def _unexpected(self, request: str, exc: Exception) -> dict[str, Any]:
-        log.debug("unexpected error in %s", request, exc_info=True)
-        ename = type(exc).__name__
-        evalue = (
-            f"{exc} (an unexpected {ename} in the kernel while answering {request}: "
-            "a bug of IoT Kernel; the traceback is in the log at DEBUG)"
-        )
-        return {"status": "error", "ename": ename, "evalue": evalue, "traceback": [evalue]}
+        return unexpected_error_reply(request, exc)
 
     async def do_execute(
         self,
@@ -293,7 +167,7 @@ class IotKernel(IPythonKernel):
                     code, True, False, user_expressions, False, cell_meta=cell_meta, cell_id=cell_id
                 )
         self._allow_stdin = allow_stdin
-        self._show_startup_problems()
+        self._startup.show(self.print)
         parsed = parse_cell(code)
         if isinstance(parsed, CellMagic) and parsed.name == "host":
             refused = self._check_host_arguments(parsed.args)
@@ -418,7 +292,7 @@ class IotKernel(IPythonKernel):
         except CellFailed:
             raise
         except DeviceException as exc:
-            raise self._device_error(exc) from None
+            raise device_error(self, exc) from None
         except IotKernelError as exc:
             raise self._send_error(
                 type(exc).__name__, str(exc), [f"{magic.prefix}{magic.name}: {exc}"]
@@ -560,7 +434,7 @@ class IotKernel(IPythonKernel):
             except IotKernelError as exc:
                 stdout.close()
                 limit.close()
-                raise self._cell_failure(device, exc, file_name) from None
+                raise cell_failure(self, device, exc, file_name) from None
             finally:
                 if hooked:  # the board's own input() again for other tools
                     with contextlib.suppress(IotKernelError):
@@ -569,18 +443,6 @@ class IotKernel(IPythonKernel):
         limit.close()
         if rewritten and stdout.result is not None:
             self._send_result(board_text(stdout.result.rstrip("\r\n")))
-
-    def _cell_failure(
-        self, device: Device, exc: IotKernelError, file_name: str | None = None
-    ) -> CellFailed:
-        """The cell's error for what ended its code on the board."""
-        if isinstance(exc, DeviceException):
-            return self._device_error(exc, file_name)
-        if isinstance(exc, DeviceUnresponsiveError):
-            return self._recover_stuck_board(device, exc)
-        if isinstance(exc, TransportError):
-            self.board.lost = True  # the next cell reconnects by identity
-        return self._send_error(type(exc).__name__, str(exc), [str(exc)])
 
     def _send_result(self, value: str) -> None:
         """The cell's value, as Out[n]."""
@@ -593,36 +455,6 @@ class IotKernel(IPythonKernel):
                 "metadata": {},
             },
         )
-
-    def _recover_stuck_board(self, device: Device, exc: DeviceUnresponsiveError) -> CellFailed:
-        """The board ignored the stop button: reset it through the best means
-        it has and reconnect, saying so in the cell, which ends as stopped."""
-        from .magics.board import hard_reset_command
-
-        self.print(
-            f"{self.board.name} did not stop within "
-            f"{INTERRUPT_ANSWER_TIMEOUT:.0f} s of Ctrl-C: resetting it\n",
-            "stderr",
-        )
-        try:
-            how = reset_stuck_board(device, hard_reset_command(self))
-        except IotKernelError as failed:
-            self.board.lost = True  # the next cell tries to reconnect
-            message = f"{exc}; the reset failed: {failed}"
-            return self._send_error(type(failed).__name__, message, [message])
-        message = (
-            f"{self.board.name} was reset through {how} and is connected again: "
-            "its variables are gone"
-        )
-        self.print(message + "\n", "stderr")
-        return self._send_error("KeyboardInterrupt", message, ["KeyboardInterrupt: " + message])
-
-    def _device_error(self, exc: DeviceException, file_name: str | None = None) -> CellFailed:
-        traceback = exc.traceback.replace("\r\n", "\n")
-        if file_name is not None:  # the code came from a host file: name it
-            traceback = traceback.replace('File "<stdin>"', f'File "{file_name}"')
-        lines = [board_text(line) for line in traceback.splitlines()]
-        return self._send_error(exc.exc_type, exc.message, lines or [str(exc)])
 
     # ------------------------------------------------------------------ input()
 
@@ -637,121 +469,17 @@ class IotKernel(IPythonKernel):
 
     async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         try:
-            return self._complete(code, cursor_pos)
+            return self.introspection.complete(code, cursor_pos)
         except Exception as exc:
             return self._unexpected("a completion request", exc)
-
-    def _complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        cursor_pos = len(code) if cursor_pos is None else cursor_pos
-        line_start = code.rfind("\n", 0, cursor_pos) + 1
-        line = code[line_start:cursor_pos]
-        matches: list[str] = []
-        start = cursor_pos
-        magic = _MAGIC_AT_END.match(line)
-        if magic:
-            kind: MagicKind = "cell" if magic.group(1) == "%%" else "line"
-            matches = [
-                m.prefix + m.name
-                for m in self.magics.all(kind)
-                if m.name.startswith(magic.group(2))
-            ]
-            start = line_start
-        elif line.startswith("%"):
-            matches, start = self._complete_magic_option(line, cursor_pos)
-        else:
-            found = _NAME_AT_END.search(line)
-            if found:
-                text = found.group(0)
-                obj, _, prefix = text.rpartition(".")
-                names = self._board_names(obj)
-                matches = [(obj + "." if obj else "") + n for n in names if n.startswith(prefix)]
-                start = cursor_pos - len(text)
-        return {
-            "status": "ok",
-            "matches": sorted(set(matches)),
-            "cursor_start": start,
-            "cursor_end": cursor_pos,
-            "metadata": {},
-        }
-
-    def _complete_magic_option(self, line: str, cursor_pos: int) -> tuple[list[str], int]:
-        head, _, rest = line.partition(" ")
-        kind: MagicKind = "cell" if head.startswith("%%") else "line"
-        magic = self.magics.get(head.lstrip("%"), kind)
-        if magic is None:
-            return [], cursor_pos
-        word = rest.split(" ")[-1] if rest else ""
-        return [o for o in magic.options() if o.startswith(word)], cursor_pos - len(word)
-
-    def _board_names(self, obj: str) -> list[str]:
-        """Attribute names on the board (`dir(obj)`, or globals and builtins),
-        asked only while the board is idle between cells."""
-        device = self.board.device
-        if device is None or device.closed or (obj and not _DOTTED.match(obj)):
-            return []
-        key = (self.board.url, self.board.uid, obj)
-        if key in self._completion_cache:
-            return self._completion_cache[key]
-        try:
-            names = device.helpers.names(obj, timeout=2)
-        except IotKernelError:
-            return []
-        # The board's names, kept only if they are identifiers (a rogue board
-        # could offer anything), and not too many of them.
-        result = (
-            [n for n in names[:_MAX_COMPLETIONS] if isinstance(n, str) and _IDENTIFIER.match(n)]
-            if isinstance(names, list)
-            else []
-        )
-        if obj:  # module contents rarely change; globals do
-            if len(self._completion_cache) >= _MAX_CACHED_OBJECTS:
-                self._completion_cache.clear()
-            self._completion_cache[key] = result
-        return result
 
     async def do_inspect(
         self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
     ) -> dict[str, Any]:
         try:
-            return self._inspect(code, cursor_pos)
+            return self.introspection.inspect(code, cursor_pos)
         except Exception as exc:
             return self._unexpected("an inspection request", exc)
-
-    def _inspect(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        cursor_pos = len(code) if cursor_pos is None else cursor_pos
-        line_start = code.rfind("\n", 0, cursor_pos) + 1
-        line_end = code.find("\n", cursor_pos)
-        line = code[line_start : len(code) if line_end < 0 else line_end]
-        text = ""
-        if line.startswith("%"):
-            head = line.split(" ")[0]
-            kind: MagicKind = "cell" if head.startswith("%%") else "line"
-            magic = self.magics.get(head.lstrip("%"), kind)
-            if magic is not None:
-                text = magic.parser.format_help()
-        else:
-            found = _NAME_AT_END.search(code[line_start:cursor_pos].rstrip("(").rstrip("."))
-            device = self.board.device
-            if found and device is not None and not device.closed:
-                name = found.group(0)
-                try:
-                    kind_, value = replies.items(
-                        device.helpers.describe(name, timeout=2),
-                        "inspect",
-                        "a type and a value",
-                        2,
-                    )
-                    kind_ = replies.text(kind_, "inspect", "a type name")
-                    value = replies.text(value, "inspect", "a value", limit=2000)
-                    text = f"Type:  {kind_}\nValue: {value}"
-                except IotKernelError:
-                    text = ""
-        return {
-            "status": "ok",
-            "found": bool(text),
-            "data": {"text/plain": text} if text else {},
-            "metadata": {},
-        }
 
     # ------------------------------------------------------------------ shutdown
 

@@ -1,14 +1,10 @@
-"""The MicroPython REPL protocol, sans-IO: no I/O, no clock, no logging here."""
+"""The MicroPython REPL protocol, sans-IO: no I/O, no clock, no logging here.
 
-from .engine import (
-    ALWAYS_ALLOWED,
-    CLASSIC_LIMIT,
-    RAW_BANNER,
-    STATES,
-    ExecMode,
-    ReplEngine,
-    StateRule,
-)
+`engine.py` is the host side as a state machine, `states.py` its table of
+states, `events.py` what it reports, `wire.py` the protocol's bytes.
+"""
+
+from .engine import ExecMode, ReplEngine
 from .events import (
     NEED_DATA,
     Event,
@@ -24,6 +20,8 @@ from .events import (
     Stream,
     UnsolicitedOutput,
 )
+from .states import ALWAYS_ALLOWED, STATES, StateRule
+from .wire import CLASSIC_LIMIT, RAW_BANNER
 
 __all__ = [
     "ALWAYS_ALLOWED",

@@ -7,8 +7,8 @@ state's rules), so the document is the table and cannot drift from it
 
 from __future__ import annotations
 
-from .engine import ALWAYS_ALLOWED, STATES
 from .events import State
+from .states import ALWAYS_ALLOWED, STATES
 
 
 def _node(state: State) -> str:
@@ -24,7 +24,7 @@ def render() -> str:
     lines = [
         "# The REPL engine's states",
         "",
-        "Generated from `STATES` in `iotkernel/protocol/engine.py` by",
+        "Generated from `STATES` in `iotkernel/protocol/states.py` by",
         "`python -m iotkernel.protocol.diagram > docs/protocol-states.md`; do not edit.",
         "",
         "From every state, `interrupt_program()` (Ctrl-C), `mark_unsynced()` (a timeout,",

@@ -14,13 +14,10 @@ stream was split into reads. Unexpected bytes raise `DeviceProtocolError`
 `ProtocolUsageError`. After a `DeviceProtocolError` the engine is UNSYNCED
 and the caller must re-enter the raw REPL.
 
-Every state's rules are in one table, `STATES` (at the end: its handlers
-are the engine's methods): what the engine reads there, whether the device
-owes a prompt answer, whether a Ctrl-C reaches running code, whether an
-exchange of ours is under way, which commands are allowed and where the
-state leads. The engine, `Device` and the tests ask the table;
-`docs/protocol-states.md` is generated from it
-(`python -m iotkernel.protocol.diagram`).
+Every state's rules are in one table, `STATES` (`states.py`; its handlers
+are the engine's `_on_*` methods): what the engine reads there, whether the
+device owes a prompt answer, whether a Ctrl-C reaches running code, which
+commands are allowed and where the state leads.
 
 Protocol facts: MicroPython's docs/reference/repl.rst and shared/runtime/pyexec.c.
 """
@@ -29,7 +26,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..errors import DeviceProtocolError, ProtocolUsageError
 from .events import (
@@ -47,32 +43,21 @@ from .events import (
     Stream,
     UnsolicitedOutput,
 )
-
-CTRL_A = b"\x01"
-CTRL_B = b"\x02"
-CTRL_C = b"\x03"
-CTRL_D = b"\x04"
-CTRL_E = b"\x05"
-
-RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
-# What firmware prints when SystemExit ends code in the raw REPL: it soft
-# resets, then prints the raw banner again.
-SOFT_REBOOT = b"MPY: soft reboot"
-FRIENDLY_PROMPT = b">>> "
-# A firmware older than raw-paste (v1.14) treats Ctrl-A as "reset raw REPL",
-# so the answer to the paste request is the banner again.
-LEGACY_PASTE_ANSWER = RAW_BANNER
-# Source up to this size goes by classic raw REPL: one write, no negotiation
-# round trip. Bigger source uses raw-paste so the device never has to hold more
-# than a window of it (classic raw has no flow control and drops bytes on UARTs).
-CLASSIC_LIMIT = 256
-# A lost `\x05` or `A` of the raw-paste request makes any firmware answer as
-# one older than raw-paste does (the raw banner again): the request is asked
-# this many times before classic raw mode is chosen for this session.
-PASTE_REQUEST_ATTEMPTS = 2
-# When the board proved raw-paste in this session, a banner answer can only be
-# a lost byte: asked again this many times, then a protocol error.
-PASTE_REQUEST_RETRIES_PROVEN = 3
+from .states import STATES
+from .wire import (
+    CLASSIC_LIMIT,
+    CTRL_A,
+    CTRL_B,
+    CTRL_C,
+    CTRL_D,
+    CTRL_E,
+    FRIENDLY_PROMPT,
+    LEGACY_PASTE_ANSWER,
+    PASTE_REQUEST_ATTEMPTS,
+    PASTE_REQUEST_RETRIES_PROVEN,
+    RAW_BANNER,
+    SOFT_REBOOT,
+)
 
 
 class ExecMode(enum.Enum):
@@ -81,10 +66,6 @@ class ExecMode(enum.Enum):
     AUTO = "auto"  # classic for small source, raw-paste for large (when supported)
     CLASSIC = "classic"
     RAW_PASTE = "raw-paste"
-
-
-# Commands allowed in every state: they start a resync or forget what is known.
-ALWAYS_ALLOWED = ("interrupt_program", "mark_unsynced", "forget_capabilities")
 
 
 class ReplEngine:
@@ -284,7 +265,8 @@ class ReplEngine:
 
     def _step(self) -> bool:
         """Consume some of the input buffer. Returns False when it needs more bytes."""
-        return STATES[self.state].handler(self)
+        handler: Callable[[], bool] = getattr(self, STATES[self.state].handler)
+        return handler()
 
     # --- states where any bytes are unsolicited output
 
@@ -510,137 +492,3 @@ def _character_boundary(source: bytes, start: int, end: int) -> int:
     while cut > start and cut > end - 4 and (source[cut] & 0xC0) == 0x80:
         cut -= 1
     return cut if cut > start else end
-
-
-@dataclass(frozen=True)
-class StateRule:
-    """What holds in one state of the engine."""
-
-    handler: Callable[[ReplEngine], bool]  # consumes received bytes
-    reads: str  # what the handler looks for, said for a person
-    # The device owes a prompt answer (an idle timeout applies); raw-paste
-    # sending only once its window is spent.
-    awaits_reply: bool = False
-    interruptible: bool = False  # a Ctrl-C now reaches running code
-    between_exchanges: bool = False  # no exchange of ours is under way
-    strict: bool = False  # bytes other than the awaited ones are a DeviceProtocolError
-    commands: frozenset[str] = frozenset(ALWAYS_ALLOWED)  # ALWAYS_ALLOWED among them
-    # Where the state leads: (what makes it so, the next state).
-    leads_to: tuple[tuple[str, State], ...] = ()
-
-
-def _commands(*names: str) -> frozenset[str]:
-    return frozenset((*names, *ALWAYS_ALLOWED))
-
-
-_AT_RAW_PROMPT = _commands("request_raw_repl", "execute", "soft_reset", "leave_raw_repl")
-
-STATES: dict[State, StateRule] = {
-    State.UNSYNCED: StateRule(
-        ReplEngine._on_unsolicited,
-        "anything: a program's output, boot messages (unsolicited)",
-        interruptible=True,
-        between_exchanges=True,
-        commands=_commands("request_raw_repl", "send_interrupt"),
-        leads_to=(("request_raw_repl() sends Ctrl-A", State.ENTERING_RAW),),
-    ),
-    State.ENTERING_RAW: StateRule(
-        ReplEngine._on_entering_raw,
-        "the raw banner; what comes before it is unsolicited",
-        awaits_reply=True,
-        commands=_commands("request_raw_repl"),
-        leads_to=(("the raw banner", State.RAW_IDLE),),
-    ),
-    State.RAW_IDLE: StateRule(
-        ReplEngine._on_unsolicited,
-        "anything (unsolicited): nothing is owed",
-        between_exchanges=True,
-        commands=_AT_RAW_PROMPT,
-        leads_to=(
-            ("execute() of small source, or without raw-paste", State.CLASSIC_AWAITING_OK),
-            ("execute() of large source", State.PASTE_NEGOTIATING),
-            ("soft_reset() sends Ctrl-D", State.SOFT_RESETTING),
-            ("leave_raw_repl() sends Ctrl-B", State.LEAVING_RAW),
-            ("request_raw_repl()", State.ENTERING_RAW),
-        ),
-    ),
-    State.PASTE_NEGOTIATING: StateRule(
-        ReplEngine._on_paste_negotiating,
-        "R\\x01 and a window size, R\\x00 (refused) or the raw banner (older firmware)",
-        awaits_reply=True,
-        strict=True,
-        leads_to=(
-            ("R\\x01: a window", State.PASTE_SENDING),
-            ("R\\x00, or the banner after retries: classic raw", State.CLASSIC_AWAITING_OK),
-        ),
-    ),
-    State.PASTE_SENDING: StateRule(
-        ReplEngine._on_paste_sending,
-        "\\x01 (one more window) or \\x04 (the device ends reception)",
-        awaits_reply=True,
-        strict=True,
-        leads_to=(
-            ("all source sent, then Ctrl-D", State.PASTE_AWAITING_ACK),
-            ("\\x04 from the device", State.STDOUT),
-        ),
-    ),
-    State.PASTE_AWAITING_ACK: StateRule(
-        ReplEngine._on_paste_awaiting_ack,
-        "\\x04 acknowledging the end of the source (late \\x01 ignored)",
-        awaits_reply=True,
-        strict=True,
-        leads_to=(("\\x04", State.STDOUT),),
-    ),
-    State.CLASSIC_AWAITING_OK: StateRule(
-        ReplEngine._on_classic_awaiting_ok,
-        "'OK' acknowledging the source",
-        awaits_reply=True,
-        strict=True,
-        leads_to=(("OK", State.STDOUT),),
-    ),
-    State.STDOUT: StateRule(
-        ReplEngine._on_output,
-        "the code's stdout, up to \\x04",
-        interruptible=True,
-        commands=_commands("send_interrupt", "send_stdin"),
-        leads_to=(("\\x04", State.STDERR),),
-    ),
-    State.STDERR: StateRule(
-        ReplEngine._on_output,
-        "the code's traceback, if any, up to \\x04",
-        awaits_reply=True,
-        leads_to=(("\\x04", State.AWAITING_PROMPT),),
-    ),
-    State.AWAITING_PROMPT: StateRule(
-        ReplEngine._on_awaiting_prompt,
-        "the raw prompt '>' after the output frames (or, after SystemExit, "
-        "'MPY: soft reboot' and the raw banner)",
-        awaits_reply=True,
-        strict=True,
-        leads_to=(("'>', or a soft reboot and the raw banner", State.RAW_IDLE),),
-    ),
-    State.SOFT_RESETTING: StateRule(
-        ReplEngine._on_soft_resetting,
-        "'OK', then the raw banner after the soft-reboot messages",
-        awaits_reply=True,
-        strict=True,
-        # Ctrl-C stops what a board runs as it reboots (CircuitPython's
-        # code.py), or is the key its supervisor then waits for.
-        commands=_commands("send_interrupt"),
-        leads_to=(("OK and the raw banner", State.RAW_IDLE),),
-    ),
-    State.LEAVING_RAW: StateRule(
-        ReplEngine._on_leaving_raw,
-        "the friendly prompt '>>> '",
-        awaits_reply=True,
-        leads_to=(("'>>> '", State.FRIENDLY),),
-    ),
-    State.FRIENDLY: StateRule(
-        ReplEngine._on_unsolicited,
-        "anything (unsolicited): the friendly REPL echoes and prints",
-        interruptible=True,
-        between_exchanges=True,
-        commands=_commands("request_raw_repl", "send_interrupt"),
-        leads_to=(("request_raw_repl() sends Ctrl-A", State.ENTERING_RAW),),
-    ),
-}

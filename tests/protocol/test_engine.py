@@ -434,6 +434,7 @@ def test_the_state_table_covers_every_state() -> None:
         assert rule.reads, state
         assert rule.leads_to, f"{state} leads nowhere"
         assert set(ALWAYS_ALLOWED) <= rule.commands
+        assert callable(getattr(ReplEngine, rule.handler, None)), rule.handler
     # Every state can be reached from UNSYNCED through the table's edges.
     reached, frontier = {State.UNSYNCED}, [State.UNSYNCED]
     while frontier:

@@ -10,13 +10,11 @@ from ...config import load_configuration
 from ...device import Device
 from ...errors import (
     DeviceException,
-    DeviceProtocolError,
-    DeviceTimeoutError,
     MalformedReplyError,
     UsageError,
 )
-from ...hardreset import reconnect_after_reset, reset_by_firmware, run_reset_command
-from ...transport import reset_line, restartable
+from ...hardreset import ResetStrategy, command_means
+from ...transport import reset_line
 from .registry import KernelServices, argument, line_magic
 from .running import mount_summary
 
@@ -158,26 +156,15 @@ def hardreset(kernel: KernelServices, args: argparse.Namespace) -> None:
     """
     device = kernel.require_device()
     command = hard_reset_command(kernel)
-    boot = None
-    line = reset_line(device.transport)
-    if args.rts:
-        if line is None:
-            raise UsageError(f"{kernel.board.url} has no DTR/RTS lines to pulse")
-        line.hard_reset()
-    elif command:
-        run_reset_command(command)
-    elif (process := restartable(device.transport)) is not None:
-        process.restart()  # the unix port: power-cycle the process
-    else:
-        try:
-            boot = reset_by_firmware(device)
-        except (DeviceTimeoutError, DeviceProtocolError):
-            if line is None:
-                raise
-            kernel.print("The board does not answer: pulsing RTS to reset it\n", "stderr")
-            line.hard_reset()
-    if boot is None:
-        boot = reconnect_after_reset(device)
+    if args.rts and reset_line(device.transport) is None:
+        raise UsageError(f"{kernel.board.url} has no DTR/RTS lines to pulse")
+    strategy = ResetStrategy(
+        device,
+        external=command_means(command) if command else None,
+        rts_only=args.rts,
+        say=lambda text: kernel.print(text, "stderr"),
+    )
+    _how, boot = strategy.reset()
     if boot and not args.quiet:
         kernel.print(boot.decode("utf-8", "replace").replace("\r\n", "\n"))
     kernel.print(f"Reset {kernel.board.name}\n")
