@@ -60,8 +60,12 @@ class BoardStdout:
 # ---------------------------------------------------------------------- modules
 
 
-def _module(name: str, **attrs: Any) -> types.SimpleNamespace:
-    return types.SimpleNamespace(__name__=name, **attrs)
+def _module(name: str, **attrs: Any) -> types.ModuleType:
+    """A module object, as `import` gives on a board (the variable
+    inspector leaves modules out of a listing by their type)."""
+    module = types.ModuleType(name)
+    module.__dict__.update(attrs)
+    return module
 
 
 class _StdinBuffer:
@@ -255,7 +259,12 @@ def _micropython_module(board: FakeBoard, stdout: BoardStdout) -> Any:
         const=lambda x: x,
         kbd_intr=lambda ch: None,
         opt_level=lambda *a: 0,
-        mem_info=lambda *a: stdout.write("stack: 0 out of 15360\n"),
+        # What a 32-bit port prints: the stack, the GC's figures (the fake
+        # heap: 120 000 bytes, 20 000 used) and, in blocks, its largest free one.
+        mem_info=lambda *a: stdout.write(
+            "stack: 0 out of 15360\nGC: total: 120000, used: 20000, free: 100000\n"
+            " No. of 1-blocks: 12, 2-blocks: 3, max blk sz: 40, max free sz: 6000\n"
+        ),
     )
 
 

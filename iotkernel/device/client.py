@@ -35,6 +35,7 @@ from .calls import (
     decode_reply,
     decode_streamed_rows,
     eval_arguments,
+    module_pieces,
     parse_identity,
     parse_probe,
     payload_arguments,
@@ -67,6 +68,10 @@ _BOOTLOADER_CALLS = {
 }
 
 StdoutCallback = Callable[[bytes], None]
+
+# The variable inspector (board/inspector.py), installed on demand.
+INSPECTOR_NAMESPACE = "__iotk_vars"
+_INSPECTOR = f"__import__('sys').modules[{INSPECTOR_NAMESPACE!r}]"
 
 
 def helper_expression(name: str, *arguments: object) -> str:
@@ -109,6 +114,8 @@ class BoardHelpers:
         self._free_memory = 0
         self._identity: DeviceIdentity | None = None
         self._implementation: str | None = None  # sys.implementation.name, once asked
+        # Board-side modules of ours installed on demand: the interpreter each is in.
+        self._modules_in: dict[str, int] = {}
 
     # ------------------------------------------------------------------ installing
 
@@ -221,7 +228,10 @@ class BoardHelpers:
         the board one checked line each (a listing larger than a small
         board's heap). A lost, added or corrupted line is a
         `DeviceProtocolError`."""
-        arguments_text, request_crc = source_arguments(helper_expression(name, *arguments))
+        return self._stream_rows(helper_expression(name, *arguments), timeout)
+
+    def _stream_rows(self, source: str, timeout: float | None) -> list[Any]:
+        arguments_text, request_crc = source_arguments(source)
         rows = 0
         row_bytes = 0  # since the last row's mark
 
@@ -414,3 +424,44 @@ class BoardHelpers:
 
     def drop_module(self, namespace: str, *, timeout: float | None) -> None:
         self._device.exec(f"__import__('sys').modules.pop({namespace!r}, None)", timeout=timeout)
+
+    # ------------------------------------------------------------------ the user's variables
+    # board/inspector.py, installed on demand; values come back short and
+    # bounded, and are checked by the caller (`variables.py`).
+
+    def _ensure_inspector(self) -> None:
+        self.ensure_installed()  # the raw REPL in step, this interpreter known
+        interpreter = self._device.exchange.interpreter
+        if self._modules_in.get(INSPECTOR_NAMESPACE) != interpreter:
+            for piece in module_pieces("inspector.py", INSPECTOR_NAMESPACE):
+                self._device.exec(piece, timeout=30)
+            self._modules_in[INSPECTOR_NAMESPACE] = interpreter
+
+    def variables(self, *, limit: int, width: int) -> Any:
+        """[name, type, short value, size, expandable] of the user's globals."""
+        self._ensure_inspector()
+        return self.evaluate(f"{_INSPECTOR}['names'](globals(), {limit!r}, {width!r})", timeout=10)
+
+    def variable_children(self, path: list[Any], *, limit: int, width: int) -> Any:
+        """One level of the value at `path` (a global's name, then steps)."""
+        self._ensure_inspector()
+        call = f"{_INSPECTOR}['children'](globals(), {path!r}, {limit!r}, {width!r})"
+        return self.evaluate(call, timeout=10)
+
+    def variable_repr(self, path: list[Any], *, limit: int) -> tuple[Any, list[Any]]:
+        """The whole repr of the value at `path`, cut to `limit` characters:
+        (its length, its pieces), streamed as rows."""
+        self._ensure_inspector()
+        call = f"{_INSPECTOR}['hold'](globals(), {path!r}, {limit!r})"
+        length = self.evaluate(call, timeout=10)
+        return length, self._stream_rows(f"{_INSPECTOR}['pieces']()", timeout=30)
+
+    def mem_info(self, *, verbose: bool) -> bytes:
+        """What `micropython.mem_info()` prints after a collection (with the
+        heap's map when `verbose`), then whether words are 64-bit."""
+        return self._device.exec(
+            "import gc, micropython, sys\ngc.collect()\n"
+            f"micropython.mem_info({'1' if verbose else ''})\n"
+            "print('\\x1eW', sys.maxsize > 2147483647)",
+            timeout=10,
+        )

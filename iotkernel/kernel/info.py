@@ -20,8 +20,10 @@ HELP_LINKS: list[dict[str, str]] = [
 
 
 def with_features(info: dict[str, Any]) -> dict[str, Any]:
-    """ipykernel's kernel_info with the features this kernel has: no
-    subshells (a board has one port) and no debugger for board code."""
+    """ipykernel's kernel_info with the features this kernel has: the
+    debugger (its Variables panel for board code, `debugger.py`) and no
+    subshells (a board has one port)."""
     info = dict(info)
-    info["supported_features"] = []
+    info["supported_features"] = ["debugger"]
+    info["debugger"] = True  # what frontends before protocol 5.5 look at
     return info

@@ -35,6 +35,7 @@ from ..protocol import Stream
 from ..registry import DeviceRecord, Registry
 from ..util import sigint_handler
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
+from .debugger import BoardDebugger
 from .failures import CellFailed, cell_failure, device_error
 from .info import BANNER, HELP_LINKS, LANGUAGE_INFO, with_features
 from .introspection import Introspection
@@ -60,6 +61,8 @@ class IotKernel(IPythonKernel):
         self.board = BoardSession()
         self.magics = build_registry()
         self.introspection = Introspection(self.magics, self.board)
+        self.board_lock = threading.Lock()  # held while a cell or a completion uses the board
+        self.board_debugger = BoardDebugger.of(self)
         # A broken settings or store file never stops the kernel: it starts
         # without that feature and says why in the log and in the first cell.
         self._startup = StartupProblems()
@@ -182,7 +185,8 @@ class IotKernel(IPythonKernel):
                 cell_meta=cell_meta,
                 cell_id=cell_id,
             )
-        return self._run_cell(parsed, store_history)
+        with self.board_lock:
+            return self._run_cell(parsed, store_history)
 
     def _check_host_arguments(self, args: str) -> dict[str, Any] | None:
         """The reply for `%%host -h` or bad arguments; None to run the cell."""
@@ -469,7 +473,8 @@ class IotKernel(IPythonKernel):
 
     async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         try:
-            return self.introspection.complete(code, cursor_pos)
+            with self.board_lock:
+                return self.introspection.complete(code, cursor_pos)
         except Exception as exc:
             return self._unexpected("a completion request", exc)
 
@@ -477,9 +482,13 @@ class IotKernel(IPythonKernel):
         self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
     ) -> dict[str, Any]:
         try:
-            return self.introspection.inspect(code, cursor_pos)
+            with self.board_lock:
+                return self.introspection.inspect(code, cursor_pos)
         except Exception as exc:
             return self._unexpected("an inspection request", exc)
+
+    async def do_debug_request(self, msg: Any) -> dict[str, Any]:
+        return self.board_debugger.handle(msg)
 
     # ------------------------------------------------------------------ shutdown
 

@@ -287,3 +287,30 @@ def test_parallel_cell_shows_each_board_then_a_table(notebook: Notebook) -> None
     assert text.count("ok") >= 3 and "board" in text
     for header in ("----- sim", "----- fake://journey-a", "----- fake://journey-b"):
         notebook.output(header)
+
+
+def test_debugger_variables_panel_shows_the_boards_variables(notebook: Notebook) -> None:
+    page = notebook.page
+    notebook.run("%connect sim", wait_for="Connected to sim")
+    notebook.run("count = 42\nreadings = list(range(5))\nlabel = 'pico'")
+    notebook.idle()
+    bug = page.locator(".jp-DebuggerBugButton").first
+    bug.wait_for(timeout=30_000)
+    start = time.monotonic()
+    bug.click()  # enabled only where the kernelspec and kernel_info offer the debugger
+    panel = page.locator(".jp-DebuggerVariables")
+    if not panel.first.is_visible():  # the debugger's sidebar, if it did not open itself
+        page.locator('.jp-SideBar [title^="Debugger"]').first.click()
+    panel.get_by_text("readings").first.wait_for(timeout=30_000)
+    filled = time.monotonic() - start
+    text = panel.first.inner_text()
+    assert "count" in text and "42" in text and "'pico'" in text and "list, len 5" in text
+    # Expanded one level: the list's items.
+    panel.get_by_text("readings").first.click()
+    panel.get_by_text("4").last.wait_for(timeout=30_000)
+    # A new cell's variables appear once it has run.
+    page.locator(".jp-Notebook .jp-Cell .cm-content").last.click()
+    notebook.run("after = 'ran'")
+    notebook.idle()
+    panel.get_by_text("after").first.wait_for(timeout=30_000)
+    print(f"Variables panel filled {filled:.2f} s after the debugger was switched on")

@@ -58,6 +58,10 @@ def test_tour_runs_clean_on_sim(tmp_path: Path) -> None:
     assert "blink" in outputs_of(cells["%cat :blink/main.py"])
     assert "mounted at /remote" in outputs_of(cells["%mount scratch"])
     assert outputs_of(cells["import stats"]) == "21.333333333333332"
+    whos = outputs_of(cells["%whos"]).splitlines()
+    assert whos[0].split() == ["Variable", "Type", "Data/Info"]
+    assert ["readings", "list", "n=20"] in [line.split() for line in whos]
+    assert outputs_of(cells["%meminfo"]).startswith("heap:")
     assert "unmounted" in outputs_of(cells["%umount"])
     assert outputs_of(cells["%run scratch/report.py 3"]).splitlines()[-1] == "report line 3 of 3"
     assert outputs_of(cells["%df"]).startswith("mount")

@@ -1,0 +1,271 @@
+"""The Jupyter debug protocol for board cells: JupyterLab's Variables panel.
+
+Owns answering `debug_request` messages (the Debug Adapter Protocol subset
+JupyterLab sends) on the control channel: `initialize`, `attach`,
+`configurationDone`, `disconnect`, `debugInfo`, `dumpCell` (a cell's code
+gets the stable source path JupyterLab computes too: ipykernel's hash of the
+code), `inspectVariables`, `variables` (one level of a value at a time) and
+`richInspectVariables` (the whole repr), and sending `debug_event`s.
+
+The board is asked only while it is idle: the kernel holds `board_lock`
+while a cell (or a completion) uses the board, and a request that finds it
+held gets the variables as they were after the last cell. Breakpoints and
+stepping need `sys.settrace` in the board's firmware: a board without it is
+said so once, and its breakpoints are answered as not verified.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ipykernel import compiler
+
+from ..device import Device
+from ..errors import IotKernelError
+from ..variables import BoardVariable, children, full_repr, list_variables
+
+if TYPE_CHECKING:
+    from .kernel import IotKernel
+
+log = logging.getLogger(__name__)
+
+# ipykernel's cell source paths (JupyterLab computes the same from debugInfo).
+_cell_file_name: Callable[[str], str] = compiler.get_file_name
+_tmp_directory: Callable[[], str] = compiler.get_tmp_directory
+_tmp_hash_seed: Callable[[], int] = compiler.get_tmp_hash_seed
+
+NO_SETTRACE = (
+    "breakpoints and stepping need sys.settrace in the board's firmware "
+    "(MICROPY_PY_SYS_SETTRACE); this board runs without it: the Variables panel "
+    "still shows its variables (see docs/debugging.md)"
+)
+
+
+_SHOWN_BY_VALUE = ("str",)
+
+
+@dataclass
+class _State:
+    """What the debugger keeps between requests."""
+
+    started: bool = False
+    # variablesReference -> the path of a value: a global's name, then steps.
+    references: dict[int, list[Any]] = field(default_factory=dict)
+    next_reference: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    last_variables: list[dict[str, Any]] = field(default_factory=list)
+    breakpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict)  # source path -> code
+    told_no_settrace: set[str] = field(default_factory=set)  # boards (url) told once
+
+
+class BoardDebugger:
+    """Answers DAP requests about the current board."""
+
+    def __init__(
+        self,
+        current_device: Callable[[], Device | None],
+        board_lock: threading.Lock,
+        send_event: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self._current_device = current_device
+        self._board_lock = board_lock
+        self._send_event = send_event
+        self._state = _State()
+        self._event_seq = itertools.count(1)
+        self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "initialize": self._initialize,
+            "attach": self._attach,
+            "configurationDone": lambda arguments: {},
+            "disconnect": self._disconnect,
+            "debugInfo": self._debug_info,
+            "dumpCell": self._dump_cell,
+            "setBreakpoints": self._set_breakpoints,
+            "inspectVariables": self._inspect_variables,
+            "variables": self._variables,
+            "richInspectVariables": self._rich_inspect,
+            "source": self._source,
+            "stackTrace": lambda arguments: {"stackFrames": [], "totalFrames": 0},
+            "scopes": lambda arguments: {"scopes": []},
+            "threads": lambda arguments: {"threads": []},
+        }
+
+    @classmethod
+    def of(cls, kernel: IotKernel) -> BoardDebugger:
+        """The debugger of `kernel`'s current board; its events go on IOPub."""
+
+        def send_event(event: dict[str, Any]) -> None:
+            if kernel.session is not None:
+                kernel.session.send(kernel.iopub_socket, "debug_event", event)
+
+        return cls(lambda: kernel.board.device, kernel.board_lock, send_event)
+
+    def handle(self, request: Any) -> dict[str, Any]:
+        """The response to one DAP request; never raises."""
+        if not isinstance(request, dict):
+            return {"type": "response", "success": False, "message": "a request is an object"}
+        command = str(request.get("command", ""))
+        seq = request.get("seq", 0)
+        response: dict[str, Any] = {
+            "type": "response",
+            "seq": seq,
+            "request_seq": seq,
+            "command": command,
+            "success": True,
+        }
+        arguments = request.get("arguments")
+        arguments = arguments if isinstance(arguments, dict) else {}
+        handler = self._handlers.get(command)
+        if handler is None:
+            response.update(success=False, message=f"{command!r} is not supported for board code")
+            return response
+        try:
+            response["body"] = handler(arguments)
+        except (IotKernelError, ValueError, KeyError, TypeError) as exc:
+            response.update(success=False, message=f"{type(exc).__name__}: {exc}")
+        if command == "initialize" and response["success"]:
+            self._event("initialized", {})
+        return response
+
+    def _event(self, name: str, body: dict[str, Any]) -> None:
+        self._send_event(
+            {"type": "event", "seq": next(self._event_seq), "event": name, "body": body}
+        )
+
+    # -- the session
+
+    def _initialize(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "supportsConfigurationDoneRequest": True,
+            "supportsVariableType": True,
+            "supportsVariablePaging": False,
+            "supportsValueFormattingOptions": False,
+        }
+
+    def _attach(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        self._state.started = True
+        return {}
+
+    def _disconnect(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        self._state = _State(told_no_settrace=self._state.told_no_settrace)
+        return {}
+
+    def _debug_info(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "isStarted": self._state.started,
+            "hashMethod": "Murmur2",
+            "hashSeed": _tmp_hash_seed(),
+            "tmpFilePrefix": _tmp_directory() + os.sep,
+            "tmpFileSuffix": ".py",
+            "breakpoints": [
+                {"source": path, "breakpoints": lines}
+                for path, lines in self._state.breakpoints.items()
+            ],
+            "stoppedThreads": [],
+            "richRendering": True,
+            "exceptionPaths": [],
+            "copyToGlobals": False,
+        }
+
+    def _dump_cell(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        code = arguments["code"]
+        if not isinstance(code, str):
+            raise TypeError("dumpCell: code must be text")
+        path = _cell_file_name(code)
+        self._state.cells[path] = code
+        return {"sourcePath": path}
+
+    def _source(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        source = arguments.get("source")
+        path = source.get("path") if isinstance(source, dict) else None
+        if path not in self._state.cells:
+            raise KeyError(f"no cell with the source path {path!r}")
+        return {"content": self._state.cells[path]}
+
+    def _set_breakpoints(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        source = arguments.get("source")
+        path = source.get("path") if isinstance(source, dict) else None
+        asked = arguments.get("breakpoints")
+        if not isinstance(path, str) or not isinstance(asked, list):
+            raise TypeError("setBreakpoints: a source path and a list of breakpoints")
+        lines = [
+            {"line": item["line"]}
+            for item in asked
+            if isinstance(item, dict) and isinstance(item.get("line"), int)
+        ]
+        self._state.breakpoints[path] = lines
+        self._tell_no_settrace()
+        return {
+            "breakpoints": [
+                {"verified": False, "line": line["line"], "message": NO_SETTRACE} for line in lines
+            ]
+        }
+
+    def _tell_no_settrace(self) -> None:
+        device = self._current_device()
+        url = device.url if device is not None else ""
+        if url not in self._state.told_no_settrace:
+            self._state.told_no_settrace.add(url)
+            self._event("output", {"category": "important", "output": NO_SETTRACE + "\n"})
+
+    # -- variables
+
+    def _inspect_variables(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        listed = self._with_idle_board(list_variables)
+        if listed is None:  # a cell runs: the variables as the last cell left them
+            return {"variables": self._state.last_variables}
+        self._state.references.clear()
+        variables = [self._variable(variable, [variable.name]) for variable in listed]
+        self._state.last_variables = variables
+        return {"variables": variables}
+
+    def _variables(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        reference = arguments.get("variablesReference")
+        path = self._state.references.get(reference) if isinstance(reference, int) else None
+        if path is None:
+            return {"variables": []}
+        found = self._with_idle_board(lambda device: children(device, path))
+        return {"variables": [self._variable(item, [*path, item.step]) for item in (found or [])]}
+
+    def _rich_inspect(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        name = arguments.get("variableName")
+        if not isinstance(name, str) or not name.isidentifier():
+            return {"data": {}, "metadata": {}}
+        text = self._with_idle_board(lambda device: full_repr(device, [name]))
+        return {"data": {"text/plain": text} if text is not None else {}, "metadata": {}}
+
+    def _variable(self, variable: BoardVariable, path: list[Any]) -> dict[str, Any]:
+        reference = 0
+        if variable.expandable:
+            reference = next(self._state.next_reference)
+            self._state.references[reference] = path
+        # JupyterLab shows the value of an int, float, bool or str, and the
+        # type of anything else: a container's length goes with its type.
+        kind = variable.type
+        if variable.size is not None and variable.type not in _SHOWN_BY_VALUE:
+            kind = f"{variable.type}, len {variable.size}"
+        return {
+            "name": variable.name,
+            "value": variable.value,
+            "type": kind,
+            "evaluateName": variable.name,
+            "variablesReference": reference,
+        }
+
+    def _with_idle_board(self, ask: Callable[[Device], Any]) -> Any:
+        """`ask(device)` while no cell uses the board; None when one does
+        (or no board is connected)."""
+        device = self._current_device()
+        if device is None or device.closed:
+            return None
+        if not self._board_lock.acquire(blocking=False):
+            return None
+        try:
+            return ask(device)
+        finally:
+            self._board_lock.release()
