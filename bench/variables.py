@@ -8,7 +8,9 @@ first one also installs the board-side inspector: reported apart), and of
 expanding one dict (`variables`).
 
 Boards: `sim` (the unix-port MicroPython) and `pico` (the emulated Raspberry
-Pi Pico on its USB CDC REPL; skipped without Node.js).
+Pi Pico on its USB CDC REPL; skipped without Node.js). On `pico-settrace`
+(the same Pico built with sys.settrace) also the median time of one step:
+a `next` request until its `stopped` event, in a loop held at a breakpoint.
 
     python bench/variables.py [--calls N] [--json]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import statistics
 import tempfile
 import time
@@ -68,6 +71,17 @@ class Client:
             if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
                 return dict(reply["content"])
 
+    def wait_stopped(self, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            if msg["msg_type"] == "debug_event" and msg["content"].get("event") == "stopped":
+                return
+        raise TimeoutError("no stopped event")
+
     def stop(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
@@ -104,6 +118,31 @@ def measure(url: str, calls: int) -> dict[str, float]:
         client.stop()
 
 
+LOOP = "for i in range(1000):\n    x = i\n"
+
+
+def measure_step(url: str, calls: int) -> dict[str, float]:
+    client = Client(url)
+    try:
+        for command in ("initialize", "attach", "configurationDone"):
+            client.debug(command)
+        path = client.debug("dumpCell", code=LOOP)["body"]["sourcePath"]
+        client.debug("setBreakpoints", source={"path": path}, breakpoints=[{"line": 2}])
+        client.kc.execute(LOOP)
+        client.wait_stopped()
+        client.debug("setBreakpoints", source={"path": path}, breakpoints=[])
+        samples = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            client.debug("next", threadId=1)
+            client.wait_stopped()
+            samples.append(time.perf_counter() - start)
+        client.km.interrupt_kernel()  # ends the cell (the tracer keeps its breakpoints)
+        return {"step_median_s": statistics.median(samples)}
+    finally:
+        client.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10)
@@ -117,12 +156,22 @@ def main() -> int:
     else:
         with tempfile.TemporaryDirectory() as tmp, PicoBoard(Path(tmp) / "ttyPico") as board:
             results["pico"] = measure(f"serial://{board.path}", args.calls)
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            PicoBoard(Path(tmp) / "ttyPico", firmware="pico-settrace") as board,
+        ):
+            results["pico-settrace"] = measure_step(f"serial://{board.path}", args.calls)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for board, figures in results.items():
         if isinstance(figures, str):
             print(f"{board:5} {figures}")
+            continue
+        if "step_median_s" in figures:
+            print(
+                f"{board}: one step (next, until stopped) {figures['step_median_s'] * 1000:.0f} ms"
+            )
             continue
         print(
             f"{board:5} {GLOBALS} globals: first fill {figures['first_fill_s'] * 1000:.0f} ms "

@@ -169,9 +169,9 @@ class PicoBoard(EmulatedBoard):
     # ------------------------------------------------------------------ life cycle
 
     def _image(self) -> Path:
-        if self.firmware_name == "pico":
+        if self.firmware_name in ("pico", "pico-settrace"):  # images the builder makes
             try:
-                return firmware_builder.firmware_path("pico")
+                return firmware_builder.firmware_path(self.firmware_name)
             except firmware_builder.FirmwareBuildError as exc:
                 raise PicoBoardError(str(exc)) from None
         return Path(self.firmware_name)
@@ -460,10 +460,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve the board's power switch and reset line on 127.0.0.1 (for labgrid)",
     )
+    parser.add_argument(
+        "--firmware",
+        default="pico",
+        help="pico (as MicroPython ships it), pico-settrace (with sys.settrace), or an image",
+    )
     args = parser.parse_args(argv)
     try:
         uid = bytes.fromhex(args.uid) if args.uid else None
-        board = PicoBoard(args.path, uid=uid, flash=args.flash).start()
+        board = PicoBoard(args.path, uid=uid, flash=args.flash, firmware=args.firmware).start()
     except (PicoBoardError, ValueError) as exc:
         print(f"pico_board: {exc}", file=sys.stderr)
         return 2

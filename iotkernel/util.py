@@ -118,6 +118,13 @@ def sigint_handler(handler: Callable[[], None]) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def sigint_interrupts(interrupt: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
+    """While the block runs, SIGINT (the ■ button) calls `interrupt` (a
+    board's `Device.interrupt`) in a thread of its own: it takes a lock the
+    main thread may hold, and a signal handler must not block on it."""
+    return sigint_handler(lambda: threading.Thread(target=interrupt, daemon=True).start())
+
+
 def retry(
     attempt: Callable[[], None],
     *,

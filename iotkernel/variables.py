@@ -64,24 +64,26 @@ def _step(value: Any, operation: str) -> tuple[str, int | str]:
     raise MalformedReplyError(operation, "a step (['i', n] or ['a', name])", value)
 
 
-def list_variables(device: Device, *, limit: int = MAX_VARIABLES) -> list[BoardVariable]:
-    """The user's globals on the board, by name (modules and functions left out)."""
-    answer = device.helpers.variables(limit=limit, width=VALUE_WIDTH)
-    operation = "list the board's variables"
+def checked_rows(
+    answer: Any, operation: str, *, with_step: bool, limit: int = MAX_VARIABLES
+) -> list[BoardVariable]:
+    """The inspector's rows (variables, or one level of a value), checked."""
     rows = replies.items(answer, operation, "the variables")
     if len(rows) > limit:
         raise MalformedReplyError(operation, f"at most {limit} variables", len(rows))
-    return [_variable(row, operation, with_step=False) for row in rows]
+    return [_variable(row, operation, with_step=with_step) for row in rows]
+
+
+def list_variables(device: Device, *, limit: int = MAX_VARIABLES) -> list[BoardVariable]:
+    """The user's globals on the board, by name (modules and functions left out)."""
+    answer = device.helpers.variables(limit=limit, width=VALUE_WIDTH)
+    return checked_rows(answer, "list the board's variables", with_step=False, limit=limit)
 
 
 def children(device: Device, path: list[Any], *, limit: int = MAX_VARIABLES) -> list[BoardVariable]:
     """One level of the value at `path` (a global's name, then steps)."""
     answer = device.helpers.variable_children(path, limit=limit, width=VALUE_WIDTH)
-    operation = f"expand {path[0]}"
-    rows = replies.items(answer, operation, "the items")
-    if len(rows) > limit:
-        raise MalformedReplyError(operation, f"at most {limit} items", len(rows))
-    return [_variable(row, operation, with_step=True) for row in rows]
+    return checked_rows(answer, f"expand {path[0]}", with_step=True, limit=limit)
 
 
 def full_repr(device: Device, path: list[Any], *, limit: int = MAX_REPR) -> str:

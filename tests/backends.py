@@ -84,11 +84,11 @@ class QemuBoards:
         """The board, running (boards not in use are paused: see `release`)."""
         board = self._boards.get(name)
         if board is None:
-            if name == "pico":
+            if name in ("pico", "pico-settrace"):
                 from fakes.pico_board import PicoBoard
 
                 require_pico()
-                board = PicoBoard(self.workdir / "tty-pico").start()
+                board = PicoBoard(self.workdir / f"tty-{name}", firmware=name).start()
             else:
                 from fakes.qemu_board import QemuBoard
 

@@ -70,6 +70,9 @@ class Recipe:
     sources: tuple[str, ...] = ("micropython",)
     # Files of MicroPython's tree this recipe writes before building.
     tree_files: dict[str, str] = field(default_factory=dict)
+    # A board of the port's own copied under our `board` name, with this
+    # text added to its mpconfigboard.h: (the port's board, the text).
+    derived_from: tuple[str, str] | None = None
     # (command, the Debian package that brings it)
     toolchain: tuple[tuple[str, str], ...] = (
         ("make", "make"),
@@ -77,6 +80,12 @@ class Recipe:
         ("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"),
     )
 
+
+# What a debugger build adds to a board's configuration (the board's own
+# mpconfigboard.h: a BOARD_DIR elsewhere is not picked up as given).
+SETTRACE_CONFIG = (
+    "\n// IoT Kernel: a debugger build (sys.settrace)\n#define MICROPY_PY_SYS_SETTRACE (1)\n"
+)
 
 # The qemu port's frozen manifest require()s micropython-lib's unittest,
 # which Debian's +ds source does not have: these boards freeze nothing.
@@ -127,6 +136,32 @@ BOARDS: dict[str, Recipe] = {
                 ),
             ),
             description="Raspberry Pi Pico (rp2 port, RPI_PICO) as MicroPython ships it",
+        ),
+        Recipe(
+            "pico-settrace",
+            port="rp2",
+            board="IOTK_PICO_SETTRACE",
+            derived_from=("RPI_PICO", SETTRACE_CONFIG),
+            artefact="firmware.bin",
+            make_vars={"CMAKE_ARGS": "-DPICO_NO_PICOTOOL=1"},
+            sources=("micropython", "pico-sdk", "tinyusb", "mbedtls"),
+            tree_files={
+                "ports/rp2/boards/manifest.py": RP2_MANIFEST,
+                # The build insists on a checked-out micropython-lib; the
+                # manifest above requires nothing from it.
+                "lib/micropython-lib/README.md": "Empty: not in Debian's +ds source.\n",
+            },
+            toolchain=(
+                ("make", "make"),
+                ("gcc", "gcc"),
+                ("g++", "g++"),
+                ("cmake", "cmake"),
+                (
+                    "arm-none-eabi-gcc",
+                    "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+                ),
+            ),
+            description="the same Pico with sys.settrace (MICROPY_PY_SYS_SETTRACE): debugging",
         ),
         Recipe(
             "qemu-stock",
@@ -231,6 +266,8 @@ def image_key(recipe: Recipe, versions: dict[str, str]) -> str:
         "sources": {name: versions.get(name, "?") for name in recipe.sources},
         "board_files": _board_files_digest(recipe),
     }
+    if recipe.derived_from is not None:
+        parts["derived_from"] = list(recipe.derived_from)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -366,6 +403,20 @@ def _lay_libraries(micropython: Path, trees: dict[str, Path]) -> None:
         (trees["pico-sdk"] / "README.md").write_text("pico-sdk from Debian's pico-sdk-source\n")
 
 
+def _make_vars(recipe: Recipe, port: Path) -> dict[str, str]:
+    """The recipe's make variables. A CMAKE_ARGS given to make replaces the
+    rp2 Makefile's own (make's command line wins over `+=`), and with them
+    the board it names: the board goes in ours too."""
+    variables = dict(recipe.make_vars)
+    if "CMAKE_ARGS" in variables:
+        board_dir = (port / "boards" / recipe.board).resolve()
+        variables["CMAKE_ARGS"] = (
+            f"-DMICROPY_BOARD={recipe.board} -DMICROPY_BOARD_DIR={board_dir} "
+            + variables["CMAKE_ARGS"]
+        )
+    return variables
+
+
 def _build_board(recipe: Recipe, micropython: Path, image: Path, progress: Progress) -> None:
     port = micropython / "ports" / recipe.port
     for relative, text in recipe.tree_files.items():
@@ -374,6 +425,13 @@ def _build_board(recipe: Recipe, micropython: Path, image: Path, progress: Progr
         target = port / "boards" / recipe.board
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(BOARDS_DIR / recipe.board, target)
+    if recipe.derived_from is not None:
+        source_board, extra = recipe.derived_from
+        target = port / "boards" / recipe.board
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(port / "boards" / source_board, target)
+        with open(target / "mpconfigboard.h", "a") as config:
+            config.write(extra)
     options = " ".join(f"{k}={v or '(none)'}" for k, v in recipe.make_vars.items())
     progress.stage(f"building {recipe.name}: ports/{recipe.port} BOARD={recipe.board} {options}")
     image.parent.parent.mkdir(parents=True, exist_ok=True)
@@ -386,7 +444,7 @@ def _build_board(recipe: Recipe, micropython: Path, image: Path, progress: Progr
             f"-j{_jobs()}",
             f"BOARD={recipe.board}",
             f"BUILD={build_dir}",
-            *(f"{k}={v}" for k, v in recipe.make_vars.items()),
+            *(f"{k}={v}" for k, v in _make_vars(recipe, port).items()),
         ]
         _make(argv, recipe.name, progress)
         artefact = build_dir / recipe.artefact

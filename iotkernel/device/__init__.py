@@ -6,8 +6,8 @@ board-side helpers, one typed method each; `calls.py` says, without a board,
 what a helper call is and how its reply is checked.
 """
 
-from .calls import DeviceIdentity
-from .client import BOOT_MARK, BoardHelpers, board_literal
+from .calls import DeviceIdentity, board_literal
+from .client import BOOT_MARK, BoardHelpers
 from .core import Device
 from .exchange import (
     INTERRUPT_ANSWER_TIMEOUT,

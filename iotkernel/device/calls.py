@@ -145,6 +145,18 @@ def call_source(name: str, arguments: str) -> str:
     return f"{NAMESPACE}[{name!r}]({arguments})\n"
 
 
+def board_literal(value: object) -> str:
+    """MicroPython source for JSON-shaped data (None, bools, numbers,
+    strings, bytes, lists, dicts); a `TypeError` for others."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(board_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {board_literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"value of type {type(value).__name__} cannot go to the board")
+
+
 def source_arguments(source: str) -> tuple[str, int]:
     """`source` as a string with its CRC-32 (checked on the board before it
     runs), and the CRC-32 the reply must echo."""

@@ -31,6 +31,7 @@ from .calls import (
     MAX_ROW,
     ROW_MARK,
     DeviceIdentity,
+    board_literal,
     call_source,
     decode_reply,
     decode_streamed_rows,
@@ -69,26 +70,17 @@ _BOOTLOADER_CALLS = {
 
 StdoutCallback = Callable[[bytes], None]
 
-# The variable inspector (board/inspector.py), installed on demand.
+# The variable inspector (board/inspector.py) and the debugger's tracer
+# (board/tracer.py), installed on demand.
 INSPECTOR_NAMESPACE = "__iotk_vars"
 _INSPECTOR = f"__import__('sys').modules[{INSPECTOR_NAMESPACE!r}]"
+TRACER_NAMESPACE = "__iotk_dbg"
+_TRACER = f"__import__('sys').modules[{TRACER_NAMESPACE!r}]"
 
 
 def helper_expression(name: str, *arguments: object) -> str:
     """The call of helper `name` with `arguments`, each quoted with repr()."""
     return f"{name}({', '.join(repr(argument) for argument in arguments)})"
-
-
-def board_literal(value: object) -> str:
-    """MicroPython source for JSON-shaped data (None, bools, numbers,
-    strings, bytes, lists, dicts); a `TypeError` for others."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(board_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {board_literal(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"value of type {type(value).__name__} cannot go to the board")
 
 
 class _BootBannerSeen(Exception):
@@ -116,6 +108,7 @@ class BoardHelpers:
         self._implementation: str | None = None  # sys.implementation.name, once asked
         # Board-side modules of ours installed on demand: the interpreter each is in.
         self._modules_in: dict[str, int] = {}
+        self._settrace: tuple[int, bool] | None = None  # (interpreter, has sys.settrace)
 
     # ------------------------------------------------------------------ installing
 
@@ -429,13 +422,18 @@ class BoardHelpers:
     # board/inspector.py, installed on demand; values come back short and
     # bounded, and are checked by the caller (`variables.py`).
 
-    def _ensure_inspector(self) -> None:
+    def _ensure_module(self, resource: str, namespace: str) -> None:
+        """Board module `resource` installed at sys.modules[namespace] in
+        the interpreter the board runs now."""
         self.ensure_installed()  # the raw REPL in step, this interpreter known
         interpreter = self._device.exchange.interpreter
-        if self._modules_in.get(INSPECTOR_NAMESPACE) != interpreter:
-            for piece in module_pieces("inspector.py", INSPECTOR_NAMESPACE):
+        if self._modules_in.get(namespace) != interpreter:
+            for piece in module_pieces(resource, namespace):
                 self._device.exec(piece, timeout=30)
-            self._modules_in[INSPECTOR_NAMESPACE] = interpreter
+            self._modules_in[namespace] = interpreter
+
+    def _ensure_inspector(self) -> None:
+        self._ensure_module("inspector.py", INSPECTOR_NAMESPACE)
 
     def variables(self, *, limit: int, width: int) -> Any:
         """[name, type, short value, size, expandable] of the user's globals."""
@@ -465,3 +463,30 @@ class BoardHelpers:
             "print('\\x1eW', sys.maxsize > 2147483647)",
             timeout=10,
         )
+
+    # ------------------------------------------------------------------ the debugger's tracer
+    # board/tracer.py: sys.settrace for one cell; it speaks on stdout in
+    # lines marked with the cell's key and takes commands on stdin.
+
+    def has_settrace(self) -> bool:
+        """Whether the firmware has sys.settrace (asked once per interpreter)."""
+        self.ensure_installed()
+        interpreter = self._device.exchange.interpreter
+        if self._settrace is None or self._settrace[0] != interpreter:
+            found = self.evaluate("hasattr(__import__('sys'), 'settrace')", user=False, timeout=5)
+            self._settrace = (interpreter, found is True)
+        return self._settrace[1]
+
+    def start_tracing(self, key: str, lines: list[int]) -> None:
+        """Arm the tracer for the next exec (a cell): stops at `lines`."""
+        self._ensure_inspector()  # the tracer answers variables through it
+        self._ensure_module("tracer.py", TRACER_NAMESPACE)
+        self.evaluate(f"{_TRACER}['start'](globals(), {key!r}, {lines!r})", timeout=10)
+
+    def stop_tracing(self) -> None:
+        self.evaluate(f"{_TRACER}['stop']()", user=False, timeout=5)
+
+    def remove_tracer(self) -> None:
+        """The tracer off the board (the debugger was switched off)."""
+        if self._modules_in.pop(TRACER_NAMESPACE, None) is not None:
+            self.drop_module(TRACER_NAMESPACE, timeout=5)

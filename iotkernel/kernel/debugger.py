@@ -9,18 +9,26 @@ code), `inspectVariables`, `variables` (one level of a value at a time) and
 
 The board is asked only while it is idle: the kernel holds `board_lock`
 while a cell (or a completion) uses the board, and a request that finds it
-held gets the variables as they were after the last cell. Breakpoints and
-stepping need `sys.settrace` in the board's firmware: a board without it is
-said so once, and its breakpoints are answered as not verified.
+held gets the variables as they were after the last cell.
+
+Breakpoints and stepping need `sys.settrace` in the board's firmware. A cell
+with breakpoints runs under the board-side tracer (`tracing`): it stops at
+them, the kernel sends `stopped`, and `stackTrace`, `scopes`, `variables`,
+`continue`, `next`, `stepIn` and `stepOut` are answered through the cell's
+own stdin and stdout (`tracing.py`); `pause` (and ■) interrupt the cell. A
+board without `sys.settrace` is said so once; its breakpoints are answered
+as not verified, and the Variables panel still works.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +36,8 @@ from ipykernel import compiler
 
 from ..device import Device
 from ..errors import IotKernelError
-from ..variables import BoardVariable, children, full_repr, list_variables
+from ..variables import BoardVariable, checked_rows, children, full_repr, list_variables
+from .tracing import TraceChannel
 
 if TYPE_CHECKING:
     from .kernel import IotKernel
@@ -48,6 +57,8 @@ NO_SETTRACE = (
 
 
 _SHOWN_BY_VALUE = ("str",)
+THREAD = 1  # a board runs one thread of ours
+GLOBALS_SCOPE = ["__globals__"]  # the path of the stopped frame's globals
 
 
 @dataclass
@@ -62,6 +73,9 @@ class _State:
     breakpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     cells: dict[str, str] = field(default_factory=dict)  # source path -> code
     told_no_settrace: set[str] = field(default_factory=set)  # boards (url) told once
+    # The cell running under the tracer: its source path and channel.
+    traced_path: str = ""
+    channel: TraceChannel | None = None
 
 
 class BoardDebugger:
@@ -90,9 +104,14 @@ class BoardDebugger:
             "variables": self._variables,
             "richInspectVariables": self._rich_inspect,
             "source": self._source,
-            "stackTrace": lambda arguments: {"stackFrames": [], "totalFrames": 0},
-            "scopes": lambda arguments: {"scopes": []},
-            "threads": lambda arguments: {"threads": []},
+            "stackTrace": self._stack_trace,
+            "scopes": self._scopes,
+            "threads": lambda arguments: {"threads": [{"id": THREAD, "name": "board"}]},
+            "continue": lambda arguments: self._resume("c"),
+            "next": lambda arguments: self._resume("n"),
+            "stepIn": lambda arguments: self._resume("s"),
+            "stepOut": lambda arguments: self._resume("o"),
+            "pause": self._pause,
         }
 
     @classmethod
@@ -126,7 +145,7 @@ class BoardDebugger:
             return response
         try:
             response["body"] = handler(arguments)
-        except (IotKernelError, ValueError, KeyError, TypeError) as exc:
+        except (IotKernelError, ValueError, KeyError, TypeError, StopIteration) as exc:
             response.update(success=False, message=f"{type(exc).__name__}: {exc}")
         if command == "initialize" and response["success"]:
             self._event("initialized", {})
@@ -153,6 +172,7 @@ class BoardDebugger:
 
     def _disconnect(self, arguments: dict[str, Any]) -> dict[str, Any]:
         self._state = _State(told_no_settrace=self._state.told_no_settrace)
+        self._with_idle_board(lambda device: device.helpers.remove_tracer())
         return {}
 
     def _debug_info(self, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +219,8 @@ class BoardDebugger:
             if isinstance(item, dict) and isinstance(item.get("line"), int)
         ]
         self._state.breakpoints[path] = lines
+        if self._with_idle_board(lambda device: device.helpers.has_settrace()) is not False:
+            return {"breakpoints": [{"verified": True, "line": line["line"]} for line in lines]}
         self._tell_no_settrace()
         return {
             "breakpoints": [
@@ -213,9 +235,103 @@ class BoardDebugger:
             self._state.told_no_settrace.add(url)
             self._event("output", {"category": "important", "output": NO_SETTRACE + "\n"})
 
+    # -- a cell under the tracer
+
+    @contextlib.contextmanager
+    def tracing(self, device: Device, cell_code: str) -> Iterator[None]:
+        """Run the cell's board code (inside the block) under the board's
+        tracer when the debugger is on and the cell has breakpoints (on a
+        board without sys.settrace, said once; the cell runs as usual)."""
+        path = _cell_file_name(cell_code)
+        lines = [line["line"] for line in self._state.breakpoints.get(path, [])]
+        if not self._state.started or not lines:
+            yield
+            return
+        if not device.helpers.has_settrace():
+            self._tell_no_settrace()
+            yield
+            return
+        key = secrets.token_hex(8)
+        channel = TraceChannel(key, device, device.hooks.side_channel, self._on_stopped)
+        device.helpers.start_tracing(key, sorted(set(lines)))
+        self._state.traced_path, self._state.channel = path, channel
+        device.hooks.side_channel = channel
+        try:
+            yield
+        finally:
+            device.hooks.side_channel = channel.previous
+            self._state.channel = None
+            with contextlib.suppress(IotKernelError):
+                device.helpers.stop_tracing()
+
+    def _on_stopped(self, message: dict[str, Any]) -> None:
+        reason = "breakpoint" if message.get("stopped") == "breakpoint" else "step"
+        self._state.references.clear()
+        self._event("stopped", {"reason": reason, "threadId": THREAD, "allThreadsStopped": True})
+
+    def _stopped(self) -> TraceChannel:
+        channel = self._state.channel
+        if channel is None or channel.stopped is None:
+            raise ValueError("the board is not stopped")
+        return channel
+
+    def _stack_trace(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        channel = self._state.channel
+        if channel is None or channel.stopped is None:
+            return {"stackFrames": [], "totalFrames": 0}
+        stack = channel.stopped.get("stack")
+        frames = []
+        for index, entry in enumerate(reversed(stack if isinstance(stack, list) else [])):
+            if not (isinstance(entry, list) and len(entry) == 2 and type(entry[1]) is int):
+                continue  # not a frame as the tracer gives them
+            name = entry[0] if isinstance(entry[0], str) else "?"
+            frames.append(
+                {
+                    "id": index + 1,
+                    "name": name[:100],
+                    "line": entry[1],
+                    "column": 1,
+                    "source": {"path": self._state.traced_path},
+                }
+            )
+        return {"stackFrames": frames, "totalFrames": len(frames)}
+
+    def _scopes(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        self._stopped()
+        reference = next(self._state.next_reference)
+        self._state.references[reference] = GLOBALS_SCOPE
+        return {
+            "scopes": [{"name": "Globals", "variablesReference": reference, "expensive": False}]
+        }
+
+    def _stopped_variables(self, path: list[Any]) -> list[dict[str, Any]]:
+        """The stopped frame's globals (or one level of a value), from the tracer."""
+        channel = self._stopped()
+        steps = [] if path == GLOBALS_SCOPE else path
+        answer = channel.variables(steps)
+        found = checked_rows(answer, "ask the stopped board", with_step=bool(steps))
+        return [
+            self._variable(item, [*steps, item.step] if steps else [item.name]) for item in found
+        ]
+
+    def _resume(self, command: str) -> dict[str, Any]:
+        self._stopped().resume(command)
+        self._state.references.clear()
+        self._event("continued", {"threadId": THREAD, "allThreadsContinued": True})
+        return {"allThreadsContinued": True} if command == "c" else {}
+
+    def _pause(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        device = self._current_device()
+        if device is not None:
+            device.interrupt()  # a board pauses by ending the cell, as ■ does
+        return {}
+
     # -- variables
 
     def _inspect_variables(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        channel = self._state.channel
+        if channel is not None and channel.stopped is not None:
+            return {"variables": self._stopped_variables(GLOBALS_SCOPE)}
         listed = self._with_idle_board(list_variables)
         if listed is None:  # a cell runs: the variables as the last cell left them
             return {"variables": self._state.last_variables}
@@ -229,6 +345,9 @@ class BoardDebugger:
         path = self._state.references.get(reference) if isinstance(reference, int) else None
         if path is None:
             return {"variables": []}
+        channel = self._state.channel
+        if channel is not None and channel.stopped is not None:
+            return {"variables": self._stopped_variables(path)}
         found = self._with_idle_board(lambda device: children(device, path))
         return {"variables": [self._variable(item, [*path, item.step]) for item in (found or [])]}
 

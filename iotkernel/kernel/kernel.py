@@ -17,7 +17,7 @@ import contextlib
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, cast
 
 from ipykernel.ipkernel import IPythonKernel
@@ -33,7 +33,7 @@ from ..errors import (
 from ..files import FileService
 from ..protocol import Stream
 from ..registry import DeviceRecord, Registry
-from ..util import sigint_handler
+from ..util import sigint_interrupts
 from .cells import CellMagic, DeviceChunk, HostLine, parse_cell, show_trailing_expression
 from .debugger import BoardDebugger
 from .failures import CellFailed, cell_failure, device_error
@@ -72,6 +72,7 @@ class IotKernel(IPythonKernel):
             builtin=DeviceRecord(uid=None, name=SIM, urls=[SIM], implementation="micropython"),
         )
         self._allow_stdin = False
+        self._cell_code = ""
         self.before_board_code: dict[str, BeforeBoardCode] = {}
         self._prepared_boards: set[str] = set()  # boards this cell's steps ran for
         if self.shell is not None:  # %store values are host variables, across restarts
@@ -170,6 +171,7 @@ class IotKernel(IPythonKernel):
                     code, True, False, user_expressions, False, cell_meta=cell_meta, cell_id=cell_id
                 )
         self._allow_stdin = allow_stdin
+        self._cell_code = code  # its breakpoints are the debugger's by its code
         self._startup.show(self.print)
         parsed = parse_cell(code)
         if isinstance(parsed, CellMagic) and parsed.name == "host":
@@ -338,16 +340,6 @@ class IotKernel(IPythonKernel):
         """The current board's file service (one per board session)."""
         return self.board.files(self.require_device())
 
-    @contextlib.contextmanager
-    def interrupts_go_to(self, device: Device) -> Iterator[None]:
-        """While the board runs code, SIGINT (the ■ button) interrupts the board.
-
-        The handler only starts a thread: Device.interrupt takes a lock that
-        the main thread may hold, and a signal handler must not block on it.
-        """
-        with sigint_handler(lambda: threading.Thread(target=device.interrupt, daemon=True).start()):
-            yield
-
     def run_on_board(
         self, source: str, file_name: str, on_text: Callable[[str], None] | None = None
     ) -> None:
@@ -432,9 +424,10 @@ class IotKernel(IPythonKernel):
 
         # The whole exchange, hook removal included, under the board's SIGINT
         # handler: a stop never interrupts the host in the middle of it.
-        with self.interrupts_go_to(device):
+        with sigint_interrupts(device.interrupt):
             try:
-                device.exec(source, on_output)
+                with self.board_debugger.tracing(device, self._cell_code):
+                    device.exec(source, on_output)
             except IotKernelError as exc:
                 stdout.close()
                 limit.close()

@@ -314,3 +314,53 @@ def test_debugger_variables_panel_shows_the_boards_variables(notebook: Notebook)
     notebook.idle()
     panel.get_by_text("after").first.wait_for(timeout=30_000)
     print(f"Variables panel filled {filled:.2f} s after the debugger was switched on")
+
+
+@pytest.fixture
+def settrace_pico(tmp_path: Path) -> Iterator[str]:
+    """A Pico whose firmware has sys.settrace (the debugger's board)."""
+    from fakes.pico_board import PicoBoard, missing_requirement
+
+    if (missing := missing_requirement()) is not None:
+        if IN_CI:
+            pytest.fail(missing + ": CI must run the debugger journey")
+        pytest.skip(missing)
+    with PicoBoard(tmp_path / "ttyPicoTrace", firmware="pico-settrace") as board:
+        yield board.url
+
+
+def test_debugger_stops_at_a_breakpoint_then_steps_and_continues(
+    notebook: Notebook, settrace_pico: str
+) -> None:
+    page = notebook.page
+    notebook.run(f"%connect {settrace_pico}", wait_for="Connected to", timeout=60)
+    notebook.idle()
+    page.locator(".jp-DebuggerBugButton").first.click()
+    page.locator(".jp-DebuggerVariables").first.wait_for(timeout=30_000)
+    cell = page.locator(".jp-Notebook .jp-Cell").last
+    cell.locator(".cm-content").click()
+    page.keyboard.type("def double(x):\n    y = x * 2\n    return y\n")
+    page.keyboard.press("Backspace")  # out of the function's indentation
+    page.keyboard.type("a = 1\nb = double(a)\nprint('b', b)")
+    # A breakpoint on line 4: a click in the breakpoint gutter beside it.
+    line = cell.locator(".cm-line").nth(3)
+    gutter = cell.locator(".cm-breakpoint-gutter").first
+    line_box, gutter_box = line.bounding_box(), gutter.bounding_box()
+    assert line_box is not None and gutter_box is not None
+    page.mouse.click(
+        gutter_box["x"] + gutter_box["width"] / 2, line_box["y"] + line_box["height"] / 2
+    )
+    cell.locator(".cm-breakpoint-icon:visible").first.wait_for(timeout=10_000)
+    page.keyboard.press("Shift+Enter")
+    frames = page.locator(".jp-DebuggerCallstackFrame")
+    frames.first.wait_for(timeout=30_000)
+    assert "4" in frames.first.inner_text()  # stopped at its line
+    page.locator(".jp-DebuggerEditor-highlight").first.wait_for(timeout=10_000)
+    notebook.shot("debugger-stopped-at-breakpoint")
+    for command, wanted in (("debugger:next", "5"), ("debugger:stepIn", "double")):
+        page.locator(f'[data-command="{command}"]').first.click()
+        page.locator(".jp-DebuggerCallstackFrame", has_text=wanted).first.wait_for(timeout=30_000)
+    notebook.shot("debugger-stepped-into-a-function")
+    page.locator('[data-command="debugger:continue"]').first.click()
+    notebook.output("b 2", timeout=30)
+    notebook.idle()
