@@ -487,6 +487,7 @@ class BoardHelpers:
         self.evaluate(f"{_TRACER}['stop']()", user=False, timeout=5)
 
     def remove_tracer(self) -> None:
-        """The tracer off the board (the debugger was switched off)."""
-        if self._modules_in.pop(TRACER_NAMESPACE, None) is not None:
-            self.drop_module(TRACER_NAMESPACE, timeout=5)
+        """The tracer off the board (the debugger was switched off), also
+        when an interrupt cut its installation short."""
+        self._modules_in.pop(TRACER_NAMESPACE, None)
+        self.drop_module(TRACER_NAMESPACE, timeout=5)

@@ -139,3 +139,25 @@ def test_stop_button_while_stopped_ends_the_cell(stepping: tuple[Kernel, Debug])
     assert debug.request("continue", threadId=1)["success"] is False  # nothing is stopped
     run = kernel.run("print('after')")  # the board answers, untraced
     assert run.status == "ok" and run.stream().strip() == "after"
+
+
+def test_pause_interrupts_a_traced_cell_and_the_tracer_leaves_with_the_debugger(
+    stepping: tuple[Kernel, Debug],
+) -> None:
+    kernel, debug = stepping
+    code = "import time\nprint('looping')\nwhile True:\n    time.sleep(0.01)\n"
+    path = debug.request("dumpCell", code=code)["body"]["sourcePath"]
+    debug.request("setBreakpoints", source={"path": path}, breakpoints=[{"line": 99}])
+    msg_id = _start_cell(kernel, code)
+    end = time.monotonic() + 30
+    while time.monotonic() < end:  # running, traced, never stopping
+        msg = kernel.kc.get_iopub_msg(timeout=30)
+        if msg["msg_type"] == "stream" and "looping" in msg["content"]["text"]:
+            break
+    assert debug.request("pause", threadId=1)["success"]
+    reply = _finish(kernel, msg_id)
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", reply
+    installed = "print('__iotk_dbg' in __import__('sys').modules)"
+    assert kernel.run(installed).stream().strip() == "True"
+    assert debug.request("disconnect")["success"]
+    assert kernel.run(installed).stream().strip() == "False"  # nothing of it left on the board
