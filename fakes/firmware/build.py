@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .debian import SUITE, Package, PrivateApt, SourceFetchError
 
@@ -87,6 +87,28 @@ SETTRACE_CONFIG = (
     "\n// IoT Kernel: a debugger build (sys.settrace)\n#define MICROPY_PY_SYS_SETTRACE (1)\n"
 )
 
+# What every rp2 (Pico) build shares: its sources, tree files and toolchain.
+_RP2_COMMON: dict[str, Any] = {
+    "make_vars": {"CMAKE_ARGS": "-DPICO_NO_PICOTOOL=1"},
+    "sources": ("micropython", "pico-sdk", "tinyusb", "mbedtls"),
+    "tree_files": {
+        "ports/rp2/boards/manifest.py": RP2_MANIFEST,
+        # The build insists on a checked-out micropython-lib; the manifest
+        # above requires nothing from it.
+        "lib/micropython-lib/README.md": "Empty: not in Debian's +ds source.\n",
+    },
+    "toolchain": (
+        ("make", "make"),
+        ("gcc", "gcc"),
+        ("g++", "g++"),
+        ("cmake", "cmake"),
+        (
+            "arm-none-eabi-gcc",
+            "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+        ),
+    ),
+}
+
 # The qemu port's frozen manifest require()s micropython-lib's unittest,
 # which Debian's +ds source does not have: these boards freeze nothing.
 _QEMU_COMMON = {"FROZEN_MANIFEST": ""}
@@ -117,24 +139,7 @@ BOARDS: dict[str, Recipe] = {
             port="rp2",
             board="RPI_PICO",
             artefact="firmware.bin",
-            make_vars={"CMAKE_ARGS": "-DPICO_NO_PICOTOOL=1"},
-            sources=("micropython", "pico-sdk", "tinyusb", "mbedtls"),
-            tree_files={
-                "ports/rp2/boards/manifest.py": RP2_MANIFEST,
-                # The build insists on a checked-out micropython-lib; the
-                # manifest above requires nothing from it.
-                "lib/micropython-lib/README.md": "Empty: not in Debian's +ds source.\n",
-            },
-            toolchain=(
-                ("make", "make"),
-                ("gcc", "gcc"),
-                ("g++", "g++"),
-                ("cmake", "cmake"),
-                (
-                    "arm-none-eabi-gcc",
-                    "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
-                ),
-            ),
+            **_RP2_COMMON,
             description="Raspberry Pi Pico (rp2 port, RPI_PICO) as MicroPython ships it",
         ),
         Recipe(
@@ -143,24 +148,7 @@ BOARDS: dict[str, Recipe] = {
             board="IOTK_PICO_SETTRACE",
             derived_from=("RPI_PICO", SETTRACE_CONFIG),
             artefact="firmware.bin",
-            make_vars={"CMAKE_ARGS": "-DPICO_NO_PICOTOOL=1"},
-            sources=("micropython", "pico-sdk", "tinyusb", "mbedtls"),
-            tree_files={
-                "ports/rp2/boards/manifest.py": RP2_MANIFEST,
-                # The build insists on a checked-out micropython-lib; the
-                # manifest above requires nothing from it.
-                "lib/micropython-lib/README.md": "Empty: not in Debian's +ds source.\n",
-            },
-            toolchain=(
-                ("make", "make"),
-                ("gcc", "gcc"),
-                ("g++", "g++"),
-                ("cmake", "cmake"),
-                (
-                    "arm-none-eabi-gcc",
-                    "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
-                ),
-            ),
+            **_RP2_COMMON,
             description="the same Pico with sys.settrace (MICROPY_PY_SYS_SETTRACE): debugging",
         ),
         Recipe(
