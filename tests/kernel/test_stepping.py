@@ -161,3 +161,28 @@ def test_pause_interrupts_a_traced_cell_and_the_tracer_leaves_with_the_debugger(
     assert kernel.run(installed).stream().strip() == "True"
     assert debug.request("disconnect")["success"]
     assert kernel.run(installed).stream().strip() == "False"  # nothing of it left on the board
+
+
+def test_next_steps_through_a_loop_to_the_end_of_the_cell(
+    stepping: tuple[Kernel, Debug],
+) -> None:
+    kernel, debug = stepping
+    path = debug.request("dumpCell", code=CELL)["body"]["sourcePath"]
+    debug.request("setBreakpoints", source={"path": path}, breakpoints=[{"line": 4}])
+    msg_id = _start_cell(kernel, CELL)
+    _wait_stopped(debug)
+    visited = [_line(debug)]
+    for _ in range(30):  # three rounds of two lines, stepped over (never into double)
+        debug.request("next", threadId=1)
+        _wait_stopped(debug)
+        visited.append(_line(debug))
+        if visited[-1][1] == 7:
+            break
+    assert all(name == "<module>" for name, _ in visited), visited
+    lines = [line for _, line in visited]
+    assert lines[0] == 4 and lines[-1] == 7 and set(lines) <= {4, 5, 6, 7}, lines
+    assert lines.count(6) >= 3, lines  # the loop's body, once a round
+    debug.request("continue", threadId=1)
+    reply = _finish(kernel, msg_id)
+    assert reply["status"] == "ok", reply
+    assert kernel.run("print(total)").stream().strip() == "6"
