@@ -6,7 +6,8 @@ call (arguments always quoted with `repr()`), and checking and decoding
 what a helper printed (its JSON reply with the CRC-32 of the reply and of
 the request, or streamed rows with one CRC-32 each), and the board's
 identity from its `ident()` reply. Pure functions:
-`Device` runs the calls, this module says what they are and what came back.
+`BoardHelpers` (client.py) runs the calls, this module says what they are
+and what came back.
 
 A reply that fails a check is a `HelperReplyError`, never a value.
 """

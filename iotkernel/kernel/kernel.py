@@ -2,11 +2,14 @@
 
 Owns Jupyter messages for device cells: splitting a cell (`cells.py`),
 running board chunks with live output, `Out[n]` for a trailing expression,
-one `error` message with the cell's line numbers for a device exception,
-interrupt (SIGINT to the kernel becomes an interrupt of the board), stdin
-for `input()`, completion and inspection from the board, and dispatching
-magics through the explicit registry. Host Python (`%%host`, silent
-frontend snippets) is ipykernel's real IPython, which this class extends.
+one `error` message with the cell's line numbers for a device exception
+(`failures.py`), interrupt (SIGINT to the kernel becomes an interrupt of
+the board), stdin for `input()`, and dispatching magics through the
+explicit registry; it delegates completion and inspection
+(`introspection.py`), the debug protocol (`debugger.py`) and its guarantee
+that every request gets a reply (`requests.py`). Host Python (`%%host`,
+silent frontend snippets) is ipykernel's real IPython, which this class
+extends.
 
 Knows no bytes on the wire: everything goes through `Device`.
 """
