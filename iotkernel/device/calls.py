@@ -1,8 +1,9 @@
 """Calls to the board-side helpers, as text: built, installed and checked.
 
 Owns everything about the helpers that needs no board: cutting
-`board/helpers.py` and `board/rawpath.py` into pieces a 40 KB heap can compile, the source of a
-call (arguments always quoted with `repr()`), and checking and decoding
+`board/helpers.py` and `board/rawpath.py` into pieces a 40 KB heap can
+compile, the source of a call (arguments always quoted with `repr()`,
+values as literals), and checking and decoding
 what a helper printed (its JSON reply with the CRC-32 of the reply and of
 the request, or streamed rows with one CRC-32 each), and the board's
 identity from its `ident()` reply. Pure functions:
