@@ -308,3 +308,20 @@ def test_while_a_cell_runs_the_panel_keeps_the_last_variables(
     runner.join(timeout=60)
     assert done.is_set()
     assert "during" in debug.variables()
+
+
+@pytest.mark.backends("fake")
+def test_text_that_is_not_utf8_is_shown_escaped(board_kernel: Kernel, backend: Backend) -> None:
+    """A value with a lone surrogate (text no UTF-8 encoder takes) and control
+    characters: shown escaped, and every message still goes to the frontend."""
+    debug = Debug(board_kernel)
+    debug.start()
+    _run_ok(board_kernel, "%who")  # the inspector is installed
+    _run_ok(
+        board_kernel,
+        "__import__('sys').modules['__iotk_vars']['names'] = "
+        "lambda g, limit, n: [['odd', 'str', '\\udcff\\x00\\x1b', 3, False]]",
+    )
+    (variable,) = debug.request("inspectVariables")["body"]["variables"]
+    assert variable["value"] == "\\udcff\\x00\\x1b"
+    assert "odd" in _run_ok(board_kernel, "%whos")
