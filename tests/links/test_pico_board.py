@@ -8,6 +8,7 @@ PID); the contract suite runs on the session's shared Pico.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import signal
@@ -31,6 +32,20 @@ pytestmark = pytest.mark.usefixtures("pico_requirements")
 @pytest.fixture
 def pico_requirements() -> None:
     require_pico()
+
+
+def test_picos_started_together_on_a_fresh_cache_share_one_bootrom(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test processes start Picos at the same time: the first one writes the
+    bootrom into the cache, none finds the others' half-written file."""
+    from fakes import pico_board
+
+    monkeypatch.setattr(pico_board, "_emulator_root", lambda: tmp_path / "emulators")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda _: pico_board.bootrom_path(), range(8)))
+    assert len(set(paths)) == 1 and paths[0].stat().st_size == 16 * 1024
+    assert [p.name for p in (tmp_path / "emulators").iterdir() if p.suffix == ".tmp"] == []
 
 
 def test_each_pico_has_its_port_its_own_uid_and_stops_by_pid(tmp_path: Path) -> None:
