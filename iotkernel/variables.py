@@ -23,7 +23,6 @@ MAX_VARIABLES = 500  # names listed at most
 VALUE_WIDTH = 120  # characters of a short value
 MAX_REPR = 64 * 1024  # characters of a whole repr
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-_ATTRIBUTE = _IDENTIFIER
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def _step(value: Any, operation: str) -> tuple[str, int | str]:
     kind, key = replies.items(value, operation, "a step", 2)
     if kind == "i":
         return "i", replies.integer(key, operation, "an item's position", minimum=0)
-    if kind == "a" and isinstance(key, str) and _ATTRIBUTE.match(key):
+    if kind == "a" and isinstance(key, str) and _IDENTIFIER.match(key):
         return "a", key
     raise MalformedReplyError(operation, "a step (['i', n] or ['a', name])", value)
 

@@ -56,14 +56,18 @@ MAX_HELPER_ROWS = 20_000
 # What every MicroPython prints when it boots to the friendly REPL; never in a
 # helper's reply.
 BOOT_MARK = b'Type "help()" for more information.'
-# The firmware's own reset and bootloader calls: MicroPython's machine module,
-# CircuitPython's microcontroller module (it has no machine).
-_RESET_CALLS = {False: ("machine", "reset()"), True: ("microcontroller", "reset()")}
+# The firmware's own reset and bootloader calls, as shown and as sent:
+# MicroPython's machine module, CircuitPython's microcontroller module.
+_RESET_CALLS = {
+    False: ("machine.reset()", "__import__('machine').reset()"),
+    True: ("microcontroller.reset()", "__import__('microcontroller').reset()"),
+}
 _BOOTLOADER_CALLS = {
-    False: ("machine", "bootloader()"),
+    False: ("machine.bootloader()", "__import__('machine').bootloader()"),
     True: (
-        "microcontroller",
-        "on_next_reset(__import__('microcontroller').RunMode.BOOTLOADER) or "
+        "microcontroller.on_next_reset(RunMode.BOOTLOADER)",
+        "__import__('microcontroller').on_next_reset("
+        "__import__('microcontroller').RunMode.BOOTLOADER) or "
         "__import__('microcontroller').reset()",
     ),
 }
@@ -273,8 +277,7 @@ class BoardHelpers:
     def reset_call(self, *, bootloader: bool = False) -> tuple[str, str]:
         """(shown, source) of the firmware's own reset (or bootloader) call."""
         calls = _BOOTLOADER_CALLS if bootloader else _RESET_CALLS
-        module, call = calls[self.is_circuitpython()]
-        return f"{module}.{call.split(' or ')[0]}", f"__import__({module!r}).{call}"
+        return calls[self.is_circuitpython()]
 
     # ------------------------------------------------------------------ files
     # Paths are board paths; the file layer checks them and what comes back.

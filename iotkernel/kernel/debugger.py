@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import os
 import secrets
 import threading
@@ -41,8 +40,6 @@ from .tracing import TraceChannel
 
 if TYPE_CHECKING:
     from .kernel import IotKernel
-
-log = logging.getLogger(__name__)
 
 # ipykernel's cell source paths (JupyterLab computes the same from debugInfo).
 _cell_file_name: Callable[[str], str] = compiler.get_file_name
@@ -201,15 +198,13 @@ class BoardDebugger:
         return {"sourcePath": path}
 
     def _source(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        source = arguments.get("source")
-        path = source.get("path") if isinstance(source, dict) else None
+        path = _source_path(arguments)
         if path not in self._state.cells:
             raise KeyError(f"no cell with the source path {path!r}")
         return {"content": self._state.cells[path]}
 
     def _set_breakpoints(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        source = arguments.get("source")
-        path = source.get("path") if isinstance(source, dict) else None
+        path = _source_path(arguments)
         asked = arguments.get("breakpoints")
         if not isinstance(path, str) or not isinstance(asked, list):
             raise TypeError("setBreakpoints: a source path and a list of breakpoints")
@@ -269,17 +264,23 @@ class BoardDebugger:
         self._state.references.clear()
         self._event("stopped", {"reason": reason, "threadId": THREAD, "allThreadsStopped": True})
 
-    def _stopped(self) -> TraceChannel:
+    def _stopped_channel(self) -> TraceChannel | None:
+        """The traced cell's channel while the board waits at a stop, else None."""
         channel = self._state.channel
-        if channel is None or channel.stopped is None:
+        return channel if channel is not None and channel.stopped is not None else None
+
+    def _stopped(self) -> TraceChannel:
+        channel = self._stopped_channel()
+        if channel is None:
             raise ValueError("the board is not stopped")
         return channel
 
     def _stack_trace(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        channel = self._state.channel
-        if channel is None or channel.stopped is None:
+        channel = self._stopped_channel()
+        stopped = channel.stopped if channel is not None else None
+        if stopped is None:
             return {"stackFrames": [], "totalFrames": 0}
-        stack = channel.stopped.get("stack")
+        stack = stopped.get("stack")
         frames = []
         for index, entry in enumerate(reversed(stack if isinstance(stack, list) else [])):
             if not (isinstance(entry, list) and len(entry) == 2 and type(entry[1]) is int):
@@ -329,8 +330,7 @@ class BoardDebugger:
     # -- variables
 
     def _inspect_variables(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        channel = self._state.channel
-        if channel is not None and channel.stopped is not None:
+        if self._stopped_channel() is not None:
             return {"variables": self._stopped_variables(GLOBALS_SCOPE)}
         listed = self._with_idle_board(list_variables)
         if listed is None:  # a cell runs: the variables as the last cell left them
@@ -345,8 +345,7 @@ class BoardDebugger:
         path = self._state.references.get(reference) if isinstance(reference, int) else None
         if path is None:
             return {"variables": []}
-        channel = self._state.channel
-        if channel is not None and channel.stopped is not None:
+        if self._stopped_channel() is not None:
             return {"variables": self._stopped_variables(path)}
         found = self._with_idle_board(lambda device: children(device, path))
         return {"variables": [self._variable(item, [*path, item.step]) for item in (found or [])]}
@@ -388,3 +387,9 @@ class BoardDebugger:
             return ask(device)
         finally:
             self._board_lock.release()
+
+
+def _source_path(arguments: dict[str, Any]) -> Any:
+    """The `source.path` of a request's arguments (None when there is none)."""
+    source = arguments.get("source")
+    return source.get("path") if isinstance(source, dict) else None
