@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import zlib
+from importlib import resources
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from iotkernel import mp_errno
 from iotkernel.device.calls import (
     HELPERS,
+    MODULE_PIECE_LIMIT,
     PIECE_LIMIT,
     decode_reply,
     decode_rows,
@@ -97,6 +99,16 @@ def test_the_helpers_come_in_pieces_a_small_heap_can_compile() -> None:
     pieces = split_top_level(source, 12)
     assert "".join(pieces) == "a = 1\ndef f():\n    return 2\nif a:\n    pass\nelse:\n    pass\n"
     assert all(len(piece) <= PIECE_LIMIT for piece in split_top_level(source, PIECE_LIMIT))
+
+
+def test_the_variable_inspector_arrives_in_pieces_a_fragmented_heap_compiles() -> None:
+    # It is installed when the user's data already fills a small heap (a
+    # 1.2 KB function of it once found no free block on the 40 KB board):
+    # no top-level statement of it may be larger than a module piece.
+    source = resources.files("iotkernel.board").joinpath("inspector.py").read_text()
+    statements = split_top_level(source, 1)
+    assert len(statements) > 10
+    assert max(len(statement) for statement in statements) <= MODULE_PIECE_LIMIT
 
 
 def test_a_probe_reply_gives_version_and_free_heap() -> None:

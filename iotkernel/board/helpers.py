@@ -93,14 +93,15 @@ def ev(g, src, want, user):
     put(eval(src, g if user else globals()), want)
 
 
-def rows(src, want):
-    # Streams the items of an iterable helper call, one checked line each
+def rows(src, want, g=None):
+    # Streams the items of an iterable helper call (evaluated among the
+    # helpers, or among the user's globals `g`), one checked line each
     # ('\x1d' JSON '\x1f' CRC-32), then their count as the reply: a long
     # listing never sits whole in a small heap.
     if crc(src.encode()) != want:
         raise ValueError("request corrupted in transit")
     n = 0
-    for item in eval(src, globals()):
+    for item in eval(src, globals() if g is None else g):
         send("\x1d", json.dumps(conv(item)), "")
         n += 1
         item = None

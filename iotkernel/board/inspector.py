@@ -33,32 +33,40 @@ def expandable(v):
     return hasattr(v, "__dict__") and not isinstance(v, type) and len(v.__dict__) > 0
 
 
+def items_text(v, depth):
+    # The first ITEMS items of a container, short ("key: value" in a dict).
+    parts = []
+    for i, x in enumerate(v):
+        if i >= ITEMS:
+            parts.append("…")
+            break
+        t = short(x, 20, depth + 1)
+        parts.append(t + ": " + short(v[x], 20, depth + 1) if isinstance(v, dict) else t)
+    return ", ".join(parts)
+
+
+def container(v, depth):
+    # A container by its first items; nested ones three levels deep at most.
+    if depth > 2:
+        return "…"
+    if isinstance(v, list):
+        return "[" + items_text(v, depth) + "]"
+    if isinstance(v, tuple):
+        return "(" + items_text(v, depth) + ("," if len(v) == 1 else "") + ")"
+    if not v:  # set() and frozenset(), not {}
+        return repr(v)
+    return "{" + items_text(v, depth) + "}"
+
+
 def short(v, n, depth=0):
-    # A short text of v: at most about n characters.
+    # A short text of v: at most about n characters. Each function of this
+    # module stays under ~500 characters of source: one compiled piece a
+    # fragmented 40 KB heap still finds room for.
     try:
         if isinstance(v, (str, bytes, bytearray)):
             s = repr(v[: n + 1])
-        elif depth > 2 and isinstance(v, (list, tuple, dict, set, frozenset)):
-            s = "…"
-        elif isinstance(v, dict):
-            parts = []
-            for i, k in enumerate(v):
-                if i >= ITEMS:
-                    parts.append("…")
-                    break
-                parts.append(short(k, 20, depth + 1) + ": " + short(v[k], 20, depth + 1))
-            s = "{" + ", ".join(parts) + "}"
-        elif isinstance(v, (list, tuple, set, frozenset)):
-            parts = []
-            for i, x in enumerate(v):
-                if i >= ITEMS:
-                    parts.append("…")
-                    break
-                parts.append(short(x, 20, depth + 1))
-            inner = ", ".join(parts)
-            s = (
-                "[%s]" if isinstance(v, list) else "(%s)" if isinstance(v, tuple) else "{%s}"
-            ) % inner
+        elif isinstance(v, (list, tuple, dict, set, frozenset)):
+            s = container(v, depth)
         else:
             s = repr(v)
     except Exception as e:  # a __repr__ that raises, a MemoryError
@@ -73,18 +81,20 @@ def row(name, v, n):
 
 
 def names(g, limit, n):
-    # The user's variables, by name: [name, type, short value, size, expandable].
-    out = []
+    # The user's variables, by name: [name, type, short value, size,
+    # expandable]. A generator: the host streams it a row at a time, so no
+    # listing ever sits whole in a small heap.
+    count = 0
     for k in sorted(g):
         if k.startswith("__"):
             continue
         v = g[k]
         if kind(v) in SKIP or sys.modules.get(k) is v:  # code, or a module stand-in
             continue
-        out.append(row(k, v, n))
-        if len(out) >= limit:
-            break
-    return out
+        yield row(k, v, n)
+        count += 1
+        if count >= limit:
+            return
 
 
 def resolve(g, path):
@@ -110,66 +120,79 @@ def nth(items, n):
     raise IndexError(n)
 
 
-def children(g, path, limit, n):
-    # One level of a value: [name, type, short value, size, expandable, step].
-    v = resolve(g, path)
-    out = []
+def members(v):
+    # (name, value, step) of a value's items, or of an object's attributes.
     if isinstance(v, dict):
         for i, k in enumerate(v):
-            if i >= limit:
-                break
-            out.append(row(short(k, 40), v[k], n) + [["i", i]])
-    elif isinstance(v, SEQUENCES) or isinstance(v, SETS):
+            yield short(k, 40), v[k], ["i", i]
+    elif isinstance(v, SEQUENCES + SETS):
         for i, x in enumerate(v):
-            if i >= limit:
-                break
-            out.append(row(str(i), x, n) + [["i", i]])
+            yield str(i), x, ["i", i]
     elif hasattr(v, "__dict__"):
         for k in sorted(v.__dict__):
-            if len(out) >= limit:
-                break
-            out.append(row(k, v.__dict__[k], n) + [["a", k]])
-    return out
+            yield k, v.__dict__[k], ["a", k]
+
+
+def children(g, path, limit, n):
+    # One level of a value: [name, type, short value, size, expandable,
+    # step]; a generator, streamed as names() is.
+    for i, (k, x, step) in enumerate(members(resolve(g, path))):
+        if i >= limit:
+            return
+        yield row(k, x, n) + [step]
 
 
 def full(g, path, n):
-    # The whole repr of a value, cut to n characters and to what the heap
-    # can hold (the repr, its JSON, the reply's line): a text that does not
-    # fit is cut shorter until it does; a cut one ends in an ellipsis.
+    # The whole repr of a value as (text, end): shown are text[:end], and an
+    # ellipsis when end < len(text). Cut to n characters and to what the
+    # heap can hold: a repr that finds no free block is tried again shorter
+    # (a text's repr is built from a shorter slice of it). Cutting by `end`
+    # rather than by slicing and concatenating spares two copies of the
+    # text that a small heap may not have room for.
     v = resolve(g, path)
     gc = __import__("gc")
     gc.collect()
     room = min(n, max(80, gc.mem_free() // 8))
-    text = isinstance(v, (str, bytes, bytearray))
     while True:
         try:
-            s = repr(v[: room + 1]) if text else repr(v)
-            break
+            return attempt(v, room)
         except MemoryError:
-            if not text or room <= 80:
-                s = "<repr failed: MemoryError>"
-                break
+            if room <= 80 or not isinstance(v, (str, bytes, bytearray)):
+                return failed("MemoryError")
             room //= 2
-        except Exception as e:
-            s = "<repr failed: " + type(e).__name__ + ">"
-            break
-    if len(s) > room:
-        s = s[:room] + "…"
-    return s
+            gc.collect()
+        except Exception as e:  # a __repr__ that raises
+            return failed(type(e).__name__)
+
+
+def attempt(v, room):
+    s = repr(v[: room + 1]) if isinstance(v, (str, bytes, bytearray)) else repr(v)
+    return s, min(room, len(s))
+
+
+def failed(why):
+    s = "<repr failed: " + why + ">"
+    return s, len(s)
 
 
 # The whole repr goes back in pieces, each a row of its own: one JSON reply
 # of a few KB is more than a small heap may hold at once.
-held = [""]
+held = ["", 0]
 
 
 def hold(g, path, n):
-    held[0] = full(g, path, n)
-    return len(held[0])
+    # Keeps the repr for pieces(); its length as shown (the ellipsis is one).
+    held[0] = ""
+    s, end = full(g, path, n)
+    held[0] = s
+    held[1] = end
+    return end + (1 if end < len(s) else 0)
 
 
 def pieces():
-    s = held[0]
+    s, end = held
     held[0] = ""
-    for i in range(0, len(s), 200):
-        yield s[i : i + 200]
+    for i in range(0, end, 200):
+        yield s[i : min(i + 200, end)]
+    if end < len(s):
+        yield "…"

@@ -90,7 +90,7 @@ def variables(path):
         return []
     try:
         if path:
-            return inspector["children"](S["g"], json.loads(path), 500, 120)
-        return inspector["names"](S["g"], 500, 120)
+            return list(inspector["children"](S["g"], json.loads(path), 500, 120))
+        return list(inspector["names"](S["g"], 500, 120))
     except Exception as e:
         return {"error": type(e).__name__}

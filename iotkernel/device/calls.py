@@ -36,6 +36,11 @@ MAX_REPLY = 16 * 1024 * 1024
 # A streamed row (a listing's entry: path, kind, size, time, hash) is small.
 MAX_ROW = 8 * 1024
 PIECE_LIMIT = 1200
+# Modules installed later (the inspector, the tracer, the mount, the test
+# runner) arrive when the user's data may have fragmented a small heap: in
+# smaller pieces, each compiled in the blocks such a heap still has (the
+# inspector in 1.2 KB pieces found none on a 40 KB board holding 20 KB).
+MODULE_PIECE_LIMIT = 500
 # The board-side helpers, installed in this order into one namespace.
 HELPER_SOURCES = ("helpers.py", "rawpath.py")
 NAMESPACE = "__import__('sys').modules['__iotk']"
@@ -90,12 +95,13 @@ def split_top_level(source: str, limit: int) -> list[str]:
 def checked_pieces(
     source: str, first_namespace: str, namespace: str, limit: int = PIECE_LIMIT
 ) -> list[str]:
-    """`source`'s top-level statements as statements of at most ~1.2 KB of
-    source each, run with exec() among the globals `namespace` evaluates to
-    (`first_namespace` for the first piece, which starts that namespace):
-    each checks its text's length and byte sum before it runs. A module too
-    big for a small heap to compile at once is installed this way; `limit`
-    is the largest piece (a string the heap must hold in one block)."""
+    """`source`'s top-level statements as statements of at most `limit`
+    characters of source each, run with exec() among the globals `namespace`
+    evaluates to (`first_namespace` for the first piece, which starts that
+    namespace): each checks its text's length and weighted byte sum
+    before it runs. A module too big for a small heap to compile at once is
+    installed this way; `limit` is the largest piece (a string the heap must
+    hold in one block)."""
     pieces = []
     for index, text in enumerate(split_top_level(source, limit)):
         data = text.encode()
@@ -109,7 +115,7 @@ def checked_pieces(
     return pieces
 
 
-def module_pieces(resource: str, namespace: str, limit: int = PIECE_LIMIT) -> list[str]:
+def module_pieces(resource: str, namespace: str, limit: int = MODULE_PIECE_LIMIT) -> list[str]:
     """`iotkernel/board/RESOURCE` as checked pieces run into a fresh dict at
     `sys.modules[namespace]` (the board side of %mount, the test runner)."""
     modules = "__import__('sys').modules"

@@ -227,8 +227,12 @@ class BoardHelpers:
         `DeviceProtocolError`."""
         return self._stream_rows(helper_expression(name, *arguments), timeout)
 
-    def _stream_rows(self, source: str, timeout: float | None) -> list[Any]:
+    def _stream_rows(self, source: str, timeout: float | None, *, user: bool = False) -> list[Any]:
+        """The items of iterable `source`, evaluated among the helpers or
+        (`user`) among the user's globals, streamed one checked row each."""
         arguments_text, request_crc = source_arguments(source)
+        if user:
+            arguments_text += ", globals()"
         rows = 0
         row_bytes = 0  # since the last row's mark
 
@@ -441,13 +445,14 @@ class BoardHelpers:
     def variables(self, *, limit: int, width: int) -> Any:
         """[name, type, short value, size, expandable] of the user's globals."""
         self._ensure_inspector()
-        return self.evaluate(f"{_INSPECTOR}['names'](globals(), {limit!r}, {width!r})", timeout=10)
+        call = f"{_INSPECTOR}['names'](globals(), {limit!r}, {width!r})"
+        return self._stream_rows(call, timeout=10, user=True)
 
     def variable_children(self, path: list[Any], *, limit: int, width: int) -> Any:
         """One level of the value at `path` (a global's name, then steps)."""
         self._ensure_inspector()
         call = f"{_INSPECTOR}['children'](globals(), {path!r}, {limit!r}, {width!r})"
-        return self.evaluate(call, timeout=10)
+        return self._stream_rows(call, timeout=10, user=True)
 
     def variable_repr(self, path: list[Any], *, limit: int) -> tuple[Any, list[Any]]:
         """The whole repr of the value at `path`, cut to `limit` characters:
