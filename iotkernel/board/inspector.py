@@ -33,29 +33,24 @@ def expandable(v):
     return hasattr(v, "__dict__") and not isinstance(v, type) and len(v.__dict__) > 0
 
 
-def items_text(v, depth):
-    # The first ITEMS items of a container, short ("key: value" in a dict).
-    parts = []
+def container(v, depth):
+    # A container by its first ITEMS items ("key: value" in a dict); nested
+    # ones three levels deep at most; an empty one by its repr (set(), not
+    # {}). One function, not two: a call costs.
+    if not v or depth > 2:
+        return "…" if v else repr(v)
+    m = isinstance(v, dict)
+    o = []
     for i, x in enumerate(v):
         if i >= ITEMS:
-            parts.append("…")
+            o.append("…")
             break
         t = short(x, 20, depth + 1)
-        parts.append(t + ": " + short(v[x], 20, depth + 1) if isinstance(v, dict) else t)
-    return ", ".join(parts)
-
-
-def container(v, depth):
-    # A container by its first items; nested ones three levels deep at most.
-    if depth > 2:
-        return "…"
-    if isinstance(v, list):
-        return "[" + items_text(v, depth) + "]"
+        o.append(t + ": " + short(v[x], 20, depth + 1) if m else t)
+    t = ", ".join(o)
     if isinstance(v, tuple):
-        return "(" + items_text(v, depth) + ("," if len(v) == 1 else "") + ")"
-    if not v:  # set() and frozenset(), not {}
-        return repr(v)
-    return "{" + items_text(v, depth) + "}"
+        return "(" + t + "," * (len(v) == 1) + ")"
+    return ("[%s]" if isinstance(v, list) else "{%s}") % t
 
 
 def short(v, n, depth=0):
