@@ -29,6 +29,8 @@ from .calls import (
     HELPER_PROBE,
     HELPERS,
     MAX_ROW,
+    MODULE_PIECE_LIMIT,
+    PIECE_LIMIT,
     ROW_MARK,
     DeviceIdentity,
     board_literal,
@@ -53,6 +55,9 @@ log = logging.getLogger("iotkernel.device")
 # whole output, and the rows of a streamed listing.
 MAX_HELPER_OUTPUT = 8 * 1024 * 1024
 MAX_HELPER_ROWS = 20_000
+# Free heap (after the helpers) above which a board's modules come in the
+# large pieces: a Pico has ~190 KB, the small boards 40 KB or less.
+LARGE_HEAP = 64 * 1024
 # What every MicroPython prints when it boots to the friendly REPL; never in a
 # helper's reply.
 BOOT_MARK = b'Type "help()" for more information.'
@@ -435,7 +440,11 @@ class BoardHelpers:
         self.ensure_installed()  # the raw REPL in step, this interpreter known
         interpreter = self._device.exchange.interpreter
         if self._modules_in.get(namespace) != interpreter:
-            for piece in module_pieces(resource, namespace):
+            # Small pieces where the heap is small (they fit the blocks a
+            # full heap still has); on a large heap fewer exchanges win.
+            roomy = self.free_memory() > LARGE_HEAP
+            limit = PIECE_LIMIT if roomy else MODULE_PIECE_LIMIT
+            for piece in module_pieces(resource, namespace, limit):
                 self._device.exec(piece, timeout=30)
             self._modules_in[namespace] = interpreter
 
