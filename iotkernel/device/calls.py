@@ -36,10 +36,12 @@ MAX_REPLY = 16 * 1024 * 1024
 # A streamed row (a listing's entry: path, kind, size, time, hash) is small.
 MAX_ROW = 8 * 1024
 PIECE_LIMIT = 1200
-# Modules installed later (the inspector, the tracer, the mount, the test
-# runner) arrive when the user's data may have fragmented a small heap: in
-# smaller pieces, each compiled in the blocks such a heap still has (the
-# inspector in 1.2 KB pieces found none on a 40 KB board holding 20 KB).
+# Modules installed later arrive when the user's data may have fragmented a
+# small heap: in smaller pieces, each compiled in the blocks such a heap
+# still has (the inspector in 1.2 KB pieces found none on a 40 KB board
+# holding 20 KB). The default of module_pieces (the test runner); the
+# inspector and tracer take it on small heaps only (BoardHelpers), the mount
+# has its own.
 MODULE_PIECE_LIMIT = 500
 # The board-side helpers, installed in this order into one namespace.
 HELPER_SOURCES = ("helpers.py", "rawpath.py")
