@@ -64,7 +64,8 @@ def req(*a):
         raise
     c = int(t, 16)
     if b"\x10" in b:  # kept as read, without a copy, unless escaped
-        b = h["unesc"](bytes(b))
+        u = h["unescv"]  # machine code where the port compiles viper
+        b = b[: u(b, n)] if u else h["unesc"](bytes(b))
     if (binascii.crc32(b) & 0xFFFFFFFF if C else h["crc"](b)) != c:
         raise OSError(5)
     if s:

@@ -59,6 +59,18 @@ class TestFileContract:
         files.write("/t/big.bin", data)
         assert files.read("/t/big.bin") == data
 
+    def test_frames_are_unescaped_in_machine_code_where_the_port_compiles_it(
+        self, backend: Backend, device: Device, files: FileService
+    ) -> None:
+        """Firmware with a native emitter (the unix port, the Pico, the QEMU
+        board) unescapes raw frames with viper code; the fakes (CPython) with
+        the portable loop. Both carry every escaped byte."""
+        data = b"\x10\x03\x04\x01" * 20_000
+        files.write("/t/escapes.bin", data)
+        assert files.read("/t/escapes.bin") == data
+        compiled = device.eval("__import__('sys').modules['__iotk']['unescv'] is not None")
+        assert compiled is (backend.name not in ("fake", "circuitpython"))
+
     def test_unicode_names(self, files: FileService) -> None:
         files.mkdirs("/t/dïr ü")
         files.write("/t/dïr ü/ñämé €.txt", b"ok")
