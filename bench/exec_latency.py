@@ -12,7 +12,8 @@ Two cases:
   a board of a farm: `rfc2217://127.0.0.1:PORT?ign_set_control` for both
   tools; skipped without ser2net (`apt-get install ser2net`).
 * pico: the same on the emulated Raspberry Pi Pico (fakes.pico_board, its
-  USB CDC REPL); skipped without Node.js.
+  USB CDC REPL), and the bare raw-REPL loop on its port: the floor any
+  client meets there; skipped without Node.js.
 * qemu: the same on bare-metal firmware in QEMU (fakes.qemu_board, 140 KB
   heap): a UART that takes ~32 KB/s, the firmware's own REPL; skipped
   without qemu-system-arm.
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,7 +198,35 @@ def pico_case(calls: int) -> dict[str, float] | None:
         tempfile.TemporaryDirectory() as tmp,
         PicoBoard(Path(tmp) / "ttyPico") as board,
     ):
-        return compare_with_mpremote(board.url, str(board.path), max(200, calls // 4), 50)
+        figures = compare_with_mpremote(board.url, str(board.path), max(200, calls // 4), 50)
+        figures["floor_ms"] = round(floor_serial(board.path, max(200, calls // 4)) * 1000, 4)
+        return figures
+
+
+def floor_serial(port: Path, calls: int) -> float:
+    """The bare raw-REPL loop on a serial port: what any client's exec costs
+    there (on the emulated Pico, the board compiling and running the line)."""
+    fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+    try:
+        tty.setraw(fd)
+        os.write(fd, b"\r\x03\x03\x01")
+        buf = b""
+        deadline = time.monotonic() + 10
+        while not buf.endswith(b"raw REPL; CTRL-B to exit\r\n>") and time.monotonic() < deadline:
+            if select.select([fd], [], [], 1)[0]:
+                buf += os.read(fd, 4096)
+
+        def one() -> None:
+            os.write(fd, b"x = 1\x04")
+            got = b""
+            while not got.endswith(b"\x04\x04>"):
+                select.select([fd], [], [], 5)
+                got += os.read(fd, 4096)
+
+        return time_calls(one, calls)
+    finally:
+        os.write(fd, b"\x02")  # back to the friendly REPL, as found
+        os.close(fd)
 
 
 def print_comparison(
@@ -261,6 +291,10 @@ def main() -> int:
             result["pico"],
             speedup_target="  (target: >= 10x)",
         )
+        floor = result["pico"]["floor_ms"]
+        print(f"  raw-REPL floor  {floor:8.3f} ms  (a bare client: at most")
+        bound = result["pico"]["mpremote_ms"] / floor
+        print(f"                  {bound:8.1f}x mpremote on this board)")
     if "qemu" in result:
         print_comparison("QEMU board, real firmware (140 KB heap):", result["qemu"])
     elif not args.skip_serial:

@@ -17,8 +17,9 @@ import sys
 # The receiver says where it is on stdout: \x06R ready, \x06. another 512
 # bytes read, \x06r a frame read
 # (the next one's first bytes may come: they fit the UART's buffer), \x06d
-# a frame written (the rest may come). Compressible files come deflated
-# (zlib format, a window of at most 4 KB) and are inflated as they arrive.
+# a frame written (the rest may come). Compressible files come deflated,
+# each frame a zlib stream of its own (a window of at most 4 KB), inflated
+# as they arrive.
 
 
 def unesc(d):
@@ -71,14 +72,11 @@ def unframe(buf, n):
     return unesc(data) if b"\x10" in data else data
 
 
-class Frames(__import__("io").IOBase):
-    # The frames of a raw transfer, read from stdin and checked one by one;
-    # a stream (readinto) for deflate.DeflateIO too.
+class Frames:
+    # The frames of a raw transfer, read from stdin and checked one by one.
     def __init__(self, count):
         self.r = sys.stdin.buffer
         self.left = count
-        self.buf = b""
-        self.pos = 0
         self.room = None  # one buffer for every frame: no 4 KB block each
         self.started = False
         print("\x06R", end="")
@@ -87,7 +85,6 @@ class Frames(__import__("io").IOBase):
         if self.started:
             print("\x06d", end="")  # the last one is written: send the rest
         self.started = True
-        self.buf = None
         if not self.left:
             return None
         self.left -= 1
@@ -114,17 +111,6 @@ class Frames(__import__("io").IOBase):
             raise ValueError("frame corrupted in transit")
         return data
 
-    def readinto(self, b):
-        if self.buf is None or self.pos == len(self.buf):
-            self.buf = self.frame()
-            self.pos = 0
-            if self.buf is None:
-                return 0
-        n = min(len(b), len(self.buf) - self.pos)
-        b[:n] = memoryview(self.buf)[self.pos : self.pos + n]
-        self.pos += n
-        return n
-
 
 def rx(path, size, want, count, packed):
     # `count` frames carry the file, deflated (zlib format) when `packed`.
@@ -136,18 +122,27 @@ def rx(path, size, want, count, packed):
         src = Frames(count)
         f = W[path]
         if packed:
+            # Each frame is a zlib stream of its own, inflated from memory:
+            # the inflater reads its input a byte at a time.
             import deflate
+            import io
 
-            z = deflate.DeflateIO(src, deflate.ZLIB)
             buf = bytearray(512)
             mv = memoryview(buf)
             while True:
-                n = z.readinto(buf)
-                if not n:
+                data = src.frame()
+                if data is None:
                     break
-                if f.write(mv[:n]) != n:
-                    raise OSError(28)  # ENOSPC: the device is full
-                got += n
+                z = deflate.DeflateIO(io.BytesIO(data), deflate.ZLIB)
+                data = None
+                while True:
+                    n = z.readinto(buf)
+                    if not n:
+                        break
+                    if f.write(mv[:n]) != n:
+                        raise OSError(28)  # ENOSPC: the device is full
+                    got += n
+                z = None
         else:
             while True:
                 data = src.frame()
