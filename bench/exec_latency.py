@@ -63,6 +63,16 @@ def iotkernel_unix(calls: int) -> float:
         return time_calls(lambda: device.exec("x = 1"), calls)
 
 
+def bare_exec(fd: int) -> None:
+    """One `x = 1` in the raw REPL on `fd`: nothing but the bytes the
+    protocol needs."""
+    os.write(fd, b"x = 1\x04")
+    got = b""
+    while not got.endswith(b"\x04\x04>"):
+        select.select([fd], [], [], 5)
+        got += os.read(fd, 4096)
+
+
 def floor_unix(calls: int) -> float:
     """A bare raw-REPL loop: nothing but the bytes the protocol needs."""
     argv = micropython_command()
@@ -73,15 +83,7 @@ def floor_unix(calls: int) -> float:
         child.expect(b">>> ")
         os.write(fd, b"\r\x01")
         child.expect(b"raw REPL; CTRL-B to exit\r\n>")
-
-        def one() -> None:
-            os.write(fd, b"x = 1\x04")
-            buf = b""
-            while not buf.endswith(b"\x04\x04>"):
-                select.select([fd], [], [], 5)
-                buf += os.read(fd, 4096)
-
-        return time_calls(one, calls)
+        return time_calls(lambda: bare_exec(fd), calls)
     finally:
         child.close(force=True)
 
@@ -215,15 +217,7 @@ def floor_serial(port: Path, calls: int) -> float:
         while not buf.endswith(b"raw REPL; CTRL-B to exit\r\n>") and time.monotonic() < deadline:
             if select.select([fd], [], [], 1)[0]:
                 buf += os.read(fd, 4096)
-
-        def one() -> None:
-            os.write(fd, b"x = 1\x04")
-            got = b""
-            while not got.endswith(b"\x04\x04>"):
-                select.select([fd], [], [], 5)
-                got += os.read(fd, 4096)
-
-        return time_calls(one, calls)
+        return time_calls(lambda: bare_exec(fd), calls)
     finally:
         os.write(fd, b"\x02")  # back to the friendly REPL, as found
         os.close(fd)
