@@ -117,6 +117,13 @@ def ev(g, src, want, user):
     put(eval(src, g if user else globals()), want)
 
 
+def emit(lines):
+    # The held lines in one print, and none held after.
+    if lines:
+        print("".join(lines), end="")
+        lines.clear()
+
+
 def rows(src, want, g=None):
     # Streams the items of an iterable helper call (evaluated among the
     # helpers, or among the user's globals `g`), one checked line each
@@ -124,30 +131,23 @@ def rows(src, want, g=None):
     # listing never sits whole in a small heap.
     if crc(src.encode()) != want:
         raise ValueError("request corrupted in transit")
-    # Short rows go out a few lines per print: each print is a USB packet or
+    # Short rows go out four lines per print: each print is a USB packet or
     # a UART burst of its own (on a Pico, a third of a listing's time).
     n = 0
     lines = []
-    held = 0
     for item in eval(src, globals() if g is None else g):
         s = json.dumps(conv(item))
         item = None
         n += 1
         if len(s) < 256:
             lines.append("\x1d%s\x1f%08x\n" % (s, strcrc(s)))
-            held += len(s)
-            if held < 512:
-                continue
-        if lines:
-            print("".join(lines), end="")
-            lines = []
-            held = 0
-        if len(s) >= 256:
+            if len(lines) == 4:
+                emit(lines)
+        else:
+            emit(lines)
             send("\x1d", s, "")
         s = None
-    if lines:
-        print("".join(lines), end="")
-    lines = None
+    emit(lines)
     put({ROWS_TAG: n}, want)
 
 
@@ -204,28 +204,20 @@ def hasher():
     return "crc32", None
 
 
-def hashfile(path, size=-1):
-    # A small file (its size from the listing) is read whole: measured on a
-    # Pico, a buffer and a readinto loop cost as much as the hash itself.
+def hashfile(path):
     kind, h = hasher()
+    buf = bytearray(1024)
+    mv = memoryview(buf)
     c = 0
     with open(path, "rb") as f:
-        if 0 <= size <= 1024:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
             if h is None:
-                c = crc_update(c, f.read())
+                c = crc_update(c, mv[:n])
             else:
-                h.update(f.read())
-        else:
-            buf = bytearray(1024)
-            mv = memoryview(buf)
-            while True:
-                n = f.readinto(buf)
-                if not n:
-                    break
-                if h is None:
-                    c = crc_update(c, mv[:n])
-                else:
-                    h.update(mv[:n])
+                h.update(mv[:n])
     if h is None:
         return "crc32:%08x" % c
     return "sha256:" + binascii.hexlify(h.digest()).decode()
@@ -270,7 +262,7 @@ def tree(root, hashes, times=True):
                 if times or size < 0:
                     st = os.stat(p)
                     size, t = st[6], st[8]
-                yield [p, False, size, t, hashfile(p, size) if hashes else None]
+                yield [p, False, size, t, hashfile(p) if hashes else None]
 
 
 def trees(roots, hashes, times=True):

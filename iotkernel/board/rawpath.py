@@ -92,7 +92,7 @@ class Frames:
         n = int(r.read(4), 16)
         buf = self.room
         if buf is None or len(buf) < n:
-            self.room = buf = None
+            self.room = buf = None  # the old one freed before the new one
             self.room = buf = bytearray(n)
         mv = memoryview(buf)
         i = 0

@@ -114,9 +114,9 @@ def write_chunks(board: BoardFiles, path: str, data: bytes, progress: Progress |
         raise
 
 
-def _packed(board: BoardFiles, data: bytes) -> list[bytes] | None:
-    """`data` in pieces of one chunk, each deflated on its own (zlib
-    format), or None when the board cannot inflate or it would not be
+def _packed(board: BoardFiles, pieces: list[bytes]) -> list[bytes] | None:
+    """A file's `pieces` (a frame each), each deflated on its own (zlib
+    format), or None when the board cannot inflate or they would not be
     smaller by a tenth (random or already compressed bytes never pay for
     it). Each frame is a stream of its own because the board's inflater
     then reads it from memory; fed from the frames as one stream, it took
@@ -126,12 +126,11 @@ def _packed(board: BoardFiles, data: bytes) -> list[bytes] | None:
         return None
     free = board.helpers.free_memory()
     wbits = 12 if free >= 64 * 1024 else 11 if free >= 20 * 1024 else 10
-    chunk = board.chunk()
-    pieces = []
-    for start in range(0, len(data), chunk):
+    packed = []
+    for piece in pieces:
         packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
-        pieces.append(packer.compress(data[start : start + chunk]) + packer.flush())
-    return pieces if sum(map(len, pieces)) < len(data) * 0.9 else None
+        packed.append(packer.compress(piece) + packer.flush())
+    return packed if sum(map(len, packed)) < sum(map(len, pieces)) * 0.9 else None
 
 
 def write_raw(board: BoardFiles, path: str, data: bytes, progress: Progress | None) -> str:
@@ -146,9 +145,11 @@ def write_raw(board: BoardFiles, path: str, data: bytes, progress: Progress | No
         raise TryNext
     pack = True
     while True:
-        packed = _packed(board, data) if pack else None
+        chunk = board.chunk()
+        pieces = [data[start : start + chunk] for start in range(0, len(data), chunk)]
+        packed = _packed(board, pieces) if pack else None
         try:
-            return _send_raw(board, path, data, packed, progress)
+            return _send_raw(board, path, data, packed or pieces, packed is not None, progress)
         except _RawFailed as failed:
             exc, stalled = failed.exc, failed.stalled
         if stalled:
@@ -179,14 +180,14 @@ def _send_raw(
     board: BoardFiles,
     path: str,
     data: bytes,
-    packed: list[bytes] | None,
+    pieces: list[bytes],
+    packed: bool,
     progress: Progress | None,
 ) -> str:
-    """One raw transfer of the whole file (or `packed`, its pieces deflated)."""
+    """One raw transfer of the whole file `data` as `pieces`, a frame each
+    (its chunks, or them deflated when `packed`)."""
     device = board.device
     want = host_hash(data, board.hash_kind())
-    chunk = board.chunk()
-    pieces = packed or [data[start : start + chunk] for start in range(0, len(data), chunk)]
     pump = _frame_pump(board, pieces, len(data), progress)
     pump.start()
     try:
@@ -197,7 +198,7 @@ def _send_raw(
             len(data),
             want,
             pump.frames,
-            packed is not None,
+            packed,
             timeout=device.deadline + len(data) / 1024,
             on_stdout=pump.feed,
         )
