@@ -115,6 +115,7 @@ class QemuBoard(EmulatedBoard):
         self._monitor_path = monitor_path(self.path)
         self.pty: str | None = None
         self._hold = -1
+        self._drainer: threading.Thread | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -178,7 +179,10 @@ class QemuBoard(EmulatedBoard):
                 if match:
                     # QEMU says nothing more unless it fails: drain it in the
                     # background so a full pipe never blocks it.
-                    threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
+                    self._drainer = threading.Thread(
+                        target=self._drain, args=(fd,), name="qemu-drain", daemon=True
+                    )
+                    self._drainer.start()
                     return match.group(1).decode()
             elif self._proc.poll() is not None:
                 break
@@ -197,6 +201,16 @@ class QemuBoard(EmulatedBoard):
             os.close(self._hold)
             self._hold = -1
         proc = self._stop_process()
+        drainer, self._drainer = self._drainer, None
+        if drainer is not None:
+            # It ends at the end of the pipe, now that QEMU is gone. Its
+            # descriptor is closed only after: closed under a reader still in
+            # its loop, the number would go to the next board's pipe, and the
+            # old reader would eat that board's pty line (seen: a start that
+            # waited for a line already read, until the test's timeout).
+            drainer.join(timeout=5)
+            if drainer.is_alive():
+                return
         if proc is not None and proc.stdout is not None:
             proc.stdout.close()
 

@@ -138,7 +138,7 @@ class MountServer:
     def attach(self, device: Device) -> None:
         """Install the board-side filesystem on `device`, mount it at `at`
         (cwd there, first on `sys.path`), and serve it from now on."""
-        device.helpers.hash_kind()  # the helpers (unesc) are there
+        device.helpers.hash_kind()  # the file helpers (unesc) are there
         # Blocks of 512 bytes on a small heap: each is a fresh allocation
         # there, and a fragmented 40 KB heap may hold no free 1 KB block.
         block = 2048 if device.helpers.free_memory() > 64 * 1024 else 512

@@ -17,6 +17,7 @@ from iotkernel.device.calls import (
     HELPERS,
     MODULE_PIECE_LIMIT,
     PIECE_LIMIT,
+    Probe,
     decode_reply,
     decode_rows,
     decode_streamed_rows,
@@ -93,8 +94,14 @@ def test_call_arguments_are_quoted_and_checked() -> None:
 
 
 def test_the_helpers_come_in_pieces_a_small_heap_can_compile() -> None:
-    assert len(HELPERS.pieces) > 1
-    assert HELPERS.pieces[-1].count("VERSION") == 1
+    for group, key in ((HELPERS.core, "VERSION"), (HELPERS.files, "FILES")):
+        assert len(group.pieces) > 1
+        assert group.pieces[-1].count(f"{key} = ") == 1
+        assert all(len(piece) < 2 * PIECE_LIMIT for piece in group.pieces)
+    # Evaluating is the core's; reading and writing files are not.
+    assert HELPERS.group_of("ev") is HELPERS.core and HELPERS.group_of("ident") is HELPERS.core
+    assert {"rx", "tx", "wbegin", "trees", "hashkind"} <= HELPERS.files.names
+    assert HELPERS.files.version != HELPERS.core.version
     source = "a = 1\n# a comment\n\ndef f():\n    return 2\nif a:\n    pass\nelse:\n    pass\n"
     pieces = split_top_level(source, 12)
     assert "".join(pieces) == "a = 1\ndef f():\n    return 2\nif a:\n    pass\nelse:\n    pass\n"
@@ -112,8 +119,9 @@ def test_the_variable_inspector_arrives_in_pieces_a_fragmented_heap_compiles() -
 
 
 def test_a_probe_reply_gives_version_and_free_heap() -> None:
-    assert parse_probe(b"\x1eabc 1234\r\n") == ("abc", 1234)
-    assert parse_probe(b"\x1eNone -\r\n") == ("None", 0)
+    assert parse_probe(b"\x1eabc def 1234\r\n") == Probe("abc", "def", 1234)
+    assert parse_probe(b"\x1eNone None -\r\n") == Probe("None", "None", 0)
+    assert parse_probe(b"\x1e\r\n") == Probe("", "", 0)
 
 
 def test_tracebacks_become_typed_errors() -> None:

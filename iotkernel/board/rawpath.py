@@ -1,7 +1,7 @@
 # The raw data path of IoT Kernel's device-side helpers (MicroPython source).
 #
-# Installed after helpers.py into the same namespace (sys.modules['__iotk']):
-# it uses helpers.py's sys, crc, W, wbegin, wend and wabort there. CPython
+# Installed after files.py into the same namespace (sys.modules['__iotk']):
+# it uses helpers.py's crc and files.py's W, wbegin, wend and wabort there. CPython
 # imports this file too (the tests of the frame decoder): nothing runs at
 # import but the class statement.
 

@@ -1,12 +1,12 @@
 """Calls to the board-side helpers, as text: built, installed and checked.
 
-Owns everything about the helpers that needs no board: cutting
-`board/helpers.py` and `board/rawpath.py` into pieces a 40 KB heap can
-compile, the source of a call (arguments always quoted with `repr()`,
-values as literals), and checking and decoding
-what a helper printed (its JSON reply with the CRC-32 of the reply and of
-the request, or streamed rows with one CRC-32 each), and the board's
-identity from its `ident()` reply. Pure functions:
+Owns everything about the helpers that needs no board: cutting the
+helpers (`board/helpers.py`, and the file helpers `board/files.py` and
+`board/rawpath.py`) into pieces a 40 KB heap can compile, the source of a
+call (arguments always quoted with `repr()`, values as literals), and
+checking and decoding what a helper printed (its JSON reply with the
+CRC-32 of the reply and of the request, or streamed rows with one CRC-32
+each), and the board's identity from its `ident()` reply. Pure functions:
 `BoardHelpers` (client.py) runs the calls, this module says what they are
 and what came back.
 
@@ -43,30 +43,52 @@ PIECE_LIMIT = 1200
 # inspector and tracer take it on small heaps only (BoardHelpers), the mount
 # has its own.
 MODULE_PIECE_LIMIT = 500
-# The board-side helpers, installed in this order into one namespace.
-HELPER_SOURCES = ("helpers.py", "rawpath.py")
+# The board-side helpers, in two groups installed in this order into one
+# namespace: the core (replies, evaluation, identity) before the first call
+# of a session, the file helpers before its first file operation. A session
+# that only runs code compiles 6 KB of helpers instead of 17 KB (2 s of an
+# emulated Pico's time), and a small heap keeps the difference.
+CORE_SOURCES = ("helpers.py",)
+FILE_SOURCES = ("files.py", "rawpath.py")
 NAMESPACE = "__import__('sys').modules['__iotk']"
-# The version of the helpers on the board and its free heap after a collection.
+# The versions of the two groups on the board, and its free heap after a collection.
 HELPER_PROBE = (
-    "print('\\x1e%s %d' % (__import__('sys').modules.get('__iotk', {}).get('VERSION'), "
-    "__import__('gc').collect() or __import__('gc').mem_free()))\n"
+    "(lambda m: print('\\x1e%s %s %d' % (m.get('VERSION'), m.get('FILES'), "
+    "__import__('gc').collect() or __import__('gc').mem_free())))"
+    "(__import__('sys').modules.get('__iotk', {}))\n"
 )
 
 
 @dataclass(frozen=True)
 class HelperPieces:
-    """The device-side helpers, as pieces small enough for a 40 KB heap.
+    """One group of the device-side helpers, as pieces small enough for a
+    40 KB heap.
 
     Each piece is one statement holding at most ~1.2 KB of source as a
-    string with its length and a position-weighted byte sum (computable on
-    every port, small enough for ports without big integers): a corrupted
-    copy raises instead of installing a helper that could return wrong
-    values. The first piece starts an empty namespace; the last sets
-    `VERSION`, so a board whose namespace has this version has every piece.
+    string with its length, its CRC-32 and a position-weighted byte sum:
+    a corrupted copy raises instead of installing a helper that could
+    return wrong values. The last piece sets the group's version key
+    (`VERSION` or `FILES`), so a board whose namespace has this version
+    has every piece of the group.
     """
 
     version: str
     pieces: tuple[str, ...]
+    names: frozenset[str]  # the functions the group defines
+
+
+@dataclass(frozen=True)
+class Helpers:
+    """The two groups: `core`, installed first into a fresh namespace, and
+    `files`, installed into it on demand (its version covers the core's
+    source too: it is never mixed with another version's core)."""
+
+    core: HelperPieces
+    files: HelperPieces
+
+    def group_of(self, name: str) -> HelperPieces:
+        """The group a helper function belongs to."""
+        return self.files if name in self.files.names else self.core
 
 
 def split_top_level(source: str, limit: int) -> list[str]:
@@ -107,16 +129,23 @@ def checked_pieces(
     free block of 7 KB without the collection, 28 KB with it). A module too
     big for a small heap to compile at once is installed this way; `limit`
     is the largest piece (a string the heap must hold in one block)."""
+    # The check is the CRC-32 where the port's binascii has it (in C: the
+    # byte sum, a Python loop per byte, was 40 % of installing the helpers
+    # on a Pico, 1 s of 2.4 s emulated), else the weighted byte sum, which
+    # every port computes and which fits a port without big integers.
     pieces = []
     for index, text in enumerate(split_top_level(source, limit)):
         data = text.encode()
-        check = sum((i % 251 + 1) * b for i, b in enumerate(data))
+        weighted = sum((i % 251 + 1) * b for i, b in enumerate(data))
         pieces.append(
-            "(lambda s, n, c, g: (__import__('gc').collect(), exec(s, g)) "
-            "if len(s.encode()) == n and "
-            "sum((i % 251 + 1) * b for i, b in enumerate(s.encode())) == c else "
+            "(lambda s, n, c, w, g, a=__import__('binascii'): "
+            "(__import__('gc').collect(), exec(s, g)) "
+            "if len(s.encode()) == n and ("
+            "a.crc32(s.encode()) & 0xFFFFFFFF == c if hasattr(a, 'crc32') else "
+            "sum((i % 251 + 1) * b for i, b in enumerate(s.encode())) == w) else "
             "exec(\"raise ValueError('code corrupted in transit')\"))"
-            f"({text!r}, {len(data)}, {check}, {first_namespace if index == 0 else namespace})\n"
+            f"({text!r}, {len(data)}, {zlib.crc32(data)}, {weighted}, "
+            f"{first_namespace if index == 0 else namespace})\n"
         )
     return pieces
 
@@ -133,22 +162,43 @@ def module_pieces(resource: str, namespace: str, limit: int = MODULE_PIECE_LIMIT
     )
 
 
-def load_helpers() -> HelperPieces:
+def _group_source(names: tuple[str, ...]) -> str:
     board = resources.files("iotkernel.board")
-    source = "".join(board.joinpath(name).read_text() for name in HELPER_SOURCES)
-    version = hashlib.sha256(source.encode()).hexdigest()[:16]
-    # The first piece starts a new namespace, closing the files an earlier
-    # install left open for writing (littlefs links open files together: one
-    # freed by the garbage collector unclosed corrupts that list and hangs
-    # the filesystem). The last sets VERSION: a namespace with this version
-    # has every piece.
+    return "".join(board.joinpath(name).read_text() for name in names)
+
+
+def _defined_functions(source: str) -> frozenset[str]:
+    return frozenset(
+        line[4:].partition("(")[0] for line in source.splitlines() if line.startswith("def ")
+    )
+
+
+def load_helpers() -> Helpers:
+    core_source = _group_source(CORE_SOURCES)
+    file_source = _group_source(FILE_SOURCES)
+    core_version = hashlib.sha256(core_source.encode()).hexdigest()[:16]
+    files_version = hashlib.sha256((core_source + file_source).encode()).hexdigest()[:16]
+    # Each group's first piece closes the files an earlier install left
+    # open for writing (littlefs links open files together: one freed by
+    # the garbage collector unclosed corrupts that list and hangs the
+    # filesystem); the core's also starts a new namespace.
+    close_open_writes = (
+        "[f.close() for f in __import__('sys').modules.get('__iotk', {}).get('W', {}).values()]"
+    )
     fresh_namespace = (
-        "([f.close() for f in __import__('sys').modules.get('__iotk', {})"
-        ".get('W', {}).values()], "
+        f"({close_open_writes}, "
         "__import__('sys').modules.update({'__iotk': {}}), " + NAMESPACE + ")[2]"
     )
-    pieces = checked_pieces(source + f"VERSION = {version!r}\n", fresh_namespace, NAMESPACE)
-    return HelperPieces(version, tuple(pieces))
+    core = checked_pieces(core_source + f"VERSION = {core_version!r}\n", fresh_namespace, NAMESPACE)
+    files = checked_pieces(
+        file_source + f"FILES = {files_version!r}\n",
+        f"({close_open_writes}, {NAMESPACE})[1]",
+        NAMESPACE,
+    )
+    return Helpers(
+        HelperPieces(core_version, tuple(core), _defined_functions(core_source)),
+        HelperPieces(files_version, tuple(files), _defined_functions(file_source)),
+    )
 
 
 HELPERS = load_helpers()
@@ -230,11 +280,20 @@ def parse_identity(info: object) -> DeviceIdentity:
     return DeviceIdentity(uid=uid, mpy=mpy, board=replies.shown(board) if board else None, **fields)
 
 
-def parse_probe(out: bytes) -> tuple[str, int]:
-    """(helpers version, free heap) from what `HELPER_PROBE` printed."""
+@dataclass(frozen=True)
+class Probe:
+    """What `HELPER_PROBE` printed: the versions of the two helper groups
+    on the board ("None" where a group is missing) and its free heap."""
+
+    core: str
+    files: str
+    free: int
+
+
+def parse_probe(out: bytes) -> Probe:
     line = out[out.rfind(RESULT_MARK) + 1 :].strip().decode("ascii", "replace")
-    version, _, free = line.partition(" ")
-    return version, int(free) if free.isdigit() else 0
+    core, files, free = ([*line.split(" ", 2), "", ""])[:3]
+    return Probe(core, files, int(free) if free.isdigit() else 0)
 
 
 def decode_streamed_rows(out: bytes, request_crc: int) -> list[Any]:

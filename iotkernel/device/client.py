@@ -33,6 +33,8 @@ from .calls import (
     PIECE_LIMIT,
     ROW_MARK,
     DeviceIdentity,
+    HelperPieces,
+    Probe,
     board_literal,
     call_source,
     decode_reply,
@@ -109,8 +111,10 @@ class BoardHelpers:
 
     def __init__(self, device: Device) -> None:
         self._device = device
-        # The interpreter (Exchange.interpreter) the helpers were verified in.
+        # The interpreter (Exchange.interpreter) the core helpers, and the
+        # file helpers, were verified in.
         self._verified_in: int | None = None
+        self._files_in: int | None = None
         # The board's free heap when the helpers were checked (sizes chunks).
         self._free_memory = 0
         self._identity: DeviceIdentity | None = None
@@ -121,28 +125,39 @@ class BoardHelpers:
 
     # ------------------------------------------------------------------ installing
 
-    def ensure_installed(self) -> None:
-        """Install the helpers unless this boot of the board has them already
-        (one version check per interpreter, not a reinstall)."""
+    def ensure_installed(self, *, files: bool = False) -> None:
+        """Install the core helpers (and the file helpers, with `files`)
+        unless this boot of the board has them already (one version check
+        per interpreter, not a reinstall)."""
         # Resync first: a reconnect (after a reboot the link did not tell of)
         # is a new interpreter, and the helpers must be checked before a call.
         self._device.ensure_raw_repl()
-        if self._verified_in == self._device.exchange.interpreter:
+        interpreter = self._device.exchange.interpreter
+        if self._verified_in == interpreter and (not files or self._files_in == interpreter):
             return
-        version, free = self._probe()
-        if version != HELPERS.version:
-            log.debug("%s: installing helpers %s", self._device.url, HELPERS.version)
-            for piece in HELPERS.pieces:
-                self._run(piece, None)
-            version, free = self._probe()
-            if version != HELPERS.version:
-                raise HelperReplyError(
-                    "helpers", f"helpers version {HELPERS.version}", version.encode()
-                )
-        self._free_memory = free
-        self._verified_in = self._device.exchange.interpreter
+        probe = self._probe()
+        if probe.core != HELPERS.core.version:
+            log.debug("%s: installing helpers %s", self._device.url, HELPERS.core.version)
+            probe = self._install(HELPERS.core)
+        if files and probe.files != HELPERS.files.version:
+            log.debug("%s: installing file helpers %s", self._device.url, HELPERS.files.version)
+            probe = self._install(HELPERS.files)
+        self._free_memory = probe.free
+        self._verified_in = interpreter
+        self._files_in = interpreter if probe.files == HELPERS.files.version else None
 
-    def _probe(self) -> tuple[str, int]:
+    def _install(self, group: HelperPieces) -> Probe:
+        for piece in group.pieces:
+            self._run(piece, None)
+        probe = self._probe()
+        installed = probe.files if group is HELPERS.files else probe.core
+        if installed != group.version:
+            raise HelperReplyError(
+                "helpers", f"helpers version {group.version}", installed.encode()
+            )
+        return probe
+
+    def _probe(self) -> Probe:
         return parse_probe(self._run(HELPER_PROBE, None))
 
     def free_memory(self) -> int:
@@ -196,8 +211,13 @@ class BoardHelpers:
         arguments: str,
         timeout: float | None,
         on_stdout: StdoutCallback | None = None,
+        *,
+        helper: str = "",
     ) -> bytes:
-        self.ensure_installed()
+        """Helper `name(arguments)`; `helper` is the function it runs in
+        turn, if any (`ev` and `rows` evaluate a call of it): the file
+        helpers are installed first when it is one of theirs."""
+        self.ensure_installed(files=HELPERS.group_of(helper or name) is HELPERS.files)
         return self._run(call_source(name, arguments), timeout, on_stdout)
 
     def evaluate(self, source: str, *, user: bool = True, timeout: float | None = None) -> Any:
@@ -222,7 +242,7 @@ class BoardHelpers:
         arguments_text, request_crc = eval_arguments(
             helper_expression(name, *arguments), user=False
         )
-        out = self._call_raw("ev", arguments_text, timeout, on_stdout)
+        out = self._call_raw("ev", arguments_text, timeout, on_stdout, helper=name)
         return decode_reply(out, request_crc)
 
     def rows(self, name: str, *arguments: object, timeout: float | None = None) -> list[Any]:
@@ -230,9 +250,11 @@ class BoardHelpers:
         the board one checked line each (a listing larger than a small
         board's heap). A lost, added or corrupted line is a
         `DeviceProtocolError`."""
-        return self._stream_rows(helper_expression(name, *arguments), timeout)
+        return self._stream_rows(helper_expression(name, *arguments), timeout, helper=name)
 
-    def _stream_rows(self, source: str, timeout: float | None, *, user: bool = False) -> list[Any]:
+    def _stream_rows(
+        self, source: str, timeout: float | None, *, user: bool = False, helper: str = ""
+    ) -> list[Any]:
         """The items of iterable `source`, evaluated among the helpers or
         (`user`) among the user's globals, streamed one checked row each."""
         arguments_text, request_crc = source_arguments(source)
@@ -251,7 +273,7 @@ class BoardHelpers:
             if row_bytes > MAX_ROW:
                 raise _StopReading(ReplyTooLargeError("a listing's row", f"{MAX_ROW} bytes"))
 
-        out = self._call_raw("rows", arguments_text, timeout, count)
+        out = self._call_raw("rows", arguments_text, timeout, count, helper=helper)
         return decode_streamed_rows(out, request_crc)
 
     def payload(

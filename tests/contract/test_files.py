@@ -131,6 +131,26 @@ class TestFileContract:
             device.exec("held.write(b'more')")  # closed by the new install
         device.exec("del held")
 
+    def test_file_helpers_arrive_with_the_first_file_operation(self, device: Device) -> None:
+        """A session that only runs code compiles the core helpers alone (a
+        third of the source: on a small heap, room left for the user's
+        code); the first file operation brings the file helpers."""
+        namespace = "__import__('sys').modules['__iotk']"
+        device.soft_reset()
+        assert device.eval("6 * 7") == 42
+        assert device.eval(f"sorted(k for k in ('VERSION', 'FILES') if k in {namespace})") == [
+            "VERSION"
+        ]
+        FileService(device).tree("/")
+        assert device.eval(f"'FILES' in {namespace} and 'wbegin' in {namespace}") is True
+        # A reconnect checks both groups' versions and installs neither again
+        # (a file install would make a new open-files table).
+        device.exec(f"held = {namespace}['W']")
+        device.connect()
+        FileService(device).tree("/")
+        assert device.eval(f"{namespace}['W'] is held") is True
+        device.exec("del held")
+
     def test_helpers_do_not_touch_user_globals(self, device: Device, files: FileService) -> None:
         before = device.eval("sorted(globals().keys())")
         files.write("/t/g", b"x")

@@ -1,0 +1,229 @@
+# Device-side file helpers of IoT Kernel (MicroPython source, sent to the board).
+#
+# Installed into the helpers' namespace (sys.modules['__iotk'], after
+# helpers.py, whose conv/crc/put/rows they use) on the first file operation
+# of an interpreter session, with rawpath.py: a session that only runs code
+# never compiles them, and a small heap keeps that room for the user's code.
+# FILES, set by the last piece, names the version installed.
+
+# Imported once, here (see helpers.py: an import inside a function stats the
+# filesystem first).
+try:
+    import hashlib
+except ImportError:
+    hashlib = None
+
+
+# Paths arrive as repr()-quoted strings. Writes go to PATH + TMP, are checked
+# against the host's hash, then renamed over PATH: a cut transfer leaves the
+# old file as it was.
+
+TMP = ".iotk-tmp"
+W = {}
+
+
+def hasher():
+    if hasattr(hashlib, "sha256"):
+        return "sha256", hashlib.sha256()
+    return "crc32", None
+
+
+def hashfile(path):
+    kind, h = hasher()
+    buf = bytearray(1024)
+    mv = memoryview(buf)
+    c = 0
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            if h is None:
+                c = crc_update(c, mv[:n])
+            else:
+                h.update(mv[:n])
+    if h is None:
+        return "crc32:%08x" % c
+    return "sha256:" + binascii.hexlify(h.digest()).decode()
+
+
+def crc_update(c, data):
+    try:
+        return binascii.crc32(data, c) & 0xFFFFFFFF
+    except AttributeError:
+        c ^= 0xFFFFFFFF
+        for x in data:
+            c ^= x
+            for _ in range(8):
+                c = (c >> 1) ^ (0xEDB88320 if c & 1 else 0)
+        return c ^ 0xFFFFFFFF
+
+
+def stat(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [bool(st[0] & 0x4000), st[6], st[8]]
+
+
+def tree(root, hashes, times=True):
+    # A generator: rows are sent as they are found, never held all at once.
+    # Without times, a file's size comes from the listing where the port
+    # gives it (a stat costs ~10 ms on littlefs): mtime 0.
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        for entry in os.ilistdir(d):
+            name, kind = entry[0], entry[1]
+            p = d.rstrip("/") + "/" + name
+            if kind & 0x4000:
+                yield [p, True, 0, 0, None]
+                stack.append(p)
+            else:
+                size = entry[3] if len(entry) > 3 else -1
+                t = 0
+                if times or size < 0:
+                    st = os.stat(p)
+                    size, t = st[6], st[8]
+                yield [p, False, size, t, hashfile(p) if hashes else None]
+
+
+def trees(roots, hashes, times=True):
+    for root in roots:
+        st = stat(root)
+        if st is not None and st[0]:
+            for row in tree(root, hashes, times):
+                yield row
+
+
+def hashkind():
+    return hasher()[0]
+
+
+def mkdirs(path):
+    cur = ""
+    for part in path.split("/"):
+        if not part:
+            continue
+        cur += "/" + part
+        try:
+            os.mkdir(cur)
+        except OSError as e:
+            if e.args[0] != 17:  # EEXIST
+                raise
+    return True
+
+
+def rm(path, recursive):
+    st = os.stat(path)
+    if st[0] & 0x4000:
+        if recursive:
+            for entry in list(os.ilistdir(path)):
+                rm(path.rstrip("/") + "/" + entry[0], True)
+        os.rmdir(path)
+    else:
+        os.remove(path)
+    return True
+
+
+def rename(a, b):
+    os.rename(a, b)
+    return True
+
+
+# A file open for writing is always reachable from W until it is closed
+# (closed first, then forgotten): one the garbage collector finds unclosed
+# must close itself in a finaliser, which some block devices (the QEMU
+# board's, in Python) cannot run, and littlefs is left corrupted.
+
+
+def wclose(path):
+    w = W.get(path)
+    if w is not None:
+        w.close()
+        del W[path]
+
+
+def wopen(path):
+    # Ctrl-C off while the file is opened and stored: an interrupt between
+    # the two would leave an open file nobody can close.
+    try:
+        import micropython
+
+        micropython.kbd_intr(-1)
+    except (ImportError, AttributeError):
+        micropython = None
+    try:
+        W[path] = open(path + TMP, "wb")
+    finally:
+        if micropython is not None:
+            micropython.kbd_intr(3)
+
+
+def wbegin(path):
+    wclose(path)
+    try:
+        os.remove(path + TMP)  # a temporary left by a cut transfer
+    except OSError:
+        pass
+    wopen(path)
+    return hasher()[0]
+
+
+def wput(path, offset, data, want):
+    put(wchunk(path, offset, data, want), want)
+
+
+def wchunk(path, offset, data, want):
+    if crc(data) != want:
+        raise ValueError("request corrupted in transit")
+    raw = binascii.a2b_base64(data)
+    data = None
+    f = W[path]
+    if f.tell() != offset:
+        f.seek(offset)  # a chunk sent again after a failure on the way back
+    n = f.write(raw)
+    if n != len(raw):
+        raise OSError(28)  # ENOSPC: the device is full
+    return n
+
+
+def wone(path, digest, data, want):
+    # A file that fits in one chunk, in one round trip: begin, write, verify, rename.
+    wbegin(path)
+    try:
+        n = wchunk(path, 0, data, want)
+        data = None
+        got = wend(path, digest)
+    except BaseException:
+        wabort(path)
+        raise
+    put([n, got], want)
+
+
+def wend(path, want):
+    if path not in W:
+        raise ValueError("no transfer to %s is open" % path)
+    wclose(path)
+    got = hashfile(path + TMP)
+    if got != want:
+        os.remove(path + TMP)
+        raise ValueError("hash mismatch: " + got)
+    try:
+        os.rename(path + TMP, path)
+    except OSError:
+        # FAT cannot rename over an existing file: the new content is verified
+        # in the temporary, so replace the old one now.
+        os.remove(path)
+        os.rename(path + TMP, path)
+    return got
+
+
+def wabort(path):
+    wclose(path)
+    try:
+        os.remove(path + TMP)
+    except OSError:
+        pass
+    return True
