@@ -181,7 +181,11 @@ class TestBoards:
         if spec == "sim":  # a fresh virtual board for this test process
             if self._sim_dir is None:
                 self._sim_dir = tempfile.TemporaryDirectory(prefix="iotk-sim-")
-            return BoardHandle(spec, f"unix://?dir={self._sim_dir.name}", "sim")
+            # A folder inside the temporary one: the board's uid file lies
+            # beside its folder, and goes with it.
+            board_dir = Path(self._sim_dir.name) / "board"
+            board_dir.mkdir(exist_ok=True)
+            return BoardHandle(spec, f"unix://?dir={board_dir}", "sim")
         stand_ins = stand_in_boards()
         if spec in stand_ins:  # started here, for this test process
             if self._sim_dir is None:

@@ -66,7 +66,15 @@ def prepare() -> Path:
 def _manager_options() -> dict[str, Any]:
     sockets = prepare() / "sockets"
     sockets.mkdir(exist_ok=True)
-    return {"kernel_name": "iotkernel", **kernel_manager_options(tempfile.mkdtemp(dir=sockets))}
+    private = tempfile.mkdtemp(dir=sockets)
+    # The connection file too in this process's root (removed at exit):
+    # jupyter_client's default is a new file in /tmp, left there by every
+    # kernel that is not shut down through its manager.
+    return {
+        "kernel_name": "iotkernel",
+        "connection_file": str(Path(private) / "connection.json"),
+        **kernel_manager_options(private),
+    }
 
 
 def kernel_manager() -> KernelManager:
