@@ -209,9 +209,7 @@ class QemuBoard(EmulatedBoard):
             # old reader would eat that board's pty line (seen: a start that
             # waited for a line already read, until the test's timeout).
             drainer.join(timeout=5)
-            if drainer.is_alive():
-                return
-        if proc is not None and proc.stdout is not None:
+        if proc is not None and proc.stdout is not None and not (drainer and drainer.is_alive()):
             proc.stdout.close()
 
     def stop(self) -> None:

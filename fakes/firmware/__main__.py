@@ -4,36 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
+from ..pico_board import PicoBoardError, bootrom_path, rp2040js_dir
 from .build import BOARDS, FirmwareBuildError, build, cache_dir, firmware_path
 
 
-class EmulatorFetchError(Exception):
-    """The Pico's emulator (rp2040js from npm, the bootrom) could not be had."""
-
-
-class _EmulatorFetch:
-    """rp2040js and the RP2040 bootrom into the cache, in a thread of their own."""
-
-    def __init__(self) -> None:
-        self._error: Exception | None = None
-        self._thread = threading.Thread(target=self._fetch, name="emulator-fetch", daemon=True)
-        self._thread.start()
-
-    def _fetch(self) -> None:
-        from ..pico_board import bootrom_path, rp2040js_dir
-
-        try:
-            print(f"firmware: the Pico's emulator: {rp2040js_dir()}", flush=True)
-            bootrom_path()
-        except Exception as exc:  # reported by wait(), in the main thread
-            self._error = exc
-
-    def wait(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise EmulatorFetchError(str(self._error))
+def _fetch_emulator() -> None:
+    """rp2040js (npm) and the RP2040 bootrom into the cache."""
+    print(f"firmware: the Pico's emulator: {rp2040js_dir()}", flush=True)
+    bootrom_path()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,12 +42,14 @@ def main(argv: list[str] | None = None) -> int:
             names = args.names or list(BOARDS)
             # The Pico's emulator comes from npm: fetched while the firmware
             # compiles (the network beside the CPU), not by the first test.
-            emulator = _EmulatorFetch() if any(n.startswith("pico") for n in names) else None
-            for name in names:
-                print(build(name, refresh=args.refresh))
-            if emulator is not None:
-                emulator.wait()
-    except (FirmwareBuildError, EmulatorFetchError) as exc:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                picos = any(name.startswith("pico") for name in names)
+                emulator = pool.submit(_fetch_emulator) if picos else None
+                for name in names:
+                    print(build(name, refresh=args.refresh))
+                if emulator is not None:
+                    emulator.result()  # its error, if any, raised here
+    except (FirmwareBuildError, PicoBoardError) as exc:
         print(f"fakes.firmware: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
