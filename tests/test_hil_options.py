@@ -61,3 +61,39 @@ def test_a_failing_hard_reset_command_fails_the_check_clearly(tmp_path: Path) ->
         assert result.returncode == 1
         assert "HostCommandError" in result.stdout
         assert "failed (exit 2)" in result.stdout and "hub not found" in result.stdout
+
+
+def _collected(*args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", *PLUGINS_OFF, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode in (0, 5), result.stdout[-3000:] + result.stderr[-2000:]
+    return {line for line in result.stdout.splitlines() if "::" in line}
+
+
+def test_what_is_left_to_hil_is_what_hil_runs() -> None:
+    """`--leave-to-hil` drops only the contract classes hil/ re-runs, and only
+    on the named backends: a contract class hil/ did not import would lose
+    its firmware runs without a word."""
+    import hil.test_contract
+    import hil.test_files
+
+    rerun = {
+        cls.__name__
+        for module in (hil.test_contract, hil.test_files)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and cls.__name__.startswith("Test")
+    }
+    everywhere = _collected("tests/contract")
+    marked = {node.split("::")[1] for node in _collected("tests/contract", "-m", "hil_suite")}
+    assert marked == rerun
+    left = _collected("tests/contract", "--leave-to-hil=vserial,pico")
+    dropped = everywhere - left
+    assert dropped and all(
+        node.split("::")[1] in rerun and ("[vserial" in node or "[pico" in node) for node in dropped
+    )
+    assert any("[qemu-small" in node for node in left)  # a backend not named keeps them

@@ -24,6 +24,9 @@ from iotkernel.protocol import ExecMode, Stream
 
 from ..backends import Backend
 
+# hil/ re-runs this suite on the board under test (--leave-to-hil).
+pytestmark = pytest.mark.hil_suite
+
 
 def lines(data: bytes) -> list[str]:
     return data.decode().replace("\r\n", "\n").splitlines()

@@ -12,12 +12,17 @@ import random
 import time
 from collections import Counter
 
+import pytest
+
 from fakes.faults import FaultyTransport
 from iotkernel.device import Device
 from iotkernel.errors import DeviceException, IotKernelError
 from iotkernel.transport import open_transport
 
 from ..backends import Backend
+
+# hil/ re-runs this suite on the board under test (--leave-to-hil).
+pytestmark = pytest.mark.hil_suite
 
 IDLE = 0.3
 DEADLINE = 3.0

@@ -17,6 +17,9 @@ from iotkernel.transport import open_transport
 
 from ..backends import Backend
 
+# hil/ re-runs this suite on the board under test (--leave-to-hil).
+pytestmark = pytest.mark.hil_suite
+
 
 class TestFileContract:
     "Files on the board: verified, atomic, whatever the link does."

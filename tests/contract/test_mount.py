@@ -13,6 +13,9 @@ from iotkernel.device import Device
 from iotkernel.errors import DeviceOSError
 from iotkernel.mount import MountServer
 
+# hil/ re-runs this suite on the board under test (--leave-to-hil).
+pytestmark = pytest.mark.hil_suite
+
 
 class TestMountContract:
     "A host folder as a board filesystem, through the device API."

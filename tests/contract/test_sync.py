@@ -13,6 +13,9 @@ from iotkernel.sync import apply_plan, make_plan
 
 from ..backends import Backend
 
+# hil/ re-runs this suite on the board under test (--leave-to-hil).
+pytestmark = pytest.mark.hil_suite
+
 
 def config_for(project: Path) -> DeviceConfig:
     return DeviceConfig(
