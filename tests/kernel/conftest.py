@@ -24,13 +24,14 @@ def kernel() -> Iterator[Kernel]:
 @pytest.fixture
 def board_kernel(backend: Backend, tmp_path: Path) -> Iterator[Kernel]:
     """A kernel connected to the parametrised board, its host directory
-    the test's own, with no `/cmds` left on the board from an earlier test."""
+    the test's own. (No file operation here: on firmware the first one
+    installs the file helpers, 1.5 s of an emulated Pico, which a test
+    that only runs code never needs.)"""
     k = Kernel()
     try:
         run = k.run(f"%connect {backend.url}", timeout=60)
         assert run.status == "ok", run.reply
         assert k.run(f"%cd {tmp_path}", silent=True).status == "ok"
-        k.run("%rm -r -f :cmds")
         yield k
     finally:
         k.stop()

@@ -13,6 +13,12 @@ from .test_kernel import Kernel
 pytestmark = pytest.mark.backends("fake", "circuitpython", "unix", "vserial", "pico", "qemu-small")
 
 
+@pytest.fixture(autouse=True)
+def no_cmds_left(board_kernel: Kernel) -> None:
+    """The board keeps its files between tests: start without /cmds."""
+    board_kernel.run("%rm -r -f :cmds")
+
+
 def ok(k: Kernel, line: str) -> str:
     run = k.run(line, timeout=60)
     assert run.status == "ok", (line, run.reply)
