@@ -128,8 +128,16 @@ class FakeBoard:
         """Bytes from the host."""
         if self._gone:
             raise OSError(errno.EIO, "board is gone")
-        for byte in data:
-            self._on_byte(byte)
+        data = bytes(data)
+        index = 0
+        while index < len(data):
+            if self._mode == "paste":
+                taken = self._paste_run(data, index)
+                if taken:
+                    index += taken
+                    continue
+            self._on_byte(data[index])
+            index += 1
 
     def read(self, max_bytes: int, timeout: float) -> bytes:
         """Up to `max_bytes` bytes of device output, waiting up to `timeout`."""
@@ -393,6 +401,37 @@ class FakeBoard:
             self._paste_since_grant = 0
             self._paste_allowance += self.window
             self._emit(b"\x01")
+
+    def _paste_run(self, data: bytes, start: int) -> int:
+        """Take ordinary raw-paste bytes from `start` in one step, as
+        `_on_paste` would one at a time, up to the next Ctrl-C or Ctrl-D,
+        the end of the window or the abort point; how many it took. (Byte
+        by byte, 1 MB of source was a million calls: the fake tier's
+        slowest path, six times slower again under coverage.)"""
+        end = len(data)
+        for control in (b"\x03", b"\x04"):
+            found = data.find(control, start, end)
+            if found != -1:
+                end = found
+        end = min(end, start + self.window - self._paste_since_grant)
+        if self.paste_abort_after is not None:
+            end = min(end, start + self.paste_abort_after - len(self._paste))
+        count = end - start
+        if count <= 0:
+            return 0
+        # Every byte taken past the allowance is a flow violation.
+        self.flow_violations += max(0, count - max(0, self._paste_allowance))
+        self._paste_allowance -= count
+        self._paste += data[start:end]
+        self._paste_since_grant += count
+        if self.paste_abort_after is not None and len(self._paste) >= self.paste_abort_after:
+            self._emit(b"\x04")  # stop reception
+            self._mode = "paste-discard"
+        elif self._paste_since_grant >= self.window:
+            self._paste_since_grant = 0
+            self._paste_allowance += self.window
+            self._emit(b"\x01")
+        return count
 
     def _finish_paste_abort(self) -> None:
         self._paste.clear()

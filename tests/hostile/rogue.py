@@ -10,7 +10,10 @@ content.
 
 from __future__ import annotations
 
+import re
+
 from iotkernel.device import Device
+from iotkernel.device.calls import load_helpers
 
 # Each case: the hostile helper source, run in the helpers' namespace (so it
 # can use their `send`, `put` and `MARK`).
@@ -57,8 +60,11 @@ def lying_file(size: int, chunk: str) -> str:
 
 
 def make_rogue(device: Device, source: str) -> None:
-    """Install hostile helpers on the board behind `device`."""
-    device.helpers.hash_kind()  # the real helpers first, then the swap
+    """Install hostile helpers on the board behind `device`: the real
+    helpers first (the file group only where the swap replaces or calls one
+    of its functions: 1.5 s of an emulated Pico), then the swap."""
+    names = set(re.findall(r"\w+", source))
+    device.helpers.ensure_installed(files=bool(names & load_helpers().files.names))
     device.exec("exec(" + repr(source) + ", __import__('sys').modules['__iotk'])")
 
 
