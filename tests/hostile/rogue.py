@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from iotkernel.device import Device
-from iotkernel.device.calls import load_helpers
+from iotkernel.device.calls import HELPERS
 
 # Each case: the hostile helper source, run in the helpers' namespace (so it
 # can use their `send`, `put` and `MARK`).
@@ -64,7 +64,7 @@ def make_rogue(device: Device, source: str) -> None:
     helpers first (the file group only where the swap replaces or calls one
     of its functions: 1.5 s of an emulated Pico), then the swap."""
     names = set(re.findall(r"\w+", source))
-    device.helpers.ensure_installed(files=bool(names & load_helpers().files.names))
+    device.helpers.ensure_installed(files=bool(names & HELPERS.files.names))
     device.exec("exec(" + repr(source) + ", __import__('sys').modules['__iotk'])")
 
 
