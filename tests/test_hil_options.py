@@ -108,3 +108,9 @@ def test_what_is_left_to_hil_is_what_hil_runs() -> None:
         node.split("::")[1] in rerun and ("[vserial" in node or "[pico" in node) for node in dropped
     )
     assert any("[qemu-small" in node for node in left)  # a backend not named keeps them
+    # A case that runs only on backends all left to hil/ (firmware-only) is
+    # deselected, not reported as a skip with an empty parameter set.
+    all_left = _collected("tests/contract", "--leave-to-hil=vserial,pico,qemu-small")
+    firmware_only = {n for n in everywhere if "system_exit" in n}
+    assert firmware_only and not (firmware_only & all_left)
+    assert not any("NOTSET" in node for node in all_left)
