@@ -212,7 +212,9 @@ def measure(url: str, port: Path, tmp: Path, case: str, mp: bool) -> dict[str, A
     result: dict[str, Any] = {}
     folder = mount_folder(tmp)
     with Device.open(url, deadline=300) as device:
-        rate = link_rate(device)
+        # The best of three: an emulator's first seconds run slower (its JIT
+        # warming up), and a link measured low would flatter every ratio.
+        rate = max(link_rate(device) for _ in range(3))
         result["link_Bps"] = round(rate)
         result.update(measure_mount(device, folder))
         files = FileService(device)
