@@ -108,6 +108,22 @@ def test_the_helpers_come_in_pieces_a_small_heap_can_compile() -> None:
     assert all(len(piece) <= PIECE_LIMIT for piece in split_top_level(source, PIECE_LIMIT))
 
 
+def test_a_string_spanning_lines_is_never_cut_nor_thinned() -> None:
+    """Code compiled on the board from a string (rawpath.py's viper
+    unescaper) has lines at column 0 and may have '#' lines: a piece must
+    never end inside it, nor lose a line of it."""
+    body = "@decorated\ndef g(b):\n\n    # kept: inside the string\n    return b\n"
+    source = f'x = 1\nCODE = """\n{body}"""\n# dropped\n@dec\ndef h():\n    pass\n'
+    for limit in (1, 20, 1000):
+        pieces = split_top_level(source, limit)
+        namespace: dict[str, object] = {"dec": lambda f: f}
+        for piece in pieces:
+            exec(piece, namespace)
+        assert namespace["CODE"] == "\n" + body
+        assert "# dropped" not in "".join(pieces)
+    assert split_top_level(source, 1)[2] == "@dec\ndef h():\n    pass\n"
+
+
 def test_the_variable_inspector_arrives_in_pieces_a_fragmented_heap_compiles() -> None:
     # It is installed when the user's data already fills a small heap (a
     # 1.2 KB function of it once found no free block on the 40 KB board):

@@ -15,9 +15,12 @@ A reply that fails a check is a `HelperReplyError`, never a value.
 
 from __future__ import annotations
 
+import ast
 import binascii
 import hashlib
+import io
 import json
+import tokenize
 import zlib
 from dataclasses import dataclass
 from importlib import resources
@@ -94,19 +97,27 @@ class Helpers:
 def split_top_level(source: str, limit: int) -> list[str]:
     """Group the module's top-level statements into pieces of at most
     `limit` characters (a statement longer than that is a piece of its own);
-    comment-only and blank lines are left out: they would only cost heap."""
-    blocks: list[list[str]] = []
-    for line in source.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if line[0] not in " \t" and not (blocks and line.startswith(("else", "elif", "except"))):
-            blocks.append([])
-        blocks[-1].append(line)
+    comment-only and blank lines are left out: they would only cost heap.
+    Statements are found by the parser, so a string spanning lines (code
+    compiled on the board from a string) is never cut, nor its lines left out."""
+    lines = source.splitlines()
+    in_strings: set[int] = set()  # lines inside a string spanning lines (1-based)
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+            in_strings.update(range(token.start[0] + 1, token.end[0] + 1))
+    blocks: list[str] = []
+    for node in ast.parse(source).body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        kept = [
+            lines[number - 1]
+            for number in range(first, (node.end_lineno or node.lineno) + 1)
+            if number in in_strings
+            or (lines[number - 1].strip() and not lines[number - 1].lstrip().startswith("#"))
+        ]
+        blocks.append("\n".join(kept) + "\n")
     pieces: list[str] = []
     current = ""
-    for block in blocks:
-        text = "\n".join(block) + "\n"
+    for text in blocks:
         if current and len(current) + len(text) > limit:
             pieces.append(current)
             current = ""
