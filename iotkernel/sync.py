@@ -162,6 +162,16 @@ def apply_plan(
 ) -> None:
     """Carry out a plan. A failure raises naming the file; files already
     synced stay synced, files not yet reached stay as they were."""
+    with service.batch():
+        _apply_changes(service, plan, progress, on_change)
+
+
+def _apply_changes(
+    service: FileService,
+    plan: Plan,
+    progress: Progress | None,
+    on_change: Callable[[Change], None] | None,
+) -> None:
     total = plan.bytes_to_send()
     done = 0
     made: set[str] = set()

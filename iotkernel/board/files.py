@@ -12,14 +12,32 @@ try:
     import hashlib
 except ImportError:
     hashlib = None
+try:
+    import micropython
+except ImportError:
+    micropython = None
 
 
-# Paths arrive as repr()-quoted strings. Writes go to PATH + TMP, are checked
-# against the host's hash, then renamed over PATH: a cut transfer leaves the
-# old file as it was.
+def intr(on):
+    # Ctrl-C on or off around a step an interrupt must not split (where the
+    # port can say so).
+    if hasattr(micropython, "kbd_intr"):
+        micropython.kbd_intr(3 if on else -1)
+
+
+# Paths arrive as repr()-quoted strings. A write goes to a temporary, is
+# checked against the host's hash, then renamed over PATH: a cut transfer
+# leaves the old file as it was. The temporary sits in a directory of its own
+# beside PATH (DIR/.iotk-tmp/CRC.iotk-tmp, where CRC is PATH's CRC-32): on
+# littlefs a rename scans the directory the file leaves, so a rename within
+# a directory of 50 files cost ten times one out of a nearly empty one. That
+# directory goes once the write ends, or, in a batch (KEEP), when it ends.
 
 TMP = ".iotk-tmp"
 W = {}
+T = {}  # target path -> its temporary, while a write is open or ending
+D = {}  # directory -> its temporaries' directory made here ('' where none can be)
+KEEP = [False]  # a batch of writes is under way: temporaries' directories stay
 
 
 def hasher():
@@ -76,6 +94,8 @@ def tree(root, hashes, times=True):
         d = stack.pop()
         for entry in os.ilistdir(d):
             name, kind = entry[0], entry[1]
+            if name.endswith(TMP):
+                continue  # a write's temporary (or their directory)
             p = d.rstrip("/") + "/" + name
             if kind & 0x4000:
                 yield [p, True, 0, 0, None]
@@ -145,30 +165,66 @@ def wclose(path):
         del W[path]
 
 
-def wopen(path):
-    # Ctrl-C off while the file is opened and stored: an interrupt between
-    # the two would leave an open file nobody can close.
-    try:
-        import micropython
+def tmpdir(path):
+    # The directory of PATH's temporaries, made on first use; '' where it
+    # cannot be (a read-only or odd filesystem, a file of that name): then
+    # the temporary sits beside PATH, as PATH + TMP.
+    i = path.rfind("/")
+    d = path[:i]
+    t = D.get(d)
+    if t is None:
+        t = d + "/" + TMP
+        try:
+            os.mkdir(t)
+        except OSError as e:
+            if e.args[0] != 17 or not os.stat(t)[0] & 0x4000:  # EEXIST: a directory?
+                t = ""
+        D[d] = t
+    return t
 
-        micropython.kbd_intr(-1)
-    except (ImportError, AttributeError):
-        micropython = None
-    try:
-        W[path] = open(path + TMP, "wb")
-    finally:
-        if micropython is not None:
-            micropython.kbd_intr(3)
+
+def tmpof(path):
+    t = tmpdir(path)
+    return "%s/%08x%s" % (t, strcrc(path), TMP) if t else path + TMP
 
 
 def wbegin(path):
     wclose(path)
+    # Ctrl-C off from the temporaries' directory made to the file opened and
+    # stored: an interrupt between would leave a directory or an open file
+    # nobody would remove or close.
+    intr(False)
     try:
-        os.remove(path + TMP)  # a temporary left by a cut transfer
-    except OSError:
-        pass
-    wopen(path)
+        T[path] = tmpof(path)
+        try:
+            os.remove(T[path])  # a temporary left by a cut transfer
+        except OSError:
+            pass
+        W[path] = open(T[path], "wb")
+    finally:
+        intr(True)
     return hasher()[0]
+
+
+def wtidy():
+    # Removes the temporaries' directories no write needs any more (a
+    # directory still holding a file, a cut transfer's, stays).
+    if KEEP[0]:
+        return
+    for d, t in list(D.items()):
+        if t:
+            try:
+                os.rmdir(t)
+            except OSError:
+                pass
+        del D[d]
+
+
+def wbatch(on):
+    # Writes in a batch keep their temporaries' directories until it ends.
+    KEEP[0] = bool(on)
+    wtidy()
+    return True
 
 
 def wput(path, offset, data, want):
@@ -206,24 +262,37 @@ def wend(path, want):
     if path not in W:
         raise ValueError("no transfer to %s is open" % path)
     wclose(path)
-    got = hashfile(path + TMP)
+    tmp = T.pop(path)
+    got = hashfile(tmp)
     if got != want:
-        os.remove(path + TMP)
+        os.remove(tmp)
+        wtidy()
         raise ValueError("hash mismatch: " + got)
+    intr(False)  # the file in place and its temporaries' directory gone, or neither
     try:
-        os.rename(path + TMP, path)
-    except OSError:
-        # FAT cannot rename over an existing file: the new content is verified
-        # in the temporary, so replace the old one now.
-        os.remove(path)
-        os.rename(path + TMP, path)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            # FAT cannot rename over an existing file: the new content is
+            # verified in the temporary, so replace the old one now.
+            os.remove(path)
+            os.rename(tmp, path)
+        wtidy()
+    finally:
+        intr(True)
     return got
 
 
 def wabort(path):
     wclose(path)
+    intr(False)
     try:
-        os.remove(path + TMP)
-    except OSError:
-        pass
+        # (A write of an earlier session left its temporary where tmpof says.)
+        try:
+            os.remove(T.pop(path, None) or tmpof(path))
+        except OSError:
+            pass
+        wtidy()
+    finally:
+        intr(True)
     return True

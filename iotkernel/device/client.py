@@ -393,6 +393,11 @@ class BoardHelpers:
     def write_abort(self, path: str) -> Any:
         return self.call("wabort", path, timeout=5)
 
+    def write_batch(self, on: bool) -> Any:
+        """Start or end a batch of writes (their temporaries' directories
+        stay until it ends)."""
+        return self.call("wbatch", on, timeout=10)
+
     # ------------------------------------------------------------------ the kernel's questions
 
     def names(self, obj: str, *, timeout: float) -> Any:

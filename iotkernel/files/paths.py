@@ -26,7 +26,10 @@ def check_writable_path(path: str) -> None:
         ("\x00" in path, "a NUL in a board path"),
         ("\\" in path, "a backslash in a board path"),
         (any(part in ("", ".", "..") for part in parts), "an empty, '.' or '..' part"),
-        (path.endswith(TEMP_SUFFIX), f"the suffix {TEMP_SUFFIX} is kept for transfers"),
+        (
+            any(part.endswith(TEMP_SUFFIX) for part in parts),
+            f"the suffix {TEMP_SUFFIX} is kept for transfers",
+        ),
     )
     for found, problem in problems:
         if found:

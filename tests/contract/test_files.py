@@ -74,6 +74,74 @@ class TestFileContract:
         compiled = device.eval("__import__('sys').modules['__iotk']['unescv'] is not None")
         assert compiled is (backend.name not in ("fake", "circuitpython"))
 
+    @staticmethod
+    def _names(device: Device, directory: str) -> list[str]:
+        """What the board's own `os.listdir` sees (no filter of ours)."""
+        names = device.eval(f"__import__('os').listdir({directory!r})")
+        return sorted(str(name) for name in names)
+
+    def test_a_write_leaves_no_temporary_behind(
+        self, backend: Backend, device: Device, files: FileService
+    ) -> None:
+        """A write goes through a temporary in a directory of its own beside
+        the target (`.iotk-tmp`); once it ends, new file or replacement, in
+        a subdirectory or at the root, neither is left."""
+        written: set[str] = set()
+        for name in ("a.py", "b.py", "a.py"):
+            files.write(f"/t/{name}", name.encode() * 100)
+            written.add(name)
+            assert self._names(device, "/t") == sorted(written)
+        files.write("/t-root.bin", b"root")
+        try:
+            assert "t-root.bin" in self._names(device, "/")
+            assert not [n for n in self._names(device, "/") if "iotk-tmp" in n]
+        finally:
+            files.remove("/t-root.bin")
+        if backend.drive is None:  # (a drive is written by the host, not the board)
+            device.helpers.write_begin("/t/cut")
+            device.helpers.write_abort("/t/cut")  # a write given up: nothing left
+        assert self._names(device, "/t") == ["a.py", "b.py"]
+
+    def test_a_batch_keeps_the_temporaries_directory_until_it_ends(
+        self, backend: Backend, device: Device, files: FileService
+    ) -> None:
+        """Many writes in a row share their temporaries' directory (on littlefs
+        a rename out of a nearly empty directory is cheap); it is never listed
+        as a user's file, and goes when the batch ends."""
+        files.mkdirs("/t/lib")
+        with files.batch():
+            for number in range(3):
+                files.write(f"/t/lib/m{number}.py", b"x = %d\n" % number)
+            kept = self._names(device, "/t/lib")
+            assert [e.path for e in files.tree("/t")] == [
+                "/t/lib",
+                "/t/lib/m0.py",
+                "/t/lib/m1.py",
+                "/t/lib/m2.py",
+            ]
+        if backend.drive is None:  # a drive is written by the host, not the board
+            assert kept == [".iotk-tmp", "m0.py", "m1.py", "m2.py"]
+        assert self._names(device, "/t/lib") == ["m0.py", "m1.py", "m2.py"]
+        assert [files.read(f"/t/lib/m{n}.py") for n in range(3)] == [
+            b"x = %d\n" % n for n in range(3)
+        ]
+
+    def test_a_write_where_no_temporaries_directory_can_be_made(
+        self, backend: Backend, device: Device, files: FileService
+    ) -> None:
+        """A file of the user's named `.iotk-tmp`: the temporary goes beside
+        the target instead, and the user's file is left alone."""
+        if backend.drive is not None:
+            pytest.skip("the board's code cannot write its files: the host writes its drive")
+        device.exec("f = open('/t/.iotk-tmp', 'w')\nf.write('mine')\nf.close()")
+        with files.batch():
+            files.write("/t/new.py", b"new")
+        files.write("/t/new.py", b"newer")
+        assert files.read("/t/new.py") == b"newer"
+        assert device.eval("open('/t/.iotk-tmp').read()") == "mine"
+        assert self._names(device, "/t") == [".iotk-tmp", "new.py"]
+        assert [e.path for e in files.tree("/t")] == ["/t/new.py"]
+
     def test_unicode_names(self, files: FileService) -> None:
         files.mkdirs("/t/dïr ü")
         files.write("/t/dïr ü/ñämé €.txt", b"ok")
@@ -283,10 +351,18 @@ class TestFileContract:
             "/t/target.py\x00.evil",
             "/t/lib\\x.py",
             "/t/target.py.iotk-tmp",
+            "/t/.iotk-tmp/target.py",
             "/t/../target.py",
             "t/x",
         ],
-        ids=["nul", "backslash", "our-temporary-suffix", "dot-dot", "relative"],
+        ids=[
+            "nul",
+            "backslash",
+            "our-temporary-suffix",
+            "our-temporaries-dir",
+            "dot-dot",
+            "relative",
+        ],
     )
     def test_a_write_refuses_names_that_would_land_elsewhere(
         self, files: FileService, name: str

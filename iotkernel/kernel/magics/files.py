@@ -158,14 +158,15 @@ class _Copy:
             if self.force
             else {e.path: e.hash for e in self.service.tree(remote_root, hashes=True) if e.hash}
         )
-        for item in sorted(p for p in local.rglob("*") if p.is_file()):
-            remote = posixpath.join(remote_root, item.relative_to(local).as_posix())
-            data = read_host_file(item)
-            known = on_board.get(remote)
-            if known is not None and self.service.holds(remote, data, known):
-                continue
-            self._send(remote, data)
-            self.kernel.print(f"{item} -> :{remote}\n")
+        with self.service.batch():
+            for item in sorted(p for p in local.rglob("*") if p.is_file()):
+                remote = posixpath.join(remote_root, item.relative_to(local).as_posix())
+                data = read_host_file(item)
+                known = on_board.get(remote)
+                if known is not None and self.service.holds(remote, data, known):
+                    continue
+                self._send(remote, data)
+                self.kernel.print(f"{item} -> :{remote}\n")
 
     def download(self, source: str, target_dir: Path) -> None:
         remote = board_path(source)

@@ -147,15 +147,16 @@ def mip_install(
     for dep, dep_version in deps:
         mip_install(kernel, files, dep, dep_version, index, target, done)
     progress = ProgressBar(kernel, f"mip {name}", unit="files")
-    for number, (path, short_hash) in enumerate(hashes):
-        progress(number, len(hashes))
-        data = _fetch(f"{index}/file/{short_hash[:2]}/{short_hash}")
-        if not hashlib.sha256(data).hexdigest().startswith(short_hash):
-            raise PackageError(f"{name}: {path} does not match its hash {short_hash}")
-        remote = posixpath.join(target, str(path))
-        files.mkdirs(posixpath.dirname(remote))
-        files.write(remote, data)
-        kernel.print(f"  {remote} ({len(data)} bytes)\n")
+    with files.batch():
+        for number, (path, short_hash) in enumerate(hashes):
+            progress(number, len(hashes))
+            data = _fetch(f"{index}/file/{short_hash[:2]}/{short_hash}")
+            if not hashlib.sha256(data).hexdigest().startswith(short_hash):
+                raise PackageError(f"{name}: {path} does not match its hash {short_hash}")
+            remote = posixpath.join(target, str(path))
+            files.mkdirs(posixpath.dirname(remote))
+            files.write(remote, data)
+            kernel.print(f"  {remote} ({len(data)} bytes)\n")
     progress(len(hashes), len(hashes))
     kernel.print(f"Installed {name} {meta.get('version', version)}\n")
 
