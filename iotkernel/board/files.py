@@ -141,6 +141,11 @@ def rm(path, recursive):
         if recursive:
             for entry in list(os.ilistdir(path)):
                 rm(path.rstrip("/") + "/" + entry[0], True)
+        else:
+            try:
+                os.rmdir(path.rstrip("/") + "/" + TMP)  # an empty one a cut write left
+            except OSError:
+                pass
         os.rmdir(path)
     else:
         os.remove(path)

@@ -141,6 +141,11 @@ class TestFileContract:
         assert device.eval("open('/t/.iotk-tmp').read()") == "mine"
         assert self._names(device, "/t") == [".iotk-tmp", "new.py"]
         assert [e.path for e in files.tree("/t")] == ["/t/new.py"]
+        # An empty temporaries' directory a cut write left does not stop the
+        # removal of a directory that looks empty (as a sync removes one).
+        device.exec("import os\nos.mkdir('/t/gone')\nos.mkdir('/t/gone/.iotk-tmp')")
+        files.remove("/t/gone")
+        assert files.stat("/t/gone") is None
 
     def test_unicode_names(self, files: FileService) -> None:
         files.mkdirs("/t/dïr ü")
