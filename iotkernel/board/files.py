@@ -141,14 +141,20 @@ def rm(path, recursive):
         if recursive:
             for entry in list(os.ilistdir(path)):
                 rm(path.rstrip("/") + "/" + entry[0], True)
-        else:
-            try:
-                os.rmdir(path.rstrip("/") + "/" + TMP)  # an empty one a cut write left
-            except OSError:
-                pass
-        os.rmdir(path)
+        rmdir(path)
     else:
         os.remove(path)
+    return True
+
+
+def rmdir(path):
+    # A directory that looks empty may still hold the empty temporaries'
+    # directory a cut write left (no listing shows it).
+    try:
+        os.rmdir(path.rstrip("/") + "/" + TMP)
+    except OSError:
+        pass
+    os.rmdir(path)
     return True
 
 

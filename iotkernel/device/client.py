@@ -338,7 +338,7 @@ class BoardHelpers:
         return self.evaluate(f"open({path!r}, 'ab').close()", user=False)
 
     def rmdir(self, path: str) -> Any:
-        return self.evaluate(f"__import__('os').rmdir({path!r})", user=False)
+        return self.call("rmdir", path)
 
     def mkdirs(self, path: str) -> Any:
         return self.call("mkdirs", path)
