@@ -37,7 +37,7 @@ TMP = ".iotk-tmp"
 W = {}
 T = {}  # target path -> its temporary, while a write is open or ending
 D = {}  # directory -> its temporaries' directory made here ('' where none can be)
-KEEP = [False]  # a batch of writes is under way: temporaries' directories stay
+KEEP = []  # not empty while a batch of writes is under way: temporaries' directories stay
 
 
 def hasher():
@@ -220,7 +220,7 @@ def wbegin(path):
 def wtidy():
     # Removes the temporaries' directories no write needs any more (a
     # directory still holding a file, a cut transfer's, stays).
-    if KEEP[0]:
+    if KEEP:
         return
     for d, t in list(D.items()):
         if t:
@@ -233,7 +233,9 @@ def wtidy():
 
 def wbatch(on):
     # Writes in a batch keep their temporaries' directories until it ends.
-    KEEP[0] = bool(on)
+    KEEP.clear()  # (the helper probe clears it too: a new host session)
+    if on:
+        KEEP.append(True)
     wtidy()
     return True
 

@@ -54,9 +54,13 @@ MODULE_PIECE_LIMIT = 500
 CORE_SOURCES = ("helpers.py",)
 FILE_SOURCES = ("files.py", "rawpath.py")
 NAMESPACE = "__import__('sys').modules['__iotk']"
-# The versions of the two groups on the board, and its free heap after a collection.
+# The versions of the two groups on the board, and its free heap after a
+# collection. Run once per host session: it also ends a batch of writes a
+# session before left open (the file helpers' KEEP; see board/files.py), or
+# that session's temporaries' directories would outlive every later write.
 HELPER_PROBE = (
-    "(lambda m: print('\\x1e%s %s %d' % (m.get('VERSION'), m.get('FILES'), "
+    "(lambda m: m.get('KEEP', []).clear() or "
+    "print('\\x1e%s %s %d' % (m.get('VERSION'), m.get('FILES'), "
     "__import__('gc').collect() or __import__('gc').mem_free())))"
     "(__import__('sys').modules.get('__iotk', {}))\n"
 )

@@ -126,6 +126,21 @@ class TestFileContract:
             b"x = %d\n" % n for n in range(3)
         ]
 
+    def test_a_batch_a_lost_host_left_open_ends_with_the_next_session(
+        self, device: Device, files: FileService
+    ) -> None:
+        """A host gone in the middle of a batch never ends it: the next host
+        session does, so its single writes leave no directory behind."""
+        lost = files.batch()
+        lost.__enter__()
+        try:
+            files.write("/t/a.py", b"a")
+            device.connect()  # another host session on the same interpreter
+            FileService(device).write("/t/b.py", b"b")
+            assert self._names(device, "/t") == ["a.py", "b.py"]
+        finally:
+            lost.__exit__(None, None, None)
+
     def test_a_write_where_no_temporaries_directory_can_be_made(
         self, backend: Backend, device: Device, files: FileService
     ) -> None:
