@@ -15,6 +15,12 @@ from ..util import TEMP_SUFFIX, atomic_write
 from .errors import FileError, UnsafePathError
 
 
+def names_a_temporary(path: str) -> bool:
+    """Whether a board path is, or lies in, a transfer's temporary (a part
+    ending in `.iotk-tmp`: the board's write helpers keep that suffix)."""
+    return any(part.endswith(TEMP_SUFFIX) for part in path.split("/"))
+
+
 def check_writable_path(path: str) -> None:
     """Refuse a board path a write must not use: relative, with a NUL (the
     unix port cuts the name there, so the write would land on another
@@ -26,10 +32,7 @@ def check_writable_path(path: str) -> None:
         ("\x00" in path, "a NUL in a board path"),
         ("\\" in path, "a backslash in a board path"),
         (any(part in ("", ".", "..") for part in parts), "an empty, '.' or '..' part"),
-        (
-            any(part.endswith(TEMP_SUFFIX) for part in parts),
-            f"the suffix {TEMP_SUFFIX} is kept for transfers",
-        ),
+        (names_a_temporary(path), f"the suffix {TEMP_SUFFIX} is kept for transfers"),
     )
     for found, problem in problems:
         if found:

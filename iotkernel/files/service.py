@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import replies
 from ..device import Device
 from ..errors import DeviceException, DeviceOSError, IotKernelError, MalformedReplyError
-from ..util import TEMP_SUFFIX, Progress
+from ..util import Progress
 from .drive import DriveFallback
 from .errors import FileError, FileTooLargeError, TransferVerificationError, explain
 from .framing import unescape
@@ -36,6 +36,7 @@ from .paths import (
     check_writable_path,
     digest_matches,
     host_file_holds,
+    names_a_temporary,
     safe_local_path,
     write_host_file,
 )
@@ -130,7 +131,7 @@ class FileService:
             path = replies.board_path(path, operation)
             if not any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots):
                 raise MalformedReplyError(operation, f"paths under {where}", path)
-            if any(part.endswith(TEMP_SUFFIX) for part in path.split("/")):
+            if names_a_temporary(path):
                 continue  # a transfer's temporary (or their directory), not a user file
             entries.append(
                 RemoteEntry(
